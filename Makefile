@@ -1,0 +1,33 @@
+# meshctl — the two commands of a fresh machine are `make run` and `make test`.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+APT_PACKAGES = docker.io haproxy nginx dnsutils git busybox-static
+
+.PHONY: install system-deps run test unit lint bench
+
+install:
+	$(PIP) install --quiet --disable-pip-version-check -e '.[test,fast]'
+
+# Debian packages the integration tests drive for real (installed only when missing).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: install
+	meshctl agent -dev
+
+test: install system-deps
+	$(PYTHON) -m ruff check meshctl tests bench
+	$(PYTHON) -m pytest -q -ra
+
+unit: install
+	$(PYTHON) -m pytest -q -m "not integration"
+
+lint:
+	$(PYTHON) -m ruff check meshctl tests bench
+
+bench: install
+	$(PYTHON) bench/store.py
