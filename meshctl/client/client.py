@@ -1,0 +1,269 @@
+"""`Client`: one pooled requests Session, and the single `_request` every area goes through."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import requests
+
+from meshctl.client.config import DEFAULT_TIMEOUT, ClientConfig, resolve_config
+from meshctl.client.errors import ConsulError, Unreachable, error_for
+from meshctl.client.query import Consistency, Params, query_params, read_timeout
+from meshctl.client.transport import ServerNameAdapter, UnixSocketAdapter
+from meshctl.client.types import Reply
+
+if TYPE_CHECKING:
+    from meshctl.client.agent import Agent
+    from meshctl.client.catalog import Catalog
+    from meshctl.client.event import Event
+    from meshctl.client.health import Health
+    from meshctl.client.kv import KV
+    from meshctl.client.operator import Operator
+    from meshctl.client.session import Session
+    from meshctl.client.status import Status
+    from meshctl.client.txn import Txn
+
+log = logging.getLogger(__name__)
+
+_NO_BODY = object()
+
+
+class DecodeError(ConsulError):
+    """Consul answered with a success status but a body that is not the expected JSON."""
+
+    def _message(self) -> str:
+        return f"Failed to decode response from {self.url}: {self.body}"
+
+
+def quote_segment(value: str) -> str:
+    """Percent-encode one path segment (a service, node, check or session name)."""
+    if not value:
+        raise ValueError("empty name in request path")
+    return quote(value, safe="")
+
+
+def quote_key(key: str) -> str:
+    """Percent-encode a KV key, keeping its `/` separators."""
+    return quote(key, safe="/")
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for a transport failure: the innermost OS error, or the exception text."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    best = ""
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror[:1].lower() + e.strerror[1:]
+        if isinstance(e, (requests.Timeout, TimeoutError)) or "timed out" in str(e).lower():
+            best = best or "timeout"
+        for nxt in (getattr(e, "reason", None), e.__cause__, e.__context__, *e.args):
+            if isinstance(nxt, BaseException):
+                stack.append(nxt)
+    return best or str(exc)
+
+
+class Client:
+    """A Consul HTTP API client; areas hang off it: `client.kv.get("k")`, `client.health.service("web")`.
+
+    Configuration comes from the arguments, then Consul's environment variables
+    (see `meshctl.client.config`). The token is sent as `X-Consul-Token`, never in URLs.
+    """
+
+    def __init__(
+        self,
+        addr: str | None = None,
+        token: str | None = None,
+        dc: str | None = None,
+        *,
+        scheme: str | None = None,
+        verify: bool | str | None = None,
+        cert: tuple[str, str] | str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        token_file: str | None = None,
+        config: ClientConfig | None = None,
+        pool_size: int = 32,
+    ) -> None:
+        self.config = config or resolve_config(
+            addr, token, dc, token_file=token_file, scheme=scheme, verify=verify, cert=cert, timeout=timeout
+        )
+        self.http = self._make_session(pool_size)
+
+        from meshctl.client.agent import Agent
+        from meshctl.client.catalog import Catalog
+        from meshctl.client.event import Event
+        from meshctl.client.health import Health
+        from meshctl.client.kv import KV
+        from meshctl.client.operator import Operator
+        from meshctl.client.session import Session
+        from meshctl.client.status import Status
+        from meshctl.client.txn import Txn
+
+        self.kv: KV = KV(self)
+        self.catalog: Catalog = Catalog(self)
+        self.health: Health = Health(self)
+        self.agent: Agent = Agent(self)
+        self.session: Session = Session(self)
+        self.event: Event = Event(self)
+        self.txn: Txn = Txn(self)
+        self.status: Status = Status(self)
+        self.operator: Operator = Operator(self)
+
+    def __repr__(self) -> str:
+        return f"Client({self.config.base_url!r})"
+
+    def _make_session(self, pool_size: int) -> requests.Session:
+        cfg = self.config
+        http = requests.Session()
+        http.trust_env = False  # proxies and netrc are not Consul's configuration
+        http.verify = cfg.verify
+        if cfg.cert:
+            http.cert = cfg.cert
+        if cfg.auth:
+            http.auth = cfg.auth
+        if cfg.token:
+            http.headers["X-Consul-Token"] = cfg.token
+        if cfg.scheme == "unix":
+            http.mount("http://", UnixSocketAdapter(cfg.address, pool_maxsize=pool_size))
+        else:
+            http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=pool_size))
+            if cfg.tls_server_name:
+                http.mount("https://", ServerNameAdapter(cfg.tls_server_name, pool_maxsize=pool_size))
+            else:
+                http.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=pool_size))
+        return http
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the one request path ------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        data: bytes | str | None = None,
+        json: Any = _NO_BODY,
+        timeout: float | None = None,
+        accept: Iterable[int] = (),
+    ) -> requests.Response:
+        """Send `method /v1/<path>`; raise the matching `ConsulError` unless 2xx or in `accept`."""
+        url = f"{self.config.base_url}/v1/{path}"
+        params = list(params or [])
+        if self.config.datacenter and not any(k == "dc" for k, _ in params):
+            params.append(("dc", self.config.datacenter))
+        body: bytes | str | None = data
+        headers = {}
+        if json is not _NO_BODY:
+            body = jsonlib.dumps(json)
+            headers["Content-Type"] = "application/json"
+        read = timeout if timeout is not None else self.config.timeout
+        log.debug("%s %s", method, path)
+        try:
+            resp = self.http.request(
+                method, url, params=params, data=body, headers=headers,
+                timeout=(self.config.connect_timeout, read),
+            )
+        except requests.RequestException as e:
+            raise Unreachable(None, _describe(e), method, url) from e
+        if not (200 <= resp.status_code < 300) and resp.status_code not in accept:
+            raise error_for(resp.status_code, resp.text, method, url)
+        return resp
+
+    @staticmethod
+    def _json(resp: requests.Response) -> Any:
+        """Decode a JSON body; an empty body is None."""
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError as e:
+            raise DecodeError(resp.status_code, str(e), resp.request.method or "", resp.url) from e
+
+    @staticmethod
+    def _meta(resp: requests.Response, value: Any, found: bool = True) -> Reply[Any]:
+        h = resp.headers
+        try:
+            index = int(h.get("X-Consul-Index", "0") or 0)
+        except ValueError:
+            index = 0
+        try:
+            last_contact = int(h.get("X-Consul-LastContact", "0") or 0) / 1000.0
+        except ValueError:
+            last_contact = 0.0
+        return Reply(
+            value=value,
+            index=index,
+            known_leader=h.get("X-Consul-KnownLeader") == "true",
+            last_contact=last_contact,
+            found=found,
+            consistency=h.get("X-Consul-Effective-Consistency"),
+            filtered_by_acls=h.get("X-Consul-Results-Filtered-By-ACLs") == "true",
+            content_hash=h.get("X-Consul-ContentHash"),
+        )
+
+    def _query(
+        self,
+        path: str,
+        *,
+        params: Params | None = None,
+        index: int | None = None,
+        wait: str | float | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
+        filter: str | None = None,
+        near: str | None = None,
+        node_meta: Mapping[str, str] | Iterable[str] | None = None,
+        decode: Callable[[Any], Any] | None = None,
+        missing: Callable[[], Any] | None = None,
+    ) -> Reply[Any]:
+        """A GET with the standard read options; `missing` builds the value for a 404 (else raise)."""
+        all_params = query_params(index=index, wait=wait, consistency=consistency, dc=dc, filter=filter,
+                                  near=near, node_meta=node_meta)
+        all_params.extend(params or [])
+        resp = self._request("GET", path, params=all_params, timeout=read_timeout(self.config.timeout, index, wait),
+                             accept=(404,) if missing else ())
+        if resp.status_code == 404:
+            return self._meta(resp, missing() if missing else None, found=False)
+        value = self._json(resp)
+        return self._meta(resp, decode(value) if decode else value)
+
+    def _write(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        data: bytes | str | None = None,
+        json: Any = _NO_BODY,
+        dc: str | None = None,
+    ) -> Any:
+        """A write; returns the decoded JSON body (None for an empty body)."""
+        params = list(params or [])
+        if dc:
+            params.append(("dc", dc))
+        return self._json(self._request(method, path, params=params, data=data, json=json))
+
+
+class Area:
+    """Base of the per-area objects (`client.kv`, `client.catalog`...)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client

@@ -1,0 +1,76 @@
+"""`client.kv`: /v1/kv reads and writes."""
+
+from __future__ import annotations
+
+from meshctl.client.client import Area, quote_key
+from meshctl.client.query import Consistency, Params
+from meshctl.client.types import KVPair, Reply
+
+
+def _check_key(key: str) -> str:
+    if key.startswith("/"):  # as the Go client: such keys cannot be addressed over HTTP
+        raise ValueError("Invalid key. Key must not begin with a '/'")
+    return quote_key(key)
+
+
+def _to_bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+class KV(Area):
+    """Key/value store: get, list, keys, put, delete."""
+
+    def get(self, key: str, *, index: int | None = None, wait: str | float | None = None,
+            consistency: Consistency | None = None, dc: str | None = None) -> Reply[KVPair | None]:
+        """One entry, or `value=None` (and `found=False`) when the key does not exist."""
+        if not key:
+            raise ValueError("Missing key name")
+        return self._client._query(
+            f"kv/{_check_key(key)}", index=index, wait=wait, consistency=consistency, dc=dc,
+            decode=lambda data: KVPair.from_json(data[0]) if data else None, missing=lambda: None,
+        )
+
+    def list(self, prefix: str = "", *, index: int | None = None, wait: str | float | None = None,
+             consistency: Consistency | None = None, dc: str | None = None) -> Reply[list[KVPair]]:
+        """Every entry under `prefix` (recurse), sorted by key; `[]` when there is none."""
+        return self._client._query(
+            f"kv/{_check_key(prefix)}", params=[("recurse", "")], index=index, wait=wait,
+            consistency=consistency, dc=dc,
+            decode=lambda data: [KVPair.from_json(d) for d in data or []], missing=list,
+        )
+
+    def keys(self, prefix: str = "", separator: str | None = None, *, index: int | None = None,
+             wait: str | float | None = None, consistency: Consistency | None = None,
+             dc: str | None = None) -> Reply[list[str]]:
+        """Key names under `prefix`, truncated after `separator` when given; `[]` when none."""
+        params: Params = [("keys", "")]
+        if separator:
+            params.append(("separator", separator))
+        return self._client._query(
+            f"kv/{_check_key(prefix)}", params=params, index=index, wait=wait, consistency=consistency,
+            dc=dc, decode=lambda data: list(data or []), missing=list,
+        )
+
+    def put(self, key: str, value: bytes | str | None = None, *, flags: int | None = None,
+            cas: int | None = None, acquire: str | None = None, release: str | None = None,
+            dc: str | None = None) -> bool:
+        """Write a value; with cas/acquire/release, whether that operation succeeded."""
+        if not key:
+            raise ValueError("Missing key name")
+        params: Params = []
+        for name, arg in (("flags", flags), ("cas", cas), ("acquire", acquire), ("release", release)):
+            if arg is not None:
+                params.append((name, str(arg)))
+        return bool(self._client._write("PUT", f"kv/{_check_key(key)}", params=params,
+                                        data=_to_bytes(value) or b"", dc=dc))
+
+    def delete(self, key: str, recurse: bool = False, *, cas: int | None = None, dc: str | None = None) -> bool:
+        """Delete a key (or, with recurse, everything under the prefix); False when a CAS fails."""
+        if not key and not recurse:
+            raise ValueError("Missing key name")
+        params: Params = []
+        if recurse:
+            params.append(("recurse", ""))
+        if cas is not None:
+            params.append(("cas", str(cas)))
+        return bool(self._client._write("DELETE", f"kv/{_check_key(key)}", params=params, dc=dc))
