@@ -1,0 +1,181 @@
+"""/v1/catalog: register, deregister, datacenters, nodes, services, service/:name, node/:node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from meshctl.server import watchkeys as wk
+from meshctl.server.http.common import (
+    HTTPError,
+    Request,
+    Result,
+    Route,
+    Watch,
+    apply_filter,
+    blocking,
+    check_dc,
+    meta_matches,
+    node_meta_filter,
+    respond,
+    route,
+)
+
+ROUTES: list[Route] = []
+
+
+def validate_registration(body: Any) -> dict[str, Any]:
+    """Consul's checks on a catalog registration, before anything is applied."""
+    if not isinstance(body, dict):
+        raise HTTPError(400, "Request decode failed: body must be a JSON object")
+    if not body.get("Node"):
+        raise HTTPError(400, "Must provide node")
+    if not body.get("Address") and not body.get("SkipNodeUpdate"):
+        raise HTTPError(400, "Must provide address if SkipNodeUpdate is not set")
+    svc = body.get("Service")
+    if svc is not None:
+        if not isinstance(svc, dict):
+            raise HTTPError(400, "Request decode failed: Service must be an object")
+        if not svc.get("Service"):
+            raise HTTPError(400, "Must provide service name with ID" if svc.get("ID") else "Missing service name")
+        if svc.get("Address") in ("0.0.0.0", "::", "[::]"):
+            raise HTTPError(400, "Invalid service address")
+    for name in ("NodeMeta", "TaggedAddresses"):
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            raise HTTPError(400, f"Request decode failed: {name} must be an object")
+    meta = body.get("NodeMeta") or {}
+    if len(meta) > 64:
+        raise HTTPError(400, "Node metadata cannot contain more than 64 key/value pairs")
+    checks = list(body.get("Checks") or [])
+    if body.get("Check"):
+        checks.insert(0, body["Check"])
+    for chk in checks:
+        if not isinstance(chk, dict):
+            raise HTTPError(400, "Request decode failed: checks must be objects")
+        if chk.get("Status") and chk["Status"] not in ("passing", "warning", "critical"):
+            raise HTTPError(400, f"Invalid check status: '{chk['Status']}'")
+        chk.setdefault("Node", body["Node"])
+    body = dict(body, Op="register", Checks=checks)
+    body.pop("Check", None)
+    return body
+
+
+@route(ROUTES, "PUT", "/v1/catalog/register")
+async def register(req: Request) -> web.Response:
+    check_dc(req)
+    body = validate_registration(await req.json())
+    req.authorize("node", body["Node"], "write")
+    if body.get("Service"):
+        req.authorize("service", body["Service"]["Service"], "write")
+    await req.ctx.store.apply(body)
+    return respond(req, True)
+
+
+@route(ROUTES, "PUT", "/v1/catalog/deregister")
+async def deregister(req: Request) -> web.Response:
+    check_dc(req)
+    body = await req.json()
+    if not isinstance(body, dict) or not body.get("Node"):
+        raise HTTPError(400, "Must provide node")
+    req.authorize("node", body["Node"], "write")
+    await req.ctx.store.apply({"Op": "deregister", "Node": body["Node"], "ServiceID": body.get("ServiceID", ""),
+                               "CheckID": body.get("CheckID", "")})
+    return respond(req, True)
+
+
+@route(ROUTES, "GET", "/v1/catalog/datacenters")
+async def datacenters(req: Request) -> web.Response:
+    return respond(req, [req.ctx.datacenter])
+
+
+def _visible_nodes(req: Request, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    meta = node_meta_filter(req)
+    return apply_filter(req, [n for n in nodes if meta_matches(n["Meta"], meta)])
+
+
+@route(ROUTES, "GET", "/v1/catalog/nodes")
+async def nodes(req: Request) -> web.Response:
+    state = req.ctx.store.state
+
+    def run() -> Result:
+        index, items = state.catalog_nodes()
+        return Result(index, req.ctx.extra.get("filter_nodes", _same)(req, _visible_nodes(req, items)))
+
+    return await blocking(req, run, Watch(keys=[wk.NODES]))
+
+
+@route(ROUTES, "GET", "/v1/catalog/services")
+async def services(req: Request) -> web.Response:
+    state = req.ctx.store.state
+    meta = node_meta_filter(req)
+
+    def run() -> Result:
+        if not meta and "filter" not in req.query:
+            index, svcs = state.catalog_services()
+        else:
+            index = state.table_index[wk.SERVICES]
+            found: dict[str, set[str]] = {}
+            for node, svc in _all_instances(state):
+                if meta_matches(node["Meta"], meta) and apply_filter(req, [svc]):
+                    found.setdefault(svc["Service"], set()).update(svc["Tags"])
+            svcs = {k: sorted(found[k]) for k in sorted(found)}
+        return Result(index, req.ctx.extra.get("filter_service_map", _same)(req, svcs))
+
+    return await blocking(req, run, Watch(keys=[wk.SERVICES]))
+
+
+def _all_instances(state: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(state.nodes[n], s) for n in sorted(state.services) for s in state.services[n].values()]
+
+
+def _same(req: Request, items: Any) -> Any:
+    return items
+
+
+@route(ROUTES, "GET", "/v1/catalog/service/{service}")
+async def service(req: Request) -> web.Response:
+    name = req.match["service"]
+    if not name:
+        raise HTTPError(400, "Missing service name")
+    state = req.ctx.store.state
+    tags = req.params("tag")
+    meta = node_meta_filter(req)
+    req.authorize("service", name, "read")
+
+    def run() -> Result:
+        index, items = state.catalog_service(name, tags)
+        items = [i for i in items if meta_matches(i["NodeMeta"], meta)]
+        return Result(index, req.ctx.extra.get("filter_nodes", _same)(req, apply_filter(req, items)))
+
+    return await blocking(req, run, Watch(keys=[wk.service(name)]))
+
+
+@route(ROUTES, "GET", "/v1/catalog/node/{node}")
+async def node(req: Request) -> web.Response:
+    return await _node_view(req, as_list=False)
+
+
+@route(ROUTES, "GET", "/v1/catalog/node-services/{node}")
+async def node_services(req: Request) -> web.Response:
+    return await _node_view(req, as_list=True)
+
+
+async def _node_view(req: Request, as_list: bool) -> web.Response:
+    name = req.match["node"]
+    if not name:
+        raise HTTPError(400, "Missing node name")
+    state = req.ctx.store.state
+    req.authorize("node", name, "read")
+
+    def run() -> Result:
+        index, node_rec, svcs = state.catalog_node(name)
+        if node_rec is None:
+            return Result(index, b"null")
+        svcs = req.ctx.extra.get("filter_services", _same)(req, apply_filter(req, svcs))
+        if as_list:
+            return Result(index, {"Node": node_rec, "Services": svcs})
+        return Result(index, {"Node": node_rec, "Services": {s["ID"]: s for s in svcs}})
+
+    return await blocking(req, run, Watch(keys=[wk.node(name)]))
+

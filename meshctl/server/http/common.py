@@ -1,0 +1,349 @@
+"""What every endpoint shares: request parsing, Consul's headers and errors, blocking queries.
+
+Endpoints are small functions registered in per-area route tables (`ROUTES`); this module
+turns them into aiohttp handlers. Reads that Consul blocks on are declared with `blocking`
+and return a `Result` plus what they watch; the wait loop lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from meshctl.flags import parse_duration
+
+if TYPE_CHECKING:
+    from meshctl.server.agent.local import LocalAgent
+    from meshctl.server.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WAIT = 300.0
+MAX_WAIT = 600.0
+JITTER_FRACTION = 16
+MAX_KV_VALUE = 512 * 1024
+MAX_TXN_OPS = 128
+
+
+class HTTPError(Exception):
+    """An error answered as Consul does: a status and a plain-text body."""
+
+    def __init__(self, status: int, text: str = "", headers: dict[str, str] | None = None) -> None:
+        super().__init__(text)
+        self.status, self.text, self.headers = status, text, headers or {}
+
+
+@dataclass
+class ServerContext:
+    """Everything endpoints reach: the store, the local agent, settings."""
+
+    store: Store
+    agent: LocalAgent
+    datacenter: str = "dc1"
+    acl_default_policy: str = "allow"
+    authorize: Callable[[Request, str, str, str], None] | None = None  # (req, resource, name, access)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CTX_KEY = web.AppKey("meshctl", ServerContext)
+
+
+@dataclass
+class Result:
+    """A read's outcome before headers: index, body (JSON-able or bytes) and status."""
+
+    index: int
+    body: Any
+    status: int = 200
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Watch:
+    """What a blocking read waits on: exact watch keys and KV prefixes."""
+
+    keys: list[str] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+
+
+class Request:
+    """An aiohttp request with Consul's parameter rules."""
+
+    def __init__(self, raw: web.Request, ctx: ServerContext) -> None:
+        self.raw = raw
+        self.ctx = ctx
+        self.query = raw.query
+        self.match = raw.match_info
+
+    def flag(self, name: str) -> bool:
+        """Presence-based boolean (`?recurse`, `?keys`, `?raw`...): the value is ignored."""
+        return name in self.query
+
+    def param(self, name: str, default: str = "") -> str:
+        return self.query.get(name, default)
+
+    def params(self, name: str) -> list[str]:
+        return self.query.getall(name, [])
+
+    def uint(self, name: str, default: int | None = None, error: str | None = None) -> int | None:
+        """An unsigned integer parameter; a bad value is a 400 (or `error`'s text)."""
+        text = self.query.get(name)
+        if text is None or text == "":
+            return default
+        try:
+            value = int(text)
+            if value < 0:
+                raise ValueError
+            return value
+        except ValueError:
+            raise HTTPError(400, error or f"Invalid {name}") from None
+
+    def bool_value(self, name: str, missing: str, invalid: str) -> bool:
+        """Go ParseBool semantics for flags like ?enable= (empty value is an error)."""
+        if name not in self.query or self.query[name] == "":
+            raise HTTPError(400, missing)
+        value = self.query[name]
+        if value in ("1", "t", "T", "true", "TRUE", "True"):
+            return True
+        if value in ("0", "f", "F", "false", "FALSE", "False"):
+            return False
+        raise HTTPError(400, invalid.format(value=value))
+
+    @property
+    def token(self) -> str:
+        """?token=, then X-Consul-Token, then Authorization: Bearer."""
+        if "token" in self.query:
+            return self.query["token"]
+        header = self.raw.headers.get("X-Consul-Token")
+        if header:
+            return header
+        auth = self.raw.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        return ""
+
+    async def body(self, limit: int | None = None) -> bytes:
+        """The raw body; over `limit` bytes is a 413 before anything is read."""
+        length = self.raw.content_length
+        if limit is not None and length is not None and length > limit:
+            raise HTTPError(413, f"Request body({length} bytes) too large, max size: {limit} bytes. "
+                                 "See https://developer.hashicorp.com/consul/docs/agent/config/config-files"
+                                 "#kv_max_value_size.")
+        data = await self.raw.read()
+        if limit is not None and len(data) > limit:
+            raise HTTPError(413, f"Request body({len(data)} bytes) too large, max size: {limit} bytes.")
+        return data
+
+    async def json(self, error_prefix: str = "Request decode failed", default: Any = None,
+                   limit: int | None = None) -> Any:
+        """The body as JSON; empty body gives `default`; bad JSON is a 400."""
+        data = await self.body(limit)
+        if not data.strip():
+            return default
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HTTPError(400, f"{error_prefix}: {exc}") from None
+
+    def authorize(self, resource: str, name: str, access: str) -> None:
+        """Raise 403 unless the request's token grants `access` on `resource` `name`."""
+        if self.ctx.authorize is not None:
+            self.ctx.authorize(self, resource, name, access)
+
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+@dataclass
+class Route:
+    methods: tuple[str, ...]
+    path: str
+    handler: Handler
+
+
+def route(table: list[Route], methods: str, path: str) -> Callable[[Handler], Handler]:
+    """Decorator adding a handler to an area's route table."""
+
+    def register(fn: Handler) -> Handler:
+        table.append(Route(tuple(methods.split(",")), path, fn))
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------------- responses
+
+
+def dumps(body: Any, pretty: bool) -> bytes:
+    if pretty:
+        return (json.dumps(body, indent=4) + "\n").encode()
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def respond(req: Request, body: Any, status: int = 200, headers: dict[str, str] | None = None,
+            content_type: str = "application/json") -> web.Response:
+    """A 200 JSON answer (None answers an empty body, as Consul's no-content handlers)."""
+    if body is None and content_type == "application/json":
+        payload = b""
+    elif isinstance(body, bytes):
+        payload = body
+    else:
+        payload = dumps(body, req.flag("pretty"))
+    resp = web.Response(body=payload, status=status, headers=headers)
+    resp.content_type = content_type
+    return resp
+
+
+def meta_headers(req: Request, index: int | None) -> dict[str, str]:
+    """X-Consul-Index (never 0), KnownLeader, LastContact and consistency on reads."""
+    store = req.ctx.store
+    headers = {
+        "X-Consul-KnownLeader": "true" if store.known_leader else "false",
+        "X-Consul-LastContact": str(store.last_contact_ms if req.flag("stale") else 0),
+        "X-Consul-Effective-Consistency": consistency_of(req),
+        "X-Consul-Default-ACL-Policy": req.ctx.acl_default_policy,
+    }
+    if index is not None:
+        headers["X-Consul-Index"] = str(max(index, 1))
+    return headers
+
+
+def consistency_of(req: Request) -> str:
+    if req.flag("stale"):
+        return "stale"
+    if req.flag("consistent"):
+        return "consistent"
+    return "leader"
+
+
+def check_read_params(req: Request) -> tuple[int, float]:
+    """Validate dc, consistency, index and wait; return (min index, wait seconds)."""
+    check_dc(req)
+    if req.flag("stale") and req.flag("consistent"):
+        raise HTTPError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")
+    if "max_stale" in req.query:
+        try:
+            parse_duration(req.query["max_stale"])
+        except ValueError:
+            raise HTTPError(400, f'Invalid max_stale value "{req.query["max_stale"]}"') from None
+    index = req.uint("index", 0, "Invalid index") or 0
+    wait = 0.0
+    if "wait" in req.query:
+        try:
+            wait = parse_duration(req.query["wait"])
+        except ValueError:
+            raise HTTPError(400, "Invalid wait time") from None
+        if wait < 0:
+            raise HTTPError(400, "Invalid wait time")
+    if index > 0:
+        if wait <= 0:
+            wait = DEFAULT_WAIT
+        wait = min(wait, MAX_WAIT)
+        wait += random.random() * wait / JITTER_FRACTION
+    return index, wait
+
+
+def check_dc(req: Request) -> None:
+    dc = req.query.get("dc")
+    if dc and dc != req.ctx.datacenter:
+        raise HTTPError(500, "No path to datacenter")
+
+
+async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
+                   wake_on_equal_only: bool = False) -> web.Response:
+    """Consul's blocking query: rerun `run` until its index passes ?index or ?wait runs out.
+
+    `wake_on_equal_only` is the event list's rule: its index is a hash, so the query returns
+    as soon as the index differs from the requested one.
+    """
+    min_index, wait = check_read_params(req)
+    store = req.ctx.store
+    if req.flag("consistent"):
+        await store.barrier()
+    result = run()
+    if min_index > 0:
+        deadline = time.monotonic() + wait
+        while _should_wait(result.index, min_index, wake_on_equal_only):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if not await store.hub.wait(watch.keys, watch.prefixes, remaining):
+                result = run()
+                break
+            result = run()
+    return _answer(req, result)
+
+
+def _should_wait(index: int, min_index: int, equal_only: bool) -> bool:
+    return index == min_index if equal_only else max(index, 1) <= min_index
+
+
+def _answer(req: Request, result: Result) -> web.Response:
+    headers = meta_headers(req, result.index)
+    headers.update(result.headers)
+    if result.status == 404 and result.body is None:
+        return web.Response(status=404, headers=headers)
+    return respond(req, result.body, result.status, headers, result.content_type)
+
+
+def apply_filter(req: Request, items: list[Any]) -> list[Any]:
+    """?filter (go-bexpr) over a list of records."""
+    expr = req.query.get("filter")
+    if not expr:
+        return items
+    from meshctl.server.filter import FilterError, compile_filter
+
+    try:
+        pred = compile_filter(expr)
+    except FilterError as exc:
+        raise HTTPError(400, str(exc)) from None
+    return [item for item in items if pred(item)]
+
+
+def node_meta_filter(req: Request) -> dict[str, str]:
+    """?node-meta=key:value (repeatable)."""
+    out = {}
+    for pair in req.params("node-meta"):
+        key, _, value = pair.partition(":")
+        out[key] = value
+    return out
+
+
+def meta_matches(meta: dict[str, str], wanted: dict[str, str]) -> bool:
+    return all(meta.get(k) == v for k, v in wanted.items())
+
+
+_DURATION_RE = re.compile(r"^\d+$")
+
+
+def duration_ns(value: Any, field_name: str, seconds_below: int | None = None) -> int:
+    """A Go duration given as a string ("15s") or a number of nanoseconds.
+
+    `seconds_below`: small numbers are seconds (Consul's LockDelay quirk).
+    """
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise HTTPError(400, f"Request decode failed: invalid {field_name}")
+    if isinstance(value, (int, float)):
+        ns = int(value)
+    elif isinstance(value, str) and _DURATION_RE.match(value):
+        ns = int(value)
+    else:
+        try:
+            ns = int(parse_duration(str(value)) * 1e9)
+        except ValueError:
+            raise HTTPError(400, f"Request decode failed: invalid duration {value!r} for {field_name}") from None
+    if seconds_below is not None and 0 < ns < seconds_below:
+        ns *= 10**9
+    return ns

@@ -1,0 +1,78 @@
+"""The store as the HTTP, DNS and agent layers see it: reads from `state`, writes via `apply`.
+
+`LocalStore` applies commands directly (the `-dev` server and a single server). The Raft
+store (`raft.py`) offers the same interface, replicating each command before applying it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+from meshctl.server.state import State
+from meshctl.server.watch import WatchHub
+
+log = logging.getLogger(__name__)
+
+
+class Store(Protocol):
+    """What the endpoints need from a store, local or replicated."""
+
+    state: State
+    hub: WatchHub
+
+    async def apply(self, command: dict[str, Any]) -> Any: ...
+
+    async def barrier(self) -> None: ...
+
+    @property
+    def known_leader(self) -> bool: ...
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    @property
+    def last_contact_ms(self) -> int: ...
+
+    def leader_address(self) -> str: ...
+
+    def peers(self) -> list[str]: ...
+
+
+class LocalStore:
+    """One in-process state machine, always its own leader."""
+
+    def __init__(self, state: State, server_address: str = "127.0.0.1:8300") -> None:
+        self.state = state
+        self.hub = WatchHub()
+        self.server_address = server_address
+
+    async def apply(self, command: dict[str, Any]) -> Any:
+        """Apply a command now; wake the blocking queries whose data it changed."""
+        command.setdefault("Now", time.time())
+        try:
+            return self.state.apply(command)
+        finally:
+            self.hub.notify(self.state.drain_changes())
+
+    async def barrier(self) -> None:
+        return None
+
+    @property
+    def known_leader(self) -> bool:
+        return True
+
+    @property
+    def is_leader(self) -> bool:
+        return True
+
+    @property
+    def last_contact_ms(self) -> int:
+        return 0
+
+    def leader_address(self) -> str:
+        return self.server_address
+
+    def peers(self) -> list[str]:
+        return [self.server_address]
