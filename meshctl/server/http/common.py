@@ -7,7 +7,6 @@ and return a `Result` plus what they watch; the wait loop lives here once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random

@@ -8,7 +8,17 @@ import uuid
 from aiohttp import web
 
 from meshctl.server import watchkeys as wk
-from meshctl.server.http.common import HTTPError, Request, Result, Route, Watch, blocking, check_dc, respond, route
+from meshctl.server.http.common import (
+    HTTPError,
+    Request,
+    Result,
+    Route,
+    Watch,
+    blocking,
+    check_dc,
+    respond,
+    route,
+)
 
 ROUTES: list[Route] = []
 MAX_PAYLOAD = 100 * 1024

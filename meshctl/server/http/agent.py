@@ -1,0 +1,199 @@
+"""/v1/agent: this node's view — self, members, services, checks, registration, TTL updates, maintenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from meshctl.server.agent.definitions import STATUSES, DefinitionError, parse_check
+from meshctl.server.agent.local import AgentError
+from meshctl.server.http.common import HTTPError, Request, Route, apply_filter, respond, route
+
+ROUTES: list[Route] = []
+
+
+async def _call(coro: Any) -> None:
+    """Run an agent operation, turning its errors into Consul's HTTP answers."""
+    try:
+        await coro
+    except AgentError as exc:
+        raise HTTPError(exc.status, exc.text) from None
+
+
+@route(ROUTES, "GET", "/v1/agent/self")
+async def agent_self(req: Request) -> web.Response:
+    req.authorize("agent", req.ctx.agent.node_name, "read")
+    return respond(req, req.ctx.agent.self_json())
+
+
+@route(ROUTES, "GET", "/v1/agent/members")
+async def members(req: Request) -> web.Response:
+    provider = req.ctx.extra.get("members")
+    return respond(req, provider() if provider else [req.ctx.agent.member_json()])
+
+
+@route(ROUTES, "GET", "/v1/agent/services")
+async def services(req: Request) -> web.Response:
+    agent = req.ctx.agent
+    items = [agent.service_json(sid) for sid in sorted(agent.services)]
+    items = apply_filter(req, items)
+    return respond(req, {s["ID"]: s for s in items})
+
+
+def _content_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@route(ROUTES, "GET", "/v1/agent/service/{id}")
+async def service(req: Request) -> web.Response:
+    agent = req.ctx.agent
+    sid = req.match["id"]
+    if sid not in agent.services:
+        raise HTTPError(404, f"unknown service ID: {sid}")
+    body = agent.service_json(sid)
+    digest = _content_hash(body)
+    body["ContentHash"] = digest
+    return respond(req, body, headers={"X-Consul-ContentHash": digest})
+
+
+@route(ROUTES, "GET", "/v1/agent/checks")
+async def checks(req: Request) -> web.Response:
+    agent = req.ctx.agent
+    items = apply_filter(req, [agent.check_json(cid) for cid in sorted(agent.checks)])
+    return respond(req, {c["CheckID"]: c for c in items})
+
+
+@route(ROUTES, "GET", "/v1/agent/health/service/id/{id}")
+async def health_by_id(req: Request) -> web.Response:
+    from meshctl.server.state import aggregated_status
+
+    agent = req.ctx.agent
+    sid = req.match["id"]
+    if sid not in agent.services:
+        return respond(req, f"ServiceId {sid} not found", 404, content_type="text/plain")
+    checks_of = [agent.check_json(c) for c, d in agent.checks.items() if d.service_id in ("", sid)]
+    status = aggregated_status(checks_of)
+    code = {"passing": 200, "warning": 429}.get(status, 503)
+    if req.param("format") == "text":
+        return respond(req, status.encode(), code, content_type="text/plain")
+    return respond(req, {"AggregatedStatus": status, "Service": agent.service_json(sid), "Checks": checks_of}, code)
+
+
+@route(ROUTES, "PUT", "/v1/agent/service/register")
+async def service_register(req: Request) -> web.Response:
+    body = await req.json()
+    if not isinstance(body, dict):
+        raise HTTPError(400, "Request decode failed: body must be a JSON object")
+    name = body.get("Name") or body.get("name") or ""
+    req.authorize("service", name, "write")
+    await _call(req.ctx.agent.add_service(body, replace_existing_checks="replace-existing-checks" in req.query))
+    return respond(req, None)
+
+
+@route(ROUTES, "PUT", "/v1/agent/service/deregister/{id}")
+async def service_deregister(req: Request) -> web.Response:
+    agent = req.ctx.agent
+    sid = req.match["id"]
+    svc = agent.services.get(sid)
+    req.authorize("service", svc["Service"] if svc else sid, "write")
+    await _call(agent.remove_service(sid))
+    return respond(req, None)
+
+
+@route(ROUTES, "PUT", "/v1/agent/check/register")
+async def check_register(req: Request) -> web.Response:
+    body = await req.json()
+    if not isinstance(body, dict) or not (body.get("Name") or body.get("name")):
+        raise HTTPError(400, "Missing check name")
+    try:
+        check = parse_check(body)
+    except DefinitionError as exc:
+        raise HTTPError(400, str(exc)) from None
+    req.authorize("node", req.ctx.agent.node_name, "write")
+    await _call(req.ctx.agent.add_check(check))
+    return respond(req, None)
+
+
+@route(ROUTES, "PUT", "/v1/agent/check/deregister/{id}")
+async def check_deregister(req: Request) -> web.Response:
+    req.authorize("node", req.ctx.agent.node_name, "write")
+    await _call(req.ctx.agent.remove_check(req.match["id"]))
+    return respond(req, None)
+
+
+# pass / warn / fail: (status) — Consul's old docs use GET, so both are accepted
+TTL_VERBS = {"pass": "passing", "warn": "warning", "fail": "critical"}
+
+
+def _ttl_handler(status: str):
+    async def handler(req: Request) -> web.Response:
+        req.authorize("node", req.ctx.agent.node_name, "write")
+        await _call(req.ctx.agent.ttl_update(req.match["id"], status, req.param("note")))
+        return respond(req, None)
+
+    return handler
+
+
+for _verb, _status in TTL_VERBS.items():
+    route(ROUTES, "PUT,GET", f"/v1/agent/check/{_verb}/{{id}}")(_ttl_handler(_status))
+
+
+@route(ROUTES, "PUT", "/v1/agent/check/update/{id}")
+async def check_update(req: Request) -> web.Response:
+    body = await req.json(default={})
+    if not isinstance(body, dict):
+        raise HTTPError(400, "Request decode failed: body must be a JSON object")
+    status = body.get("Status", "")
+    if status not in STATUSES:
+        raise HTTPError(400, f"Invalid check status: '{status}'")
+    req.authorize("node", req.ctx.agent.node_name, "write")
+    await _call(req.ctx.agent.ttl_update(req.match["id"], status, str(body.get("Output", ""))))
+    return respond(req, None)
+
+
+@route(ROUTES, "PUT", "/v1/agent/maintenance")
+async def node_maintenance(req: Request) -> web.Response:
+    enable = req.bool_value("enable", "Missing value for enable", 'Invalid value for enable: "{value}"')
+    req.authorize("node", req.ctx.agent.node_name, "write")
+    await _call(req.ctx.agent.node_maintenance(enable, req.param("reason")))
+    return respond(req, None)
+
+
+@route(ROUTES, "PUT", "/v1/agent/service/maintenance/{id}")
+async def service_maintenance(req: Request) -> web.Response:
+    sid = req.match["id"]
+    if not sid:
+        raise HTTPError(400, "Missing service ID")
+    enable = req.bool_value("enable", "Missing value for enable", 'Invalid value for enable: "{value}"')
+    req.authorize("service", sid, "write")
+    await _call(req.ctx.agent.service_maintenance(sid, enable, req.param("reason")))
+    return respond(req, None)
+
+
+@route(ROUTES, "PUT", "/v1/agent/reload")
+async def reload(req: Request) -> web.Response:
+    req.authorize("agent", req.ctx.agent.node_name, "write")
+    hook = req.ctx.extra.get("reload")
+    if hook is not None:
+        await hook()
+    return respond(req, None)
+
+
+@route(ROUTES, "PUT", "/v1/agent/leave")
+async def leave(req: Request) -> web.Response:
+    req.authorize("agent", req.ctx.agent.node_name, "write")
+    hook = req.ctx.extra.get("leave")
+    if hook is not None:
+        await hook()
+    return respond(req, None)
+
+
+@route(ROUTES, "PUT", "/v1/agent/join/{address}")
+async def join(req: Request) -> web.Response:
+    hook = req.ctx.extra.get("join")
+    if hook is not None:
+        await hook(req.match["address"])
+    return respond(req, None)

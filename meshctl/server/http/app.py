@@ -1,0 +1,65 @@
+"""The aiohttp application: every area's route table, and Consul's error conventions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from meshctl.server.http import agent, catalog, event, health, kv, session, status, txn
+from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, ServerContext
+from meshctl.server.state import StateError
+
+log = logging.getLogger(__name__)
+AREAS = [kv, txn, catalog, health, agent, session, event, status]
+MAX_BODY = 8 * 1024 * 1024
+
+
+def _text(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=text, headers=headers, content_type="text/plain", charset="utf-8")
+
+
+@web.middleware
+async def consul_errors(request: web.Request,
+                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Plain-text errors as Consul writes them; nothing a client sends can crash the server."""
+    try:
+        return await handler(request)
+    except HTTPError as exc:
+        return _text(exc.status, exc.text, exc.headers)
+    except StateError as exc:
+        return _text(500, str(exc))
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ",".join(["OPTIONS", *sorted(exc.allowed_methods)])
+        if request.method == "OPTIONS":
+            return web.Response(status=200, headers={"Allow": allowed})
+        return _text(405, f"method {request.method} not allowed", {"Allow": allowed})
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _text(413, f"Request body too large, max size: {exc.max_size} bytes")
+    except web.HTTPNotFound:
+        return web.Response(status=404)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # a bug must answer 500, not take the server down
+        log.exception("internal error on %s %s", request.method, request.path)
+        return _text(500, f"internal error: {exc}")
+
+
+def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(raw: web.Request) -> web.StreamResponse:
+        return await route.handler(Request(raw, raw.app[CTX_KEY]))
+
+    handler.__name__ = route.handler.__name__
+    return handler
+
+
+def make_app(ctx: ServerContext, extra_routes: list[Route] | None = None) -> web.Application:
+    """The HTTP API: all areas' routes plus any extra ones (ACL, operator, snapshot ...)."""
+    app = web.Application(middlewares=[consul_errors], client_max_size=MAX_BODY, handler_args={"max_field_size": 65536})
+    app[CTX_KEY] = ctx
+    routes = [r for area in AREAS for r in area.ROUTES] + list(extra_routes or [])
+    for r in routes:
+        for method in r.methods:
+            app.router.add_route(method, r.path, _wrap(r))
+    return app

@@ -1,0 +1,139 @@
+"""`meshctl agent`: start a store (dev or server) and its local agent, serve until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from meshctl.flags import FlagParser
+from meshctl.server.agent.local import LocalAgent
+from meshctl.server.http.app import make_app
+from meshctl.server.http.common import ServerContext
+from meshctl.server.sessions import SessionTimers
+from meshctl.server.state import State
+from meshctl.server.store import LocalStore
+
+log = logging.getLogger("meshctl.agent")
+
+
+@dataclass
+class AgentConfig:
+    """Settings of one agent process (defaults < config files < flags)."""
+
+    dev: bool = False
+    server: bool = False
+    node: str = field(default_factory=socket.gethostname)
+    datacenter: str = "dc1"
+    bind: str = "127.0.0.1"
+    client: str = "127.0.0.1"
+    http_port: int = 8500
+    dns_port: int = 8600
+    server_port: int = 8300
+    serf_port: int = 8301
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_parser() -> FlagParser:
+    p = FlagParser(prog="meshctl agent", description="Run a meshctl agent (dev store, server or client).")
+    p.bool_flag("dev", help="in-memory single server on 127.0.0.1, for development")
+    p.bool_flag("server", help="run as a server")
+    p.flag("node", help="node name (default: hostname)")
+    p.flag("datacenter", "dc", default="dc1")
+    p.flag("bind", default="127.0.0.1", help="address for server-to-server traffic")
+    p.flag("client", default="127.0.0.1", help="address the HTTP and DNS interfaces listen on")
+    p.flag("http-port", type=int, default=8500)
+    p.flag("dns-port", type=int, default=8600)
+    p.flag("server-port", type=int, default=8300)
+    p.flag("serf-port", type=int, default=8301)
+    p.flag("log-level", default="info", choices=["trace", "debug", "info", "warn", "error"])
+    return p
+
+
+def config_from_args(argv: list[str]) -> AgentConfig:
+    args = build_parser().parse_args(argv)
+    cfg = AgentConfig(dev=args.dev, server=args.server or args.dev, datacenter=args.datacenter,
+                      bind=args.bind, client=args.client, http_port=args.http_port, dns_port=args.dns_port,
+                      server_port=args.server_port, serf_port=args.serf_port, log_level=args.log_level)
+    if args.node:
+        cfg.node = args.node
+    return cfg
+
+
+def setup_logging(level: str) -> None:
+    levels = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+              "error": logging.ERROR}
+    logging.basicConfig(level=levels.get(level, logging.INFO),
+                        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class Agent:
+    """One running agent: store, local agent, HTTP API; `run()` serves until stopped."""
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+        self.state = State(cfg.datacenter)
+        self.store = LocalStore(self.state, f"{cfg.bind}:{cfg.server_port}")
+        self.local = LocalAgent(self.store, cfg.node, address=cfg.bind, datacenter=cfg.datacenter, server=cfg.server,
+                                ports={"server": cfg.server_port, "serf_lan": cfg.serf_port})
+        self.ctx = ServerContext(store=self.store, agent=self.local, datacenter=cfg.datacenter)
+        self.timers = SessionTimers(self.store)
+        self.ctx.extra["timers"] = self.timers
+        self._stop = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = make_app(self.ctx)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.cfg.client, self.cfg.http_port, reuse_address=True, backlog=1024)
+        await site.start()
+        await self.local.start()
+        log.info("meshctl agent running: node=%s dc=%s http=%s:%d%s", self.cfg.node, self.cfg.datacenter,
+                 self.cfg.client, self.cfg.http_port, " (dev mode, in memory)" if self.cfg.dev else "")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop)
+        await self.start()
+        await self._stop.wait()
+        log.info("shutting down")
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        self.timers.stop()
+        await self.local.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `meshctl agent`."""
+    cfg = config_from_args(argv)
+    if not cfg.dev and not cfg.server:
+        print("meshctl agent: only -dev and -server are supported by this build of the agent")
+        return 1
+    setup_logging(cfg.log_level)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(Agent(cfg).run())
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
