@@ -230,7 +230,10 @@ def parse_yaml(s: str) -> Any:
     """yaml.Unmarshal into interface{}; "" gives an empty map."""
     if s == "":
         return {}
-    return yaml.load(s, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        return yaml.load(s, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise ValueError(f"yaml: {e}") from None
 
 
 def _yaml_key_cmp(a: Any, b: Any) -> int:
