@@ -31,6 +31,7 @@ _POSIX = {
 _PERL_IN_CLASS = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
 _UNICODE = {"L": "[^\\W\\d_]", "Letter": "[^\\W\\d_]", "N": "\\d", "Nd": "\\d"}
 _FLAG_CHARS = set("imsU-")
+_REPEAT = re.compile(r"\{([0-9]+)(,([0-9]*))?\}")
 
 
 class GoRegexError(ValueError):
@@ -188,6 +189,17 @@ def translate_go_regex(pattern: str) -> str:
             frame = stack.pop()
             out.append(")" * frame[1] + ")")
             i += 1
+        elif ch == "{":
+            # Go only treats {n}, {n,} and {n,m} as repetition (n, m <= 1000); any other { is literal.
+            rep = _REPEAT.match(pattern, i)
+            if rep is None:
+                out.append("\\{")
+                i += 1
+                continue
+            if any(g and int(g) > 1000 for g in (rep.group(1), rep.group(3))):
+                raise GoRegexError(f"error parsing regexp: invalid repeat count: `{rep.group(0)}`")
+            out.append(rep.group(0))
+            i = rep.end()
         elif ch == "$":
             out.append("$" if stack[-1][0] else "\\Z")
             i += 1

@@ -78,3 +78,22 @@ def test_regex_replace_all_skips_empty_match_after_a_match_like_go():
 
 def test_regex_replace_all_backslashes_in_replacement_are_literal():
     assert H["regexReplaceAll"]("a", r"\n", "a") == r"\n"
+
+
+def test_regex_brace_that_is_not_a_repeat_is_literal_like_go():
+    assert H["regexMatch"]("^a{,2}$", "a{,2}") is True
+
+
+def test_regex_counted_repeat():
+    assert H["regexMatch"]("^a{2,3}$", "aaa") is True
+    assert H["regexMatch"]("^a{2,3}$", "aaaa") is False
+
+
+def test_regex_repeat_count_over_1000_is_an_error():
+    with pytest.raises(GoRegexError, match="invalid repeat count"):
+        H["regexMatch"]("a{1001}", "a")
+
+
+def test_regex_lookahead_is_rejected_like_go():
+    with pytest.raises(GoRegexError):
+        H["regexMatch"]("a(?=b)", "ab")
