@@ -3,8 +3,12 @@
 ``HELPERS`` maps every name to a plain callable taking positional arguments, the piped value last.
 The runner builds its table with :func:`make_helpers` (env overlay, a fresh :class:`Scratch` per
 execution) and then applies the template's ``function_denylist`` with :func:`apply_denylist`.
-API functions (key, service, tree ...), executeTemplate, sprig_* and Vault/Nomad functions live
-elsewhere or are not provided.
+API functions (key, service, tree ...) and executeTemplate belong to the runner and the engine.
+Not provided: sprig_*, spew_printf/spew_sprintf, Vault and Nomad functions. spew_dump/spew_sdump
+print a Python repr, not go-spew's format.
+
+Values follow the engine's mapping of Go types: parseJSON numbers are floats (Go's float64), so
+the engine must print floats as Go's fmt does (see funcs_format.go_format_float: 8080.0 -> "8080").
 """
 
 from __future__ import annotations
@@ -22,12 +26,27 @@ from meshctl.template.funcs_data import field
 from meshctl.template.funcs_scratch import Scratch
 from meshctl.template.funcs_time import timestamp
 
-__all__ = ["HELPERS", "FunctionDisabled", "Scratch", "apply_denylist", "field", "make_helpers", "spew_sdump"]
+__all__ = [
+    "HELPERS",
+    "FunctionDisabled",
+    "Scratch",
+    "apply_denylist",
+    "field",
+    "make_helpers",
+    "spew_dump",
+    "spew_sdump",
+]
 
 
 def spew_sdump(*args: Any) -> str:
     """Debug dump of the values (a Python repr per value, not go-spew's exact format)."""
     return "".join(f"({type(a).__name__}) {a!r}\n" for a in args)
+
+
+def spew_dump(*args: Any) -> str:
+    """Print :func:`spew_sdump` of the values to stdout; renders as ""."""
+    print(spew_sdump(*args), end="", flush=True)
+    return ""
 
 
 _PURE: dict[str, Callable[..., Any]] = {
@@ -97,6 +116,7 @@ _PURE: dict[str, Callable[..., Any]] = {
     "sockaddr": system.sockaddr,
     # debug
     "spew_sdump": spew_sdump,
+    "spew_dump": spew_dump,
 }
 
 

@@ -85,7 +85,10 @@ def test_to_yaml_lists_are_not_indented_under_keys():
 
 
 def test_to_yaml_quotes_strings_that_look_like_other_types_with_double_quotes():
-    assert H["toYAML"]({"a": "true", "b": "", "c": "1.5", "d": "null"}) == 'a: "true"\nb: ""\nc: "1.5"\nd: "null"'
+    assert (
+        H["toYAML"]({"a": "true", "b": "", "c": "1.5", "d": "null"})
+        == 'a: "true"\nb: ""\nc: "1.5"\nd: "null"'
+    )
 
 
 def test_to_yaml_multiline_strings_use_literal_block():
@@ -159,7 +162,11 @@ def test_parse_json_rejects_nan_literal():
 
 
 def test_parse_yaml_map():
-    assert H["parseYAML"]("name: web\nport: 8080\ntags: [a, b]") == {"name": "web", "port": 8080, "tags": ["a", "b"]}
+    assert H["parseYAML"]("name: web\nport: 8080\ntags: [a, b]") == {
+        "name": "web",
+        "port": 8080,
+        "tags": ["a", "b"],
+    }
 
 
 def test_parse_yaml_empty_is_empty_map():

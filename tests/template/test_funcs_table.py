@@ -117,3 +117,8 @@ def test_denylist_unknown_names_are_ignored():
 
 def test_spew_sdump_describes_values():
     assert "'x'" in HELPERS["spew_sdump"]("x")
+
+
+def test_spew_dump_prints_to_stdout_and_renders_empty(capsys):
+    assert HELPERS["spew_dump"]({"a": 1}) == ""
+    assert "{'a': 1}" in capsys.readouterr().out
