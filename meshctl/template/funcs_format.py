@@ -7,6 +7,7 @@ field order.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import json
@@ -35,7 +36,7 @@ __all__ = [
 
 
 def _digits(f: float) -> tuple[str, int]:
-    """Shortest round-trip decimal digits of abs(f) and the exponent: value = 0.DIGITS... as DIGITS * 10**exp."""
+    """Shortest round-trip decimal digits of abs(f) and exponent, so that abs(f) == int(digits) * 10**exp."""
     t = Decimal(repr(abs(f))).as_tuple()
     ds = "".join(map(str, t.digits)).lstrip("0") or "0"
     exp = int(t.exponent)
@@ -147,8 +148,6 @@ def _json(v: Any, escape_html: bool, indent: str, level: int) -> str:
     if isinstance(v, str):
         return _json_str(v, escape_html)
     if isinstance(v, (bytes, bytearray)):
-        import base64
-
         return '"' + base64.b64encode(bytes(v)).decode("ascii") + '"'
     if isinstance(v, Mapping):
         items = []

@@ -203,8 +203,13 @@ def _forwardable(ip: ipaddress._BaseAddress) -> bool:
     return not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved)
 
 
+_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598, counted as private by go-sockaddr
+
+
 def _rfc6890(ip: ipaddress._BaseAddress) -> bool:
-    return ip.is_private or ip in ipaddress.ip_network("100.64.0.0/10") if ip.version == 4 else ip.is_private
+    if ip.version == 4 and ip in _SHARED_ADDRESS_SPACE:
+        return True
+    return ip.is_private
 
 
 def _sorted(addrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
