@@ -60,6 +60,8 @@ class LocalAgent:
         self.checks: dict[str, CheckDefinition] = {}
         self._ttl_timers: dict[str, asyncio.TimerHandle] = {}
         self._running: dict[str, Any] = {}
+        self._deferred: dict[str, asyncio.TimerHandle] = {}  # check ID -> deferred output write
+        self.output_update_interval = 300.0
         self.started = time.time()
 
     # ------------------------------------------------------------------ lifecycle
@@ -80,6 +82,9 @@ class LocalAgent:
         for handle in self._ttl_timers.values():
             handle.cancel()
         self._ttl_timers.clear()
+        for handle in self._deferred.values():
+            handle.cancel()
+        self._deferred.clear()
         for runner in self._running.values():
             runner.stop()
         self._running.clear()
@@ -120,7 +125,7 @@ class LocalAgent:
     # ------------------------------------------------------------------ checks
 
     def _check_allowed(self, check: CheckDefinition, source: str) -> None:
-        if check.type == "script":
+        if check.type in ("script", "docker"):
             allowed = self.enable_script_checks or (source == "config" and self.enable_local_script_checks)
             if not allowed:
                 raise AgentError(400, "Scripts are disabled on this agent; to enable, configure "
@@ -149,9 +154,10 @@ class LocalAgent:
             runner.start()
 
     def _stop_check(self, cid: str) -> None:
-        handle = self._ttl_timers.pop(cid, None)
-        if handle is not None:
-            handle.cancel()
+        for timers in (self._ttl_timers, self._deferred):
+            handle = timers.pop(cid, None)
+            if handle is not None:
+                handle.cancel()
         runner = self._running.pop(cid, None)
         if runner is not None:
             runner.stop()
@@ -164,15 +170,36 @@ class LocalAgent:
         await self.store.apply({"Op": "deregister", "Node": self.node_name, "CheckID": cid})
 
     async def update_check(self, cid: str, status: str, output: str) -> None:
-        """Record a check result; writes to the store only when something changed."""
+        """Record a check result; writes to the store only when something changed.
+
+        A status change is written at once; an output-only change is deferred and written
+        at most once per `output_update_interval` (Consul's check_update_interval, 5 min).
+        """
         check = self.checks.get(cid)
         if check is None:
             return
         if check.status == status and check.output == output:
             return
+        status_changed = check.status != status
         check.status, check.output = status, output
+        if not status_changed and self.output_update_interval > 0:
+            if cid not in self._deferred:
+                loop = asyncio.get_running_loop()
+                self._deferred[cid] = loop.call_later(
+                    self.output_update_interval, lambda: asyncio.ensure_future(self._flush_check(cid)))
+            return
+        await self._flush_check(cid)
+
+    async def _flush_check(self, cid: str) -> None:
+        """Write a check's current status and output to the store."""
+        handle = self._deferred.pop(cid, None)
+        if handle is not None:
+            handle.cancel()
+        check = self.checks.get(cid)
+        if check is None:
+            return
         await self.store.apply({"Op": "check_update", "Node": self.node_name, "CheckID": cid,
-                                "Status": status, "Output": output})
+                                "Status": check.status, "Output": check.output})
 
     async def ttl_update(self, cid: str, status: str, output: str) -> None:
         """pass/warn/fail/update on a TTL check: set the status and restart its timer."""

@@ -1,0 +1,178 @@
+"""The DNS interface's sockets: asyncio UDP and TCP on one port, and recursor forwarding.
+
+Answers come from a `Resolver` (dns.py) synchronously; only names outside our domains
+are forwarded, to each recursor in turn (UDP for UDP clients, TCP for TCP clients), until
+one answers NOERROR or NXDOMAIN. All failing gives SERVFAIL with RA set, as Consul.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Any
+
+from dnslib import RCODE, DNSRecord
+
+from meshctl.server.dns import FORWARD, Resolver
+
+log = logging.getLogger(__name__)
+
+
+def split_hostport(address: str, default_port: int) -> tuple[str, int]:
+    """"1.2.3.4", "1.2.3.4:53", "[::1]:53" -> (host, port)."""
+    address = address.strip()
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if address.count(":") == 1:
+        host, port = address.split(":")
+        return host, int(port)
+    return address, default_port
+
+
+class _UDPProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: DNSServer) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            reply = self.server.resolver.answer(data, "udp")
+        except Exception:
+            log.exception("DNS query failed")
+            reply = _servfail(data)
+        if reply is None:
+            return
+        if reply == FORWARD:
+            asyncio.ensure_future(self._forward(data, addr))
+        elif self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+    async def _forward(self, data: bytes, addr: Any) -> None:
+        reply = await self.server.recurse(data, "udp")
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(reply, addr)
+
+
+class DNSServer:
+    """UDP+TCP listeners on (host, port) for each host; `start()` / `stop()`."""
+
+    def __init__(self, resolver: Resolver, hosts: list[str], port: int) -> None:
+        self.resolver = resolver
+        self.hosts = hosts
+        self.port = port
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._tcp: list[asyncio.AbstractServer] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for host in self.hosts:
+            transport, _ = await loop.create_datagram_endpoint(lambda: _UDPProtocol(self), local_addr=(host, self.port))
+            self._udp.append(transport)
+            self._tcp.append(await asyncio.start_server(self._serve_tcp, host, self.port, reuse_address=True))
+        log.info("DNS listening on %s port %d (udp+tcp), domain %s", ",".join(self.hosts), self.port,
+                 self.resolver.config.domain)
+
+    async def stop(self) -> None:
+        for transport in self._udp:
+            transport.close()
+        for server in self._tcp:
+            server.close()
+        for server in self._tcp:
+            try:
+                await asyncio.wait_for(server.wait_closed(), 2)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+        self._udp.clear()
+        self._tcp.clear()
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await asyncio.wait_for(reader.readexactly(2), 30)
+                (length,) = struct.unpack("!H", head)
+                data = await reader.readexactly(length)
+                try:
+                    reply = self.resolver.answer(data, "tcp")
+                except Exception:
+                    log.exception("DNS query failed")
+                    reply = _servfail(data)
+                if reply is None:
+                    break
+                if reply == FORWARD:
+                    reply = await self.recurse(data, "tcp")
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def recurse(self, data: bytes, transport: str) -> bytes:
+        """Ask each recursor in turn; SERVFAIL (with RA) when none gives a usable answer."""
+        cfg = self.resolver.config
+        for recursor in cfg.recursors:
+            host, port = split_hostport(recursor, 53)
+            try:
+                if transport == "tcp":
+                    reply = await asyncio.wait_for(_tcp_exchange(host, port, data), cfg.recursor_timeout)
+                else:
+                    reply = await asyncio.wait_for(_udp_exchange(host, port, data), cfg.recursor_timeout)
+                rcode = reply[3] & 0x0F if len(reply) >= 4 else RCODE.SERVFAIL
+                if rcode in (RCODE.NOERROR, RCODE.NXDOMAIN):
+                    return reply
+                log.debug("recursor %s answered rcode %d", recursor, rcode)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                log.debug("recursor %s failed: %s", recursor, exc)
+        return _servfail(data, recursion=True)
+
+
+class _OneShot(asyncio.DatagramProtocol):
+    def __init__(self, done: asyncio.Future[bytes]) -> None:
+        self.done = done
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if not self.done.done():
+            self.done.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+async def _udp_exchange(host: str, port: int, data: bytes) -> bytes:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[bytes] = loop.create_future()
+    transport, _ = await loop.create_datagram_endpoint(lambda: _OneShot(done), remote_addr=(host, port))
+    try:
+        transport.sendto(data)
+        return await done
+    finally:
+        transport.close()
+
+
+async def _tcp_exchange(host: str, port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(struct.pack("!H", len(data)) + data)
+        await writer.drain()
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+        return await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def _servfail(data: bytes, recursion: bool = False) -> bytes | None:
+    try:
+        request = DNSRecord.parse(data)
+    except Exception:
+        return None
+    reply = request.reply()
+    reply.header.rcode = RCODE.SERVFAIL
+    reply.header.ra = 1 if recursion else 0
+    reply.header.aa = 0
+    return reply.pack()
