@@ -11,37 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshctl.flags import format_duration, parse_duration
+from meshctl.server.fields import canonical as normalize
 
-# snake_case words whose CamelCase form is an initialism
-_INITIALISMS = {"id": "ID", "http": "HTTP", "tcp": "TCP", "ttl": "TTL", "tls": "TLS", "grpc": "GRPC",
-                "udp": "UDP", "h2ping": "H2PING", "ip": "IP", "dns": "DNS", "acl": "ACL"}
-# maps whose keys are the user's own and must not be renamed
-_OPAQUE = {"Meta", "NodeMeta", "Header", "TaggedAddresses", "ServiceMeta"}
 STATUSES = ("passing", "warning", "critical")
 
 
 class DefinitionError(ValueError):
     """A definition Consul would refuse; the message is Consul's 400 text."""
-
-
-def camel(name: str) -> str:
-    """`deregister_critical_service_after` -> `DeregisterCriticalServiceAfter`; CamelCase unchanged."""
-    if "_" not in name and name[:1].isupper():
-        return name
-    return "".join(_INITIALISMS.get(part, part[:1].upper() + part[1:]) for part in name.split("_") if part)
-
-
-def normalize(value: Any) -> Any:
-    """Recursively CamelCase the keys of a definition (user maps are left as they are)."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            name = camel(key)
-            out[name] = item if name in _OPAQUE else normalize(item)
-        return out
-    if isinstance(value, list):
-        return [normalize(v) for v in value]
-    return value
 
 
 def duration_string(value: Any, field_name: str) -> str:

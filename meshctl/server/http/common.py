@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from meshctl.flags import parse_duration
+from meshctl.server.fields import canonical
 
 if TYPE_CHECKING:
     from meshctl.server.agent.local import LocalAgent
@@ -145,13 +146,13 @@ class Request:
 
     async def json(self, error_prefix: str = "Request decode failed", default: Any = None,
                    limit: int | None = None) -> Any:
-        """The body as JSON; empty body gives `default`; bad JSON is a 400."""
+        """The body as JSON with Consul's field names (see fields.py); empty body gives `default`."""
         data = await self.body(limit)
         if not data.strip():
             return default
         try:
-            return json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return canonical(json.loads(data))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise HTTPError(400, f"{error_prefix}: {exc}") from None
 
     def authorize(self, resource: str, name: str, access: str) -> None:

@@ -1,0 +1,50 @@
+"""Consul's request field names, matched the way Consul's decoder matches them.
+
+Go's encoding/json matches struct fields case-insensitively, and Consul also accepts
+snake_case in definitions, so `node`, `Node`, `service_id` and `ServiceID` all arrive as
+the same field. `canonical()` rewrites any incoming JSON to the canonical CamelCase names,
+once, before the endpoints look at it. Keys inside user maps (Meta, Header...) are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAMES = """
+ID Node Address Datacenter TaggedAddresses NodeMeta Meta Service Services Check Checks SkipNodeUpdate
+ServiceID CheckID Name Status Notes Output ServiceName ServiceTags Definition HTTP TCP UDP GRPC GRPCUseTLS
+H2PING H2PingUseTLS Interval Timeout TTL Method Header Body TLSSkipVerify TLSServerName Args ScriptArgs
+Script Shell DockerContainerID AliasNode AliasService DeregisterCriticalServiceAfter OutputMaxSize
+SuccessBeforePassing FailuresBeforeCritical FailuresBeforeWarning Tags Port Weights Passing Warning
+EnableTagOverride Kind Proxy Connect LockDelay Behavior NodeChecks ServiceChecks KV Verb Key Value Flags
+Index Session Type ModifyIndex CreateIndex Namespace Partition WriteRequest Token Payload Enable Reason
+SocketPath LocalServiceAddress LocalServicePort DestinationServiceName Upstreams Mode Expose
+ServiceAddress ServicePort ServiceMeta ServiceWeights ServiceKind ServiceEnableTagOverride
+EnableTagOverride Policies Roles Description Local AccessorID SecretID ExpirationTime ExpirationTTL
+Rules
+""".split()
+_BY_FOLDED = {n.lower(): n for n in NAMES}
+OPAQUE = {"Meta", "NodeMeta", "Header", "TaggedAddresses", "ServiceMeta"}
+
+
+def canonical_name(key: str) -> str:
+    """`node` -> `Node`, `service_id` -> `ServiceID`; unknown keys are CamelCased."""
+    folded = key.replace("_", "").replace("-", "").lower()
+    if folded in _BY_FOLDED:
+        return _BY_FOLDED[folded]
+    if "_" in key:
+        return "".join(p[:1].upper() + p[1:] for p in key.split("_") if p)
+    return key
+
+
+def canonical(value: Any) -> Any:
+    """Recursively rename the keys of a request body to Consul's canonical names."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = canonical_name(key) if isinstance(key, str) else key
+            out[name] = item if name in OPAQUE else canonical(item)
+        return out
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value

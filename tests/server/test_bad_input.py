@@ -1,0 +1,133 @@
+"""Bad input gets a clear error, changes nothing, and never takes the server down."""
+
+from __future__ import annotations
+
+import base64
+import socket
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def url(shared_dev_server) -> str:
+    return shared_dev_server.url
+
+
+@pytest.fixture(autouse=True)
+def server_survives(shared_dev_server):
+    yield
+    assert shared_dev_server.proc.poll() is None, "the server died"
+    assert requests.get(f"{shared_dev_server.url}/v1/status/leader", timeout=5).status_code == 200
+
+
+def index_of(url: str) -> int:
+    return int(requests.get(f"{url}/v1/kv/?recurse").headers["X-Consul-Index"])
+
+
+def test_oversized_value_is_413_and_not_stored(url):
+    r = requests.put(f"{url}/v1/kv/big", data=b"x" * (512 * 1024 + 1))
+    assert r.status_code == 413 and "too large" in r.text
+    assert requests.get(f"{url}/v1/kv/big").status_code == 404
+    assert requests.put(f"{url}/v1/kv/big-ok", data=b"x" * (512 * 1024)).json() is True
+
+
+@pytest.mark.parametrize("query,text", [
+    ("index=abc", "Invalid index"),
+    ("index=-1", "Invalid index"),
+    ("index=5&wait=soon", "Invalid wait time"),
+    ("stale&consistent", "Cannot specify ?stale with ?consistent, conflicting semantics."),
+    ("max_stale=forever", 'Invalid max_stale value "forever"'),
+])
+def test_bad_read_parameters_are_400(url, query, text):
+    r = requests.get(f"{url}/v1/kv/x?{query}")
+    assert r.status_code == 400 and r.text == text
+    assert r.headers["Content-Type"].startswith("text/plain")
+
+
+def test_conflicting_write_flags(url):
+    r = requests.put(f"{url}/v1/kv/x?cas=0&acquire=abc")
+    assert r.status_code == 400 and r.text.startswith("Conflicting flags: ")
+    assert requests.delete(f"{url}/v1/kv/x?recurse&cas=1").status_code == 400
+
+
+def test_missing_key_name(url):
+    assert requests.put(f"{url}/v1/kv/").text == "Missing key name"
+    assert requests.delete(f"{url}/v1/kv/").status_code == 400
+    assert requests.get(f"{url}/v1/kv/").text == "Missing key name"
+
+
+def test_path_traversal_keys_are_refused(url):
+    before = index_of(url)
+    r = requests.put(f"{url}/v1/kv/a/%2E%2E/b", data=b"x")
+    assert r.status_code == 400
+    assert index_of(url) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/catalog/register", "/v1/agent/service/register", "/v1/session/create",
+                                  "/v1/agent/check/register", "/v1/catalog/deregister"])
+def test_malformed_json_is_400(url, path):
+    r = requests.put(f"{url}{path}", data=b'{"Node": ')
+    assert r.status_code == 400 and r.text.startswith("Request decode failed")
+
+
+def test_wrong_json_types_are_400(url):
+    assert requests.put(f"{url}/v1/catalog/register", json=["not", "an", "object"]).status_code == 400
+    assert requests.put(f"{url}/v1/agent/service/register", json={"Name": "x", "Tags": "notalist"}).status_code == 400
+    assert requests.put(f"{url}/v1/agent/service/register", json={"Name": "x", "Port": "eighty"}).status_code == 400
+    assert requests.put(f"{url}/v1/catalog/register", json={"Node": "n", "Address": "1.2.3.4",
+                                                             "NodeMeta": "x"}).status_code == 400
+
+
+def test_txn_errors(url):
+    before = index_of(url)
+    too_many = [{"KV": {"Verb": "set", "Key": f"t/{i}", "Value": "eA=="}} for i in range(129)]
+    r = requests.put(f"{url}/v1/txn", json=too_many)
+    assert r.status_code == 413 and r.text == "Transaction contains too many operations (129 > 128)"
+    assert requests.put(f"{url}/v1/txn", data=b"[{").status_code == 400
+    assert requests.put(f"{url}/v1/txn", json=[{"KV": {"Verb": "set", "Key": "t", "Value": "%%%"}}]).status_code == 400
+    assert requests.put(f"{url}/v1/txn", json=[{"Bogus": {}}]).status_code == 400
+    big = base64.b64encode(b"x" * (512 * 1024 + 10)).decode()
+    assert requests.put(f"{url}/v1/txn", json=[{"KV": {"Verb": "set", "Key": "t", "Value": big}}]).status_code == 413
+    r = requests.put(f"{url}/v1/txn", json=[{"KV": {"Verb": "explode", "Key": "t"}}])
+    assert r.status_code == 409 and r.json()["Errors"][0]["What"] == 'unknown KV verb "explode"'
+    assert index_of(url) == before
+
+
+def test_wrong_method_is_405_with_allow(url):
+    r = requests.post(f"{url}/v1/catalog/register", json={})
+    assert r.status_code == 405 and r.text == "method POST not allowed"
+    assert "PUT" in r.headers["Allow"] and r.headers["Allow"].startswith("OPTIONS")
+    assert requests.delete(f"{url}/v1/status/leader").status_code == 405
+
+
+def test_unknown_path_is_an_empty_404(url):
+    r = requests.get(f"{url}/v1/nothing/here")
+    assert r.status_code == 404 and r.content == b""
+
+
+def test_unknown_datacenter_on_writes(url):
+    r = requests.put(f"{url}/v1/kv/dcx?dc=mars", data=b"1")
+    assert r.status_code == 500 and r.text == "No path to datacenter"
+    assert requests.get(f"{url}/v1/kv/dcx").status_code == 404
+
+
+def test_garbage_bytes_on_the_socket_do_not_hurt(shared_dev_server):
+    for junk in (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(range(200)), b"GET /" + b"a" * 70000 +
+                 b" HTTP/1.1\r\n\r\n", b"PUT /v1/kv/x HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\nabc"):
+        with socket.create_connection(("127.0.0.1", shared_dev_server.http_port), timeout=5) as s:
+            s.sendall(junk)
+            try:
+                s.recv(4096)
+            except (TimeoutError, ConnectionError):
+                pass
+
+
+def test_a_dropped_blocking_query_costs_nothing(shared_dev_server, url):
+    index = int(requests.get(f"{url}/v1/kv/?recurse").headers["X-Consul-Index"])
+    for _ in range(20):
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.get(f"{url}/v1/kv/drop?index={index + 1000}&wait=60s", timeout=0.05)
+    assert requests.put(f"{url}/v1/kv/drop", data=b"1").json() is True
