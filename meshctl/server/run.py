@@ -38,6 +38,12 @@ class AgentConfig:
     serf_port: int = 8301
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
+    # replicated servers (raft.py, cluster.py)
+    data_dir: str | None = None
+    bootstrap_expect: int = 0
+    retry_join: list[str] = field(default_factory=list)
+    sync_writes: bool | None = None  # default: on for -server, off for -dev
+    raft_snapshot_threshold: int = 8192
 
 
 def build_parser() -> FlagParser:
@@ -53,6 +59,12 @@ def build_parser() -> FlagParser:
     p.flag("server-port", type=int, default=8300)
     p.flag("serf-port", type=int, default=8301)
     p.flag("log-level", default="info", choices=["trace", "debug", "info", "warn", "error"])
+    p.flag("data-dir", help="where a server keeps its Raft journal and snapshots")
+    p.flag("bootstrap-expect", type=int, default=0, help="servers to wait for before bootstrapping Raft")
+    p.flag("retry-join", action="append", default=[], help="serf address of another server (repeatable)")
+    p.bool_flag("sync-writes", default=None, help="fsync the journal before acknowledging a write "
+                "(default: on for -server, off for -dev)")
+    p.flag("raft-snapshot-threshold", type=int, default=8192, help="Raft log entries between snapshots")
     return p
 
 
@@ -63,6 +75,8 @@ def config_from_args(argv: list[str]) -> AgentConfig:
                       server_port=args.server_port, serf_port=args.serf_port, log_level=args.log_level)
     if args.node:
         cfg.node = args.node
+    cfg.data_dir, cfg.bootstrap_expect, cfg.retry_join = args.data_dir, args.bootstrap_expect, list(args.retry_join)
+    cfg.sync_writes, cfg.raft_snapshot_threshold = args.sync_writes, args.raft_snapshot_threshold
     return cfg
 
 
@@ -86,16 +100,30 @@ class Agent:
         self.ctx = ServerContext(store=self.store, agent=self.local, datacenter=cfg.datacenter)
         self.timers = SessionTimers(self.store)
         self.ctx.extra["timers"] = self.timers
+        self.cluster: Any = None
+        if cfg.server and not cfg.dev:  # a replicated server (Raft); -dev stays on LocalStore
+            from meshctl.server.cluster import server_cluster
+
+            self.cluster = server_cluster(cfg, self.state)
+            self.store = self.ctx.store = self.local.store = self.timers.store = self.cluster.store
+            self.local.node_id = self.cluster.node_id
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.start()
         app = make_app(self.ctx)
+        if self.cluster is not None:
+            self.cluster.attach(app, self.ctx, self.timers, self.local)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.client, self.cfg.http_port, reuse_address=True, backlog=1024)
         await site.start()
-        await self.local.start()
+        if self.cluster is not None:  # registers once a leader exists
+            self.cluster.spawn(self.cluster.register_when_led(self.local.start))
+        else:
+            await self.local.start()
         log.info("meshctl agent running: node=%s dc=%s http=%s:%d%s", self.cfg.node, self.cfg.datacenter,
                  self.cfg.client, self.cfg.http_port, " (dev mode, in memory)" if self.cfg.dev else "")
 
@@ -116,6 +144,8 @@ class Agent:
         await self.local.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.cluster is not None:
+            await self.cluster.stop()
 
 
 def main(argv: list[str]) -> int:

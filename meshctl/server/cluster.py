@@ -1,0 +1,245 @@
+"""A server's place in its datacenter: finding the other servers, the member list, startup.
+
+Discovery (Consul's -bootstrap-expect + -retry-join): every server answers on its serf
+port with who it is (node, raft and HTTP addresses) and which servers it knows. A new
+server asks the -retry-join addresses (and whatever they know, transitively) until it knows
+-bootstrap-expect servers, then starts Raft with exactly those voters. The voter set is kept
+in <data-dir>/peers.json, so a restarted server needs nobody to start again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from meshctl import __version__
+from meshctl.server.raft import RaftConfig, RaftStore
+
+log = logging.getLogger(__name__)
+
+SERF_INFO_PATH = "/v1/meshctl/serf/info"
+STATUS_ALIVE, STATUS_FAILED = 1, 4
+
+
+@dataclass
+class ClusterConfig:
+    """What a server needs to find its peers and run Raft."""
+
+    node: str
+    datacenter: str
+    bind: str
+    server_port: int
+    serf_port: int
+    http_address: str
+    data_dir: str | None = None
+    bootstrap_expect: int = 1
+    retry_join: list[str] = field(default_factory=list)
+    sync_writes: bool = True
+    snapshot_threshold: int = 8192
+
+    @property
+    def raft_address(self) -> str:
+        return f"{self.bind}:{self.server_port}"
+
+    @property
+    def serf_address(self) -> str:
+        return f"{self.bind}:{self.serf_port}"
+
+
+def node_id_for(data_dir: str | None) -> str | None:
+    """This server's persistent node ID (kept in <data-dir>/node-id)."""
+    if not data_dir:
+        return None
+    os.makedirs(data_dir, exist_ok=True)
+    path = os.path.join(data_dir, "node-id")
+    if os.path.exists(path):
+        with open(path) as f:
+            value = f.read().strip()
+            if value:
+                return value
+    value = str(uuid.uuid4())
+    with open(path, "w") as f:
+        f.write(value)
+    return value
+
+
+class ServerCluster:
+    """Discovery listener, Raft store startup and the member list of one server."""
+
+    def __init__(self, cfg: ClusterConfig, store: RaftStore, node_id: str) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.node_id = node_id
+        self.known: dict[str, dict[str, Any]] = {cfg.raft_address: self.info()}  # raft addr -> info
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._forwarder: Any = None
+
+    def spawn(self, coro: Any) -> None:
+        """Run a background task owned by this server (cancelled by `stop`)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def attach(self, app: web.Application, ctx: Any, timers: Any, local: Any) -> None:
+        """Wire the HTTP app and agent to Raft: leader forwarding, members, leader-side timers."""
+        from meshctl.server.http.forward import LeaderForwarder
+
+        self._forwarder = LeaderForwarder()
+        app.middlewares.append(self._forwarder.middleware)
+        ctx.extra["members"] = lambda: self.members(local.member_json())
+        ctx.extra["cluster"] = self
+
+        def leader_changed(is_leader: bool) -> None:
+            if is_leader:
+                timers.restart_all()  # Consul: session TTLs restart in full on a new leader
+            else:
+                timers.stop()
+
+        self.store.on_leader_change.append(leader_changed)
+
+    def info(self) -> dict[str, Any]:
+        c = self.cfg
+        return {"Node": c.node, "ID": self.node_id, "Raft": c.raft_address, "Serf": c.serf_address,
+                "HTTP": c.http_address, "Datacenter": c.datacenter, "Expect": c.bootstrap_expect}
+
+    # ------------------------------------------------------------------ startup
+
+    async def start(self) -> None:
+        """Listen on the serf port, find the voters, start Raft."""
+        app = web.Application()
+        app.router.add_get(SERF_INFO_PATH, self._serve_info)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.cfg.bind, self.cfg.serf_port, reuse_address=True).start()
+        peers = self._saved_peers()
+        if peers is None:
+            peers = await self._discover()
+            self._save_peers(peers)
+        log.info("raft voters: %s", ", ".join(peers))
+        self.store.cfg.peers = peers
+        self.store.cfg.info = {k: v for k, v in self.info().items() if k != "Expect"}
+        await self.store.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._forwarder is not None:
+            await self._forwarder.close()
+        await self.store.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _peers_path(self) -> str | None:
+        return os.path.join(self.cfg.data_dir, "raft", "peers.json") if self.cfg.data_dir else None
+
+    def _saved_peers(self) -> list[str] | None:
+        path = self._peers_path()
+        if path and os.path.exists(path):
+            with open(path) as f:
+                return list(json.load(f))
+        return None
+
+    def _save_peers(self, peers: list[str]) -> None:
+        path = self._peers_path()
+        if path:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path + ".tmp", "w") as f:
+                json.dump(peers, f)
+            os.replace(path + ".tmp", path)
+
+    async def _serve_info(self, _request: web.Request) -> web.Response:
+        return web.json_response({**self.info(), "Known": list(self.known.values())})
+
+    async def _discover(self) -> list[str]:
+        """Ask -retry-join addresses (transitively) until -bootstrap-expect servers are known."""
+        expect = max(1, self.cfg.bootstrap_expect)
+        to_ask = set(self.cfg.retry_join)
+        waited = 0
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while len(self.known) < expect:
+                for serf in sorted(to_ask):
+                    try:
+                        async with session.get(f"http://{serf}{SERF_INFO_PATH}") as resp:
+                            body = await resp.json()
+                    except (TimeoutError, aiohttp.ClientError, ValueError):
+                        continue
+                    if body.get("Datacenter") != self.cfg.datacenter:
+                        log.warning("retry-join %s: datacenter %s, not %s", serf, body.get("Datacenter"),
+                                    self.cfg.datacenter)
+                        continue
+                    for item in [body, *body.get("Known", [])]:
+                        self.known.setdefault(item["Raft"], {k: v for k, v in item.items() if k != "Known"})
+                        if item.get("Serf") and item["Serf"] != self.cfg.serf_address:
+                            to_ask.add(item["Serf"])
+                if len(self.known) >= expect:
+                    break
+                waited += 1
+                if waited % 20 == 0:
+                    log.info("waiting for %d servers (bootstrap-expect), know %d", expect, len(self.known))
+                await asyncio.sleep(0.25)
+        return sorted(self.known)
+
+    # ------------------------------------------------------------------ members
+
+    def members(self, local_member: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every server of the datacenter as /v1/agent/members shows it (role, status)."""
+        out = []
+        directory = {**self.known, **self.store.members}
+        for addr in self.store.peers():
+            if addr == self.cfg.raft_address:
+                out.append(local_member)
+                continue
+            info = directory.get(addr, {})
+            host, _, port = addr.rpartition(":")
+            serf_host, _, serf_port = (info.get("Serf") or f"{host}:0").rpartition(":")
+            out.append({
+                "Name": info.get("Node") or addr, "Addr": serf_host, "Port": int(serf_port),
+                "Tags": {"dc": self.cfg.datacenter, "role": "consul", "port": port, "id": info.get("ID", ""),
+                         "vsn": "2", "build": __version__, "expect": str(self.cfg.bootstrap_expect)},
+                "Status": STATUS_ALIVE if self.store.connected(addr) else STATUS_FAILED,
+                "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
+                "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
+            })
+        return out
+
+    async def register_when_led(self, register: Any) -> None:
+        """Once a leader exists: publish this server in the directory and register it in the catalog."""
+        while True:
+            try:
+                if await self.store.wait_leader(30):
+                    await self.store.publish_self()
+                    await register()
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("registering this server failed (%s); retrying", exc)
+            await asyncio.sleep(0.5)
+
+
+def raft_config(cfg: ClusterConfig) -> RaftConfig:
+    """The Raft settings of a cluster config (voters are filled in by discovery)."""
+    return RaftConfig(address=cfg.raft_address, peers=[cfg.raft_address], data_dir=cfg.data_dir,
+                      sync_writes=cfg.sync_writes, snapshot_threshold=cfg.snapshot_threshold)
+
+
+def server_cluster(agent_cfg: Any, state: Any) -> ServerCluster:
+    """The cluster half of `meshctl agent -server` (see run.AgentConfig)."""
+    c = agent_cfg
+    expect = c.bootstrap_expect or 1
+    cfg = ClusterConfig(node=c.node, datacenter=c.datacenter, bind=c.bind, server_port=c.server_port,
+                        serf_port=c.serf_port, http_address=f"{c.client}:{c.http_port}", data_dir=c.data_dir,
+                        bootstrap_expect=expect, retry_join=list(c.retry_join),
+                        sync_writes=True if c.sync_writes is None else bool(c.sync_writes),
+                        snapshot_threshold=c.raft_snapshot_threshold)
+    store = RaftStore(state, raft_config(cfg))
+    return ServerCluster(cfg, store, node_id_for(cfg.data_dir) or str(uuid.uuid4()))

@@ -1,0 +1,91 @@
+"""Leader forwarding for a Raft server's HTTP API: Consul's consistency modes.
+
+* writes go through `store.apply`, which pysyncobj forwards to the leader by itself;
+* `?stale` reads are answered by any server (X-Consul-LastContact says how stale);
+* `?consistent` reads are answered here after `store.barrier()` (a quorum round trip);
+* default reads are the leader's: a follower forwards them to the leader's HTTP address
+  (blocking ones too: if the leader dies while one waits, it is retried at the next one);
+* sessions are forwarded whole, since their TTL timers live on the leader (Consul).
+
+A leader answers reads only once it applied the first entry of its term, so an index seen
+on an old leader never goes backwards on the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from meshctl.server.http.common import CTX_KEY, MAX_WAIT, HTTPError
+
+log = logging.getLogger(__name__)
+
+FORWARDED = "X-Meshctl-Forwarded"
+READ_AREAS = ("/v1/kv/", "/v1/catalog/", "/v1/health/", "/v1/coordinate/", "/v1/operator/raft/configuration")
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+LEADER_WAIT = 10.0  # how long a request waits for a leader during an election
+
+
+def _leader_bound(request: web.Request) -> bool:
+    """Does Consul answer this request on the leader?"""
+    path = request.path
+    if path.startswith("/v1/session/"):
+        return request.method != "GET" or ("stale" not in request.query and "consistent" not in request.query)
+    if request.method != "GET" or "stale" in request.query or "consistent" in request.query:
+        return False
+    return path.startswith(READ_AREAS)
+
+
+class LeaderForwarder:
+    """aiohttp middleware sending leader-bound requests of a follower to the leader."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @web.middleware
+    async def middleware(self, request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        store = request.app[CTX_KEY].store
+        if not hasattr(store, "wait_ready") or not _leader_bound(request):
+            return await handler(request)
+        deadline = time.monotonic() + LEADER_WAIT
+        body = await request.read() if request.can_read_body else b""
+        while True:
+            if store.is_leader and await store.wait_ready():
+                return await handler(request)
+            if request.headers.get(FORWARDED):  # sent here as to the leader: never bounce it on
+                raise HTTPError(500, "No cluster leader")
+            info = store.leader_info() if store.known_leader else None
+            if info and info.get("HTTP"):
+                try:
+                    return await self._forward(request, info["HTTP"], body)
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    if request.method != "GET":
+                        raise HTTPError(500, f"rpc error: leader unreachable: {exc}") from None
+                    log.info("forward to leader %s failed (%s); retrying", info["HTTP"], exc)
+            if time.monotonic() > deadline:
+                raise HTTPError(500, "No cluster leader")
+            await asyncio.sleep(0.05)
+
+    async def _forward(self, request: web.Request, http_addr: str, body: bytes) -> web.Response:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, force_close=False),
+                auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        headers[FORWARDED] = "1"
+        timeout = aiohttp.ClientTimeout(total=MAX_WAIT * 1.1 + 30, sock_connect=2)
+        async with self._session.request(request.method, f"http://{http_addr}{request.path_qs}", data=body or None,
+                                         headers=headers, timeout=timeout, allow_redirects=False) as resp:
+            payload = await resp.read()
+            out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
+            return web.Response(status=resp.status, body=payload, headers=out_headers)

@@ -1,0 +1,478 @@
+"""The replicated store: the state machine of `state.py` behind pysyncobj (Raft).
+
+Threads. pysyncobj runs its own thread (the "raft thread"); the HTTP layer, the watch hub
+and every reader of `state` live on the asyncio loop and read without locks. So the state
+is only ever touched on the loop: the replicated method `apply_batch` (called by pysyncobj
+on the raft thread, on every replica, in log order) does not apply anything itself; it
+hands the batch to the loop with `call_soon_threadsafe`, whose FIFO order keeps log order.
+pysyncobj's own completion callback for the same entry is queued right after it, so by the
+time a request's future is resolved its batch has been applied on the loop.
+
+Snapshots follow the same rule: pysyncobj asks for one on the raft thread right after it
+applied entry N; the request is queued on the loop behind the applies of entries <= N, so
+the loop serialises exactly the state at N while the raft thread waits. Loading a snapshot
+(restart, or install from the leader) is queued on the loop the same way.
+
+Group commit. `apply()` queues the command; the commands queued during one loop iteration
+(and while earlier batches are still in flight) go out as one Raft entry, and each request
+gets its own result (or StateError) back. `barrier()` rides along as an empty slot: once
+its entry is applied here, this replica has everything committed before it (?consistent).
+
+A follower's writes are forwarded by pysyncobj itself to the leader; their result comes
+from the follower's own application of the committed entry (so it can read its writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import mmap
+import os
+import pickle
+import queue
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pysyncobj.syncobj as _pso
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.journal import FileJournal
+
+from meshctl.server.state import State, StateError
+from meshctl.server.watch import WatchHub
+
+log = logging.getLogger(__name__)
+
+APPLY_TIMEOUT = 15.0  # a write not committed by then answers 500 (the outcome is unknown)
+MAX_INFLIGHT = 2  # Raft entries in flight from this server; later writes gather behind them
+MAX_BATCH = 1024  # commands per Raft entry
+MEMBER_OP = "_raft_member"  # replicated server directory (raft address -> node, HTTP address)
+NO_LEADER = "No cluster leader"
+
+_FAILURES = {
+    FAIL_REASON.QUEUE_FULL: "raft queue full",
+    FAIL_REASON.MISSING_LEADER: NO_LEADER,
+    FAIL_REASON.DISCARDED: "leadership lost while committing log",
+    FAIL_REASON.NOT_LEADER: "node is not the leader",
+    FAIL_REASON.LEADER_CHANGED: "leadership lost while committing log",
+    FAIL_REASON.REQUEST_DENIED: "request denied",
+}
+
+
+@dataclass
+class RaftConfig:
+    """How one server joins the Raft group."""
+
+    address: str  # this server's raft address, host:port (Consul's server RPC address)
+    peers: list[str]  # every voter's raft address, this one included
+    data_dir: str | None = None  # journal + snapshot; None keeps everything in memory
+    sync_writes: bool = True  # fsync the journal before a write is acknowledged
+    snapshot_threshold: int = 8192  # log entries between snapshots (Consul: raft_snapshot_threshold)
+    snapshot_interval: float = 120.0  # ... or seconds, whichever comes first
+    info: dict[str, Any] = field(default_factory=dict)  # published in the server directory
+
+
+class SyncedFileJournal(FileJournal):
+    """pysyncobj's mmap journal, with each appended record flushed to disk (msync) at once."""
+
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        start = self._FileJournal__currentOffset  # type: ignore[attr-defined]
+        super().add(command, idx, term)
+        end = self._FileJournal__currentOffset  # type: ignore[attr-defined]
+        mm = self._FileJournal__journalFile._ResizableFile__mm  # type: ignore[attr-defined]
+        low = start // mmap.PAGESIZE * mmap.PAGESIZE
+        mm.flush(low, end - low)
+        if low:
+            mm.flush(0, mmap.PAGESIZE)  # the header holds the last record's offset
+
+
+def _journal_factory(sync: bool) -> Callable[[str | None], Any]:
+    original = _pso.createJournal
+
+    def create(path: str | None = None) -> Any:
+        if path is not None and sync:
+            return SyncedFileJournal(path)
+        return original(path)
+
+    return create
+
+
+class _Replica(SyncObj):
+    """The pysyncobj object: one replicated method, which hands batches to the loop."""
+
+    def __init__(self, store: RaftStore, cfg: RaftConfig, conf: SyncObjConf) -> None:
+        self._store = store
+        others = [p for p in cfg.peers if p != cfg.address]
+        saved = _pso.createJournal
+        _pso.createJournal = _journal_factory(cfg.sync_writes)
+        try:
+            super().__init__(cfg.address, others, conf)
+        finally:
+            _pso.createJournal = saved
+
+    @replicated
+    def apply_batch(self, origin: str, seq: int, cmds: list[dict[str, Any]]) -> None:
+        """Runs on the raft thread on every replica; the loop applies the batch."""
+        self._store._from_raft(self.raftLastApplied + 1, origin, seq, cmds)
+
+
+class RaftStore:
+    """The `Store` of a server in a Raft group (see `store.Store`)."""
+
+    def __init__(self, state: State, cfg: RaftConfig) -> None:
+        self.state = state
+        self.hub = WatchHub()
+        self.cfg = cfg
+        self.origin = f"{cfg.address}/{uuid.uuid4().hex[:12]}"  # this incarnation's batches
+        self.members: dict[str, dict[str, Any]] = {}  # raft address -> published info
+        self.applied_index = 0  # raft log index of the last entry applied on the loop
+        self.on_leader_change: list[Callable[[bool], None]] = []
+        self.replica: _Replica | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[tuple[dict[str, Any] | None, asyncio.Future[Any]]] = []
+        self._pending: dict[int, tuple[float, list[tuple[dict[str, Any] | None, asyncio.Future[Any]]]]] = {}
+        self._seq = 0
+        self._flush_scheduled = False
+        self._scheduled = 0  # entries handed to the loop by the raft thread
+        self._processed = 0  # ... and applied by the loop
+        self._last_contact = time.monotonic()
+        self._was_leader = False
+        self._raft_calls: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = \
+            queue.SimpleQueue()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the journal, bind the raft port and start the raft thread."""
+        self.loop = asyncio.get_running_loop()
+        cfg = self.cfg
+        files: dict[str, Any] = {}
+        if cfg.data_dir:
+            os.makedirs(os.path.join(cfg.data_dir, "raft"), exist_ok=True)
+            files = {"journalFile": os.path.join(cfg.data_dir, "raft", "journal.bin"),
+                     "fullDumpFile": os.path.join(cfg.data_dir, "raft", "snapshot.bin")}
+        conf = SyncObjConf(
+            appendEntriesUseBatch=False,  # ~1 ms commits; group commit below does the batching
+            appendEntriesPeriod=0.1, raftMinTimeout=0.5, raftMaxTimeout=1.2,
+            connectionTimeout=3.5, connectionRetryTime=0.5, leaderFallbackTimeout=2.0,
+            logCompactionMinEntries=cfg.snapshot_threshold, logCompactionMinTime=cfg.snapshot_interval,
+            dynamicMembershipChange=True, commandsWaitLeader=True,
+            appendEntriesBatchSizeBytes=2 ** 20, sendBufferSize=2 ** 20, recvBufferSize=2 ** 20,
+            onStateChanged=self._on_state_changed_raft,
+            serializer=self._serialize, deserializer=self._deserialize, **files)
+        self.replica = _Replica(self, cfg, conf)  # binds the raft port, starts the raft thread
+        transport = self.replica._SyncObj__transport  # type: ignore[attr-defined]
+        on_message = self.replica._SyncObj__onMessageReceived  # type: ignore[attr-defined]
+
+        def watch_contact(node: Any, message: dict[str, Any]) -> None:
+            if message.get("type") == "append_entries":
+                self._last_contact = time.monotonic()
+            on_message(node, message)
+
+        transport.setOnMessageReceivedCallback(watch_contact)
+        self.replica.addOnTickCallback(self._run_raft_calls)
+        self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def stop(self) -> None:
+        """Stop the raft thread (the journal stays for the next start)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self.replica is not None:
+            replica, self.replica = self.replica, None
+            await asyncio.get_running_loop().run_in_executor(None, replica.destroy_synchronous)
+
+    # ------------------------------------------------------------------ Store protocol
+
+    async def apply(self, command: dict[str, Any]) -> Any:
+        """Replicate a command, apply it here, return its result (StateError on failure)."""
+        command.setdefault("Now", time.time())
+        return await self._submit(command)
+
+    async def barrier(self) -> None:
+        """Return once everything committed before now is applied here (a quorum round trip)."""
+        await self._submit(None)
+
+    @property
+    def known_leader(self) -> bool:
+        return self.replica is not None and self.replica._getLeader() is not None
+
+    @property
+    def is_leader(self) -> bool:
+        return self.replica is not None and self.replica._isLeader()
+
+    @property
+    def last_contact_ms(self) -> int:
+        if self.is_leader:
+            return 0
+        return int((time.monotonic() - self._last_contact) * 1000)
+
+    def leader_address(self) -> str:
+        leader = self.replica._getLeader() if self.replica is not None else None
+        return str(leader) if leader is not None else ""
+
+    def peers(self) -> list[str]:
+        if self.replica is None:
+            return []
+        return sorted([self.cfg.address] + [str(n) for n in self.replica.otherNodes])
+
+    # ------------------------------------------------------------------ cluster views
+
+    @property
+    def ready(self) -> bool:
+        """A leader may answer reads once it applied its own term's first entry (no stale reads)."""
+        rep = self.replica
+        if rep is None or not rep._isLeader():
+            return False
+        noop = rep._SyncObj__noopIDx  # type: ignore[attr-defined]
+        return noop is not None and rep.raftLastApplied >= noop and self._processed == self._scheduled
+
+    async def wait_ready(self, timeout: float = 5.0) -> bool:
+        """As leader, wait (briefly) until `ready`; False when not leader or it took too long."""
+        deadline = time.monotonic() + timeout
+        while not self.ready:
+            if not self.is_leader or time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    async def wait_leader(self, timeout: float) -> bool:
+        """Wait until some leader is known."""
+        deadline = time.monotonic() + timeout
+        while not self.known_leader:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    def leader_info(self) -> dict[str, Any] | None:
+        """The published info (node name, HTTP address...) of the current leader."""
+        leader = self.leader_address()
+        return self.members.get(leader) if leader else None
+
+    def connected(self, address: str) -> bool:
+        """Whether this server currently talks to the server at `address` (itself: True)."""
+        if address == self.cfg.address:
+            return True
+        rep = self.replica
+        if rep is None:
+            return False
+        return any(str(n) == address and rep.isNodeConnected(n) for n in rep.otherNodes)
+
+    def raft_status(self) -> dict[str, Any]:
+        """pysyncobj's status dict, read on the raft thread."""
+        return self.call_in_raft(lambda: self.replica.getStatus() if self.replica else {})  # type: ignore[no-any-return]
+
+    async def publish_self(self) -> None:
+        """Record this server's info in the replicated server directory (if it changed)."""
+        info = dict(self.cfg.info)
+        if self.members.get(self.cfg.address) != info:
+            await self.apply({"Op": MEMBER_OP, "Address": self.cfg.address, "Info": info})
+
+    # ------------------------------------------------------------------ raft-thread calls
+
+    def call_in_raft(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Run `fn` on the raft thread (pysyncobj is not thread-safe) and return its result."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._raft_calls.put((fn, fut))
+        return fut.result(timeout)
+
+    async def raft_call(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """`call_in_raft` without blocking the loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.call_in_raft, fn, timeout)
+
+    def _run_raft_calls(self) -> None:
+        while True:
+            try:
+                fn, fut = self._raft_calls.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fut.set_result(fn())
+            except Exception as exc:  # handed back to the caller
+                fut.set_exception(exc)
+
+    async def remove_peer(self, address: str) -> None:
+        """Remove a voter from the configuration (must run where the leader is)."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        assert self.replica is not None and self.loop is not None
+        loop = self.loop
+
+        def callback(_res: Any, err: int) -> None:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(err))
+
+        self.replica.removeNodeFromCluster(address, callback=callback)
+        err = await asyncio.wait_for(done, APPLY_TIMEOUT)
+        if err != FAIL_REASON.SUCCESS:
+            raise StateError(f"cannot remove peer {address}: {_FAILURES.get(err, err)}")
+
+    async def transfer_leadership(self, address: str | None = None) -> None:
+        """Ask the leader to hand leadership to `address` (or the most up-to-date follower)."""
+        result: concurrent.futures.Future[int] = concurrent.futures.Future()
+
+        def run() -> None:
+            assert self.replica is not None
+            self.replica.transferLeadership(address, callback=lambda _r, err: result.set_result(err))
+
+        await self.raft_call(run)
+        err = await asyncio.wrap_future(result)
+        if err != FAIL_REASON.SUCCESS:
+            raise StateError(f"cannot transfer leadership: {_FAILURES.get(err, err)}")
+
+    # ------------------------------------------------------------------ group commit
+
+    async def _submit(self, command: dict[str, Any] | None) -> Any:
+        if self.replica is None or self.loop is None:
+            raise StateError(NO_LEADER)
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        self._queue.append((command, fut))
+        self._schedule_flush()
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), APPLY_TIMEOUT)
+        except TimeoutError:
+            raise StateError("timed out waiting for the write to commit (no quorum?)") from None
+
+    def _schedule_flush(self) -> None:
+        if self._queue and not self._flush_scheduled and len(self._pending) < MAX_INFLIGHT:
+            self._flush_scheduled = True
+            assert self.loop is not None
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._queue or self.replica is None:
+            return
+        items, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        self._seq += 1
+        seq = self._seq
+        self._pending[seq] = (time.monotonic(), items)
+        cmds = [cmd for cmd, _ in items if cmd is not None]
+        loop = self.loop
+        assert loop is not None
+
+        def done(_res: Any, err: int) -> None:  # raft thread
+            if err != FAIL_REASON.SUCCESS:
+                loop.call_soon_threadsafe(self._fail_batch, seq, _FAILURES.get(err, f"raft error {err}"))
+
+        self.replica.apply_batch(self.origin, seq, cmds, callback=done)
+        self._schedule_flush()
+
+    def _fail_batch(self, seq: int, reason: str) -> None:
+        entry = self._pending.pop(seq, None)
+        if entry is not None:
+            for _, fut in entry[1]:
+                if not fut.done():
+                    fut.set_exception(StateError(reason))
+        self._schedule_flush()
+
+    async def _sweep(self) -> None:
+        """Fail batches pysyncobj never answered (e.g. queued while no leader was known)."""
+        while True:
+            await asyncio.sleep(1.0)
+            limit = time.monotonic() - APPLY_TIMEOUT
+            for seq in [s for s, (t, _) in self._pending.items() if t < limit]:
+                self._fail_batch(seq, "timed out waiting for the write to commit (no quorum?)")
+            self._check_leadership()
+
+    # ------------------------------------------------------------------ applying (loop thread)
+
+    def _from_raft(self, index: int, origin: str, seq: int, cmds: list[dict[str, Any]]) -> None:
+        """Raft thread: queue a committed batch for the loop, in log order."""
+        self._scheduled += 1
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._apply_batch, index, origin, seq, cmds)
+
+    def _apply_batch(self, index: int, origin: str, seq: int, cmds: list[dict[str, Any]]) -> None:
+        results: list[tuple[bool, Any]] = []
+        for cmd in cmds:
+            try:
+                if cmd.get("Op") == MEMBER_OP:
+                    self.members[cmd["Address"]] = dict(cmd["Info"])
+                    results.append((True, True))
+                else:
+                    results.append((True, self.state.apply(cmd)))
+            except StateError as exc:
+                results.append((False, exc))
+            except Exception as exc:  # deterministic on every replica, so still consistent
+                log.exception("command %s failed", cmd.get("Op"))
+                results.append((False, StateError(f"internal error: {exc}")))
+        self.applied_index = max(self.applied_index, index)
+        self._processed += 1
+        self.hub.notify(self.state.drain_changes())
+        if origin != self.origin:
+            return
+        entry = self._pending.pop(seq, None)
+        if entry is not None:
+            it = iter(results)
+            for cmd, fut in entry[1]:
+                ok, value = (True, True) if cmd is None else next(it)
+                if fut.done():
+                    continue
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+        self._schedule_flush()
+
+    # ------------------------------------------------------------------ leadership
+
+    def _on_state_changed_raft(self, _old: int, _new: int) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._check_leadership)
+
+    def _check_leadership(self) -> None:
+        leader = self.is_leader
+        if leader != self._was_leader:
+            self._was_leader = leader
+            log.info("raft: %s", "became leader" if leader else "no longer leader")
+            for cb in list(self.on_leader_change):
+                try:
+                    cb(leader)
+                except Exception:
+                    log.exception("leader change hook failed")
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot_payload(self) -> dict[str, Any]:
+        """Loop thread: the whole replicated state as plain data."""
+        return {"State": self.state.snapshot(), "Members": self.members, "AppliedIndex": self.applied_index}
+
+    def _serialize(self, filename: str, raft_meta: Any) -> None:
+        """Raft thread, right after applying entry N: write the state at N (taken on the loop)."""
+        assert self.loop is not None
+        fut: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+
+        def take() -> None:
+            try:
+                fut.set_result(pickle.dumps(self.snapshot_payload(), protocol=pickle.HIGHEST_PROTOCOL))
+            except Exception as exc:
+                fut.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(take)
+        payload = fut.result(60)
+        with open(filename, "wb") as f:
+            pickle.dump((raft_meta, payload), f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        log.info("raft: snapshot written (%d bytes)", len(payload))
+
+    def _deserialize(self, filename: str) -> Any:
+        """Raft thread: load a snapshot file (restart or install from the leader)."""
+        with open(filename, "rb") as f:
+            raft_meta, payload = pickle.load(f)
+        data = pickle.loads(payload)
+        self._scheduled += 1
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._install, data)
+        return raft_meta
+
+    def _install(self, data: dict[str, Any]) -> None:
+        self.state.apply({"Op": "restore", "Snapshot": data["State"]})
+        self.members = dict(data.get("Members") or {})
+        self.applied_index = max(self.applied_index, int(data.get("AppliedIndex") or 0))
+        self._processed += 1
+        self.hub.notify(self.state.drain_changes())
+        log.info("raft: snapshot loaded (index %d)", self.state.index)
