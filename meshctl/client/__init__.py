@@ -23,6 +23,7 @@ from meshctl.client.errors import (
     Unreachable,
 )
 from meshctl.client.event import event_payload
+from meshctl.client.lock import LeaderElection, Lock, LockError, Semaphore
 from meshctl.client.txn import kv_op
 from meshctl.client.types import KVPair, Reply, TxnError, TxnResult
 
@@ -37,11 +38,15 @@ __all__ = [
     "ConsulError",
     "DecodeError",
     "KVPair",
+    "LeaderElection",
+    "Lock",
+    "LockError",
     "MethodNotAllowed",
     "NotFound",
     "PermissionDenied",
     "RateLimited",
     "Reply",
+    "Semaphore",
     "ServerError",
     "TooLarge",
     "TxnError",

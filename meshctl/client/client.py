@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from meshctl.client.event import Event
     from meshctl.client.health import Health
     from meshctl.client.kv import KV
+    from meshctl.client.lock import Lock, Semaphore
     from meshctl.client.operator import Operator
     from meshctl.client.session import Session
     from meshctl.client.status import Status
@@ -150,6 +151,20 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- locks (meshctl.client.lock) -----------------------------------------------------
+
+    def lock(self, key: str, **options: Any) -> Lock:
+        """A `Lock` on `key` following Consul's lock protocol: `with client.lock("svc/leader"): ...`."""
+        from meshctl.client.lock import Lock
+
+        return Lock(self, key, **options)
+
+    def semaphore(self, prefix: str, limit: int, **options: Any) -> Semaphore:
+        """A `Semaphore` with `limit` slots at `prefix`, following Consul's semaphore protocol."""
+        from meshctl.client.lock import Semaphore
+
+        return Semaphore(self, prefix, limit, **options)
 
     # -- the one request path ------------------------------------------------------------
 

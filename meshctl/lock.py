@@ -1,0 +1,338 @@
+"""`meshctl lock`: run a command while holding a lock (or a semaphore slot), as `consul lock` does.
+
+    cfg = LockConfig(prefix="service/vault/leader", command=["vault", "server"])
+    code = LockRunner(Client(), cfg).run()     # the process's exit status
+
+The loop (consul's command/lock/lock.go): acquire → start the child with
+`CONSUL_LOCK_HELD=true` → wait for whichever comes first:
+
+* the child exits: release the lock, clean the key up, exit 0 (2 with `child_exit_code` if
+  the child failed);
+* SIGINT/SIGTERM: relay it to the child, SIGKILL it after `kill_timeout`, release, exit 0;
+  other signals (HUP, USR1, USR2, QUIT, WINCH) are only relayed;
+* the lock is lost (session invalidated, key deleted or taken, agent unreachable past
+  `monitor_retry` retries 1s apart): SIGTERM the child, SIGKILL after `kill_timeout`,
+  release, then exit 1 — or, with `reacquire`, wait for the lock again.
+
+`kill_timeout` (5s) + `monitor_retry` (3 × 1s) stay below the default lock-delay (15s): a
+holder that lost its lock has stopped its child before anyone else may take the lock.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from meshctl.child import Child, ChildError
+from meshctl.client import Client, ConsulError
+from meshctl.client.lock import (
+    DEFAULT_SESSION_TTL,
+    DEFAULT_WAIT_TIME,
+    SEMAPHORE_KEY,
+    Lock,
+    LockConflict,
+    LockError,
+    LockInUse,
+    LockNotHeld,
+    Semaphore,
+    go_path_join,
+)
+
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+RELAYED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+MONITOR_RETRY_TIME = 1.0  # consul lock's defaultMonitorRetryTime
+REACQUIRE_PAUSE = 5.0
+
+
+@dataclass
+class LockConfig:
+    """What `meshctl lock` was asked to do (its flags; the last two are for tests and benchmarks)."""
+
+    prefix: str
+    command: list[str]
+    limit: int = 1
+    name: str | None = None
+    pass_stdin: bool = False
+    shell: bool = True
+    timeout: float = 0.0  # > 0: give up acquiring after that long
+    monitor_retry: int = 3
+    child_exit_code: bool = False
+    verbose: bool = False
+    kill_timeout: float = 5.0
+    reacquire: bool = False
+    session_ttl: str = DEFAULT_SESSION_TTL
+    lock_delay: str | float | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> str | None:
+        """The usage error consul lock would print, or None."""
+        if self.limit <= 0:
+            return "Lock holder limit must be positive"
+        if not self.prefix or not self.command:
+            return "Key prefix and child command must be specified"
+        if self.timeout < 0:
+            return "Timeout must be positive"
+        if self.monitor_retry < 0:
+            return "Number for 'monitor-retry' must be >= 0"
+        return None
+
+    @property
+    def session_name(self) -> str:
+        """consul lock's default session name, unless `name` is given."""
+        return self.name or f"Consul lock for '{' '.join(self.command)}' at '{self.key_prefix}'"
+
+    @property
+    def key_prefix(self) -> str:
+        """The prefix with its leading `/` removed."""
+        return self.prefix[1:] if self.prefix.startswith("/") else self.prefix
+
+
+class LockRunner:
+    """Runs one `meshctl lock` invocation; `run()` returns the exit status."""
+
+    def __init__(self, client: Client, cfg: LockConfig, *, stdout: IO[str] | None = None,
+                 stderr: IO[str] | None = None) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.contender: Lock | Semaphore | None = None
+        self.child: Child | None = None
+        self._events: queue.SimpleQueue[tuple[str, int, Any]] = queue.SimpleQueue()
+        self._round = 0
+        self._shutdown = False
+        self.on_child_started: Callable[[Child], Any] | None = None  # a hook for tests and benchmarks
+
+    # -- output --------------------------------------------------------------------------
+
+    def info(self, text: str) -> None:
+        """A progress line, shown with -verbose (stdout, as consul's UI.Info)."""
+        if self.cfg.verbose:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+
+    def error(self, text: str) -> None:
+        """An error line on stderr."""
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def handle_signal(self, sig: int) -> None:
+        """Deliver a signal to the runner (safe from a signal handler or another thread)."""
+        self._events.put(("signal", -1, sig))
+
+    @contextmanager
+    def signal_handlers(self) -> Iterator[None]:
+        """Route this process's shutdown and relayed signals to the runner (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        sigs = SHUTDOWN_SIGNALS + RELAYED_SIGNALS
+        previous = {s: signal.signal(s, lambda sig, _frame: self.handle_signal(sig)) for s in sigs}
+        try:
+            yield
+        finally:
+            for s, old in previous.items():
+                signal.signal(s, old)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def setup(self) -> Lock | Semaphore:
+        """Build the Lock (`<prefix>/.lock`) or, for limit > 1, the Semaphore (at `<prefix>`)."""
+        cfg = self.cfg
+        options: dict[str, Any] = dict(
+            session_name=cfg.session_name, session_ttl=cfg.session_ttl, lock_delay=cfg.lock_delay,
+            monitor_retries=cfg.monitor_retry, monitor_retry_time=MONITOR_RETRY_TIME,
+            try_once=cfg.timeout > 0, wait_time=cfg.timeout if cfg.timeout > 0 else DEFAULT_WAIT_TIME,
+        )
+        if cfg.limit == 1:
+            # The `.lock` suffix makes a lock and a semaphore on one prefix conflict visibly.
+            key = go_path_join(cfg.key_prefix, SEMAPHORE_KEY)
+            self.info(f"Setting up lock at path: {key}")
+            contender: Lock | Semaphore = Lock(self.client, key, **options)
+        else:
+            self.info(f"Setting up semaphore (limit {cfg.limit}) at prefix: {cfg.key_prefix}")
+            contender = Semaphore(self.client, cfg.key_prefix, cfg.limit, **options)
+        contender.on_lost(lambda reason: self._events.put(("lost", self._round, reason)))
+        return contender
+
+    def run(self) -> int:
+        """Acquire, run the child, release; the exit status (consul lock's, 1 on a lost lock)."""
+        problem = self.cfg.validate()
+        if problem:
+            self.error(problem)
+            return 1
+        try:
+            self.client.agent.node_name()
+        except ConsulError as e:
+            self.error(f"Error querying Consul agent: {e}")
+            return 1
+        try:
+            self.contender = self.setup()
+        except (ValueError, LockError) as e:
+            self.error(f"Lock setup failed: {e}")
+            return 1
+        with self.signal_handlers():
+            while True:
+                acquired = self._acquire_phase()
+                if acquired is not None:
+                    return acquired
+                outcome, child_code = self._hold_phase()
+                released = self._release_phase()
+                if outcome == "lost" and self.cfg.reacquire and not self._shutdown:
+                    continue
+                if not released:
+                    return 1
+                if outcome == "lost":
+                    return 1
+                if outcome == "child" and self.cfg.child_exit_code and child_code != 0:
+                    return 2
+                return 0
+
+    def _next(self) -> tuple[str, Any]:
+        """The next event of the current round (stale events of earlier rounds are dropped)."""
+        while True:
+            kind, rnd, data = self._events.get()
+            if rnd in (-1, self._round):
+                return kind, data
+
+    def _acquire_phase(self) -> int | None:
+        """None once the lock is held, else the exit status."""
+        first = self._round == 0
+        while True:
+            outcome = self._acquire_once()
+            if not isinstance(outcome, LockError):
+                return outcome
+            if first or not self.cfg.reacquire or isinstance(outcome, LockConflict):
+                self.error(f"Lock acquisition failed: {outcome}")
+                return 1
+            # Re-acquiring after a loss: the agent may still be unreachable; keep trying.
+            self.error(f"Lock acquisition failed: {outcome}; retrying in {REACQUIRE_PAUSE:g}s")
+            if self._pause(REACQUIRE_PAUSE):
+                return 1
+
+    def _acquire_once(self) -> int | None | LockError:
+        """One acquisition attempt: None when held, an exit status, or the LockError."""
+        assert self.contender is not None
+        contender = self.contender
+        self._round += 1
+        rnd = self._round
+        stop = threading.Event()
+
+        def worker() -> None:
+            try:
+                ok = contender.acquire(stop)
+            except LockError as e:
+                self._events.put(("acquire_error", rnd, e))
+                return
+            self._events.put(("acquired", rnd, ok))
+
+        self.info("Attempting lock acquisition")
+        threading.Thread(target=worker, name="lock-acquire", daemon=True).start()
+        while True:
+            kind, data = self._next()
+            if kind == "signal":
+                if data in SHUTDOWN_SIGNALS:
+                    self._shutdown = True
+                    stop.set()
+                    contender.cancel()  # destroys the session: nothing acquired can outlive us
+                    self.error("Shutdown triggered or timeout during lock acquisition")
+                    return 1
+                continue
+            if kind == "acquired":
+                if data:
+                    self.info("Lock acquired")
+                    return None
+                self.error("Shutdown triggered or timeout during lock acquisition")
+                return 1
+            if kind == "acquire_error":
+                return data
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait, handling signals; True if a shutdown signal came."""
+        timer = threading.Timer(seconds, lambda: self._events.put(("timer", self._round, None)))
+        timer.daemon = True
+        timer.start()
+        try:
+            while True:
+                kind, data = self._next()
+                if kind == "timer":
+                    return False
+                if kind == "signal" and data in SHUTDOWN_SIGNALS:
+                    self._shutdown = True
+                    return True
+        finally:
+            timer.cancel()
+
+    def _hold_phase(self) -> tuple[str, int | None]:
+        """Run the child while the lock is held: ("child", code) | ("shutdown", None) | ("lost", None)."""
+        cfg = self.cfg
+        rnd = self._round
+        child = Child(cfg.command, shell=cfg.shell, env={**cfg.env, "CONSUL_LOCK_HELD": "true"},
+                      stdin=cfg.pass_stdin, kill_timeout=cfg.kill_timeout,
+                      parent_death_signal=signal.SIGTERM)
+        self.child = child
+        child.on_exit(lambda code: self._events.put(("child_exit", rnd, code)))
+        self.info("Starting handler")
+        try:
+            child.start()
+        except ChildError as e:
+            self.error(f"Error starting handler: {e}")
+            return "child", 1
+        if self.on_child_started is not None:
+            self.on_child_started(child)
+        while True:
+            kind, data = self._next()
+            if kind == "signal":
+                if data in SHUTDOWN_SIGNALS:
+                    self._shutdown = True
+                    self.info("Shutdown triggered, killing child")
+                    self._stop_child(child, data)
+                    return "shutdown", None
+                child.signal(data)
+            elif kind == "lost":
+                self.error(f"Lock lost ({data}), killing child")
+                self._stop_child(child, signal.SIGTERM)
+                return "lost", None
+            elif kind == "child_exit":
+                if data != 0:
+                    self.error(f"Error running handler: exit status {data}")
+                self.info("Child terminated, releasing lock")
+                return "child", data
+
+    def _stop_child(self, child: Child, sig: int) -> None:
+        self.info(f"Terminating child pid {child.pid}")
+        code = child.stop(immediately=True, sig=sig)
+        self.info(f"Child terminated (exit {code})")
+
+    def _release_phase(self) -> bool:
+        """Release and clean the key up; False (after an error line) if that failed."""
+        assert self.contender is not None
+        try:
+            self.contender.release()
+        except LockNotHeld:
+            pass
+        except LockError as e:
+            self.error(f"Lock release failed: {e}")
+            return False
+        try:
+            self.contender.destroy()
+            self.info("Cleanup succeeded")
+        except LockInUse:
+            self.info("Cleanup aborted, lock in use")
+        except LockError as e:
+            self.error(f"Lock cleanup failed: {e}")
+            return False
+        return True
+
+
+def run_lock(cfg: LockConfig, client: Client | None = None) -> int:
+    """Run `meshctl lock` with a config; the exit status."""
+    return LockRunner(client or Client(), cfg).run()
