@@ -190,12 +190,23 @@ def _index_arg(index: Any, cap: int) -> int:
     return index
 
 
+_ZEROS: dict[type, Any] = {str: "", int: 0, float: 0.0, bool: False}
+
+
 def _map_zero(m: Mapping) -> Any:
+    """The zero value of a map's element type: a ``go_zero`` attribute, else inferred from the values.
+
+    A plain dict whose values all have one basic type (str, int, float, bool) behaves like
+    map[string]string / map[string]int...; anything else is a map[string]interface{} (zero: nil).
+    """
     z = getattr(m, "go_zero", NO_VALUE)
     if z is not NO_VALUE:
         return z
-    if ZERO_STRING_MAPS and type(m) is dict and m and all(type(v) is str for v in m.values()):
-        return ""
+    if ZERO_STRING_MAPS and type(m) is dict and m:
+        it = iter(m.values())
+        t = type(next(it))
+        if t in _ZEROS and all(type(v) is t for v in it):
+            return _ZEROS[t]
     return None
 
 

@@ -238,7 +238,6 @@ class _State:
                         one(k, val[k])
                 elif t is int or (isinstance(val, int) and not isinstance(val, bool)):
                     if ndecl > 1:
-                        self.node = r
                         self.errorf(f"can't use {val} to iterate over more than one variable")
                     for i in range(val):
                         ran = True
@@ -246,14 +245,10 @@ class _State:
                 elif val is NO_VALUE or val is None:
                     pass
                 elif not isinstance(val, str | bool | float | complex) and _is_iterator_like(val):
-                    if ndecl > 1:
-                        self.node = r
-                        self.errorf(f"can't use {format_value(val)} to iterate over more than one variable")
                     for i, e in enumerate(val):
                         ran = True
                         one(i, e)
                 else:
-                    self.node = r
                     self.errorf(f"range can't iterate over {format_value(val)}")
             except _Break:
                 return
@@ -444,6 +439,8 @@ class _State:
         argv = [self.eval_builtin_arg(dot, a, reflect_args) for a in argn]
         if final is not MISSING:
             argv.append(final)
+        if name == "printf" and not isinstance(argv[0], str):
+            self.errorf(f"wrong type for value; expected string; got {go_type_name(argv[0])}")
         try:
             return fn(*argv)
         except B.BuiltinError as e:

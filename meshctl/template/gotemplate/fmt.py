@@ -447,6 +447,8 @@ def _fmt_sx(b: bytes, verb: str, f: _Flags) -> str:
 
 def _print_arg(arg: Any, verb: str, f: _Flags, depth: int) -> str:
     t = type(arg)
+    if verb == "T" and depth == 0:
+        return _pad(go_type_name(arg), f)
     if t is str:
         return _fmt_string(arg, verb, f)
     if t is int:
@@ -463,8 +465,6 @@ def _print_arg(arg: Any, verb: str, f: _Flags, depth: int) -> str:
         if verb == "v" or verb == "T":
             return _pad("<nil>", f)
         return _bad_verb(None, verb)
-    if verb == "T":
-        return _pad(go_type_name(arg), f)
     if isinstance(arg, bool):
         return _print_arg(bool(arg), verb, f, depth)
     if isinstance(arg, int):
