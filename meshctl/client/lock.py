@@ -182,6 +182,7 @@ class _Contender:
         session_ttl: str | float = DEFAULT_SESSION_TTL,
         lock_delay: str | float | None = None,
         session_checks: list[str] | None = None,
+        session_node: str | None = None,
         monitor_retries: int = 0,
         monitor_retry_time: float = DEFAULT_MONITOR_RETRY_TIME,
         wait_time: float = DEFAULT_WAIT_TIME,
@@ -196,6 +197,7 @@ class _Contender:
         self.session_ttl = session_ttl
         self.lock_delay = lock_delay
         self.session_checks = session_checks
+        self.session_node = session_node
         self.monitor_retries = monitor_retries
         self.monitor_retry_time = monitor_retry_time
         self.wait_time = wait_time
@@ -245,7 +247,7 @@ class _Contender:
             return self.session
         try:
             sid = self.client.session.create(
-                name=self.session_name, ttl=self.session_ttl,
+                name=self.session_name, node=self.session_node, ttl=self.session_ttl,
                 lock_delay=self.lock_delay, behavior=self.behavior, checks=self.session_checks,
             )
         except ConsulError as e:
@@ -404,7 +406,8 @@ class Lock(_Contender):
 
     Options (all optional): `value` stored in the key while held; `session` to use an
     existing session (else one is created: `session_name`, `session_ttl`, `lock_delay`,
-    `session_checks` — None keeps Consul's default serfHealth check); `monitor_retries` and
+    `session_node` (default: the agent's node), `session_checks` — None keeps Consul's default
+    serfHealth check); `monitor_retries` and
     `monitor_retry_time` (tolerated 5xx/transport errors while holding); `wait_time` of each
     blocking read; `try_once` (give up after `wait_time`); `retry_time` after a refused acquire.
     """
