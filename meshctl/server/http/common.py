@@ -199,9 +199,7 @@ def respond(req: Request, body: Any, status: int = 200, headers: dict[str, str] 
         payload = body
     else:
         payload = dumps(body, req.flag("pretty"))
-    resp = web.Response(body=payload, status=status, headers=headers)
-    resp.content_type = content_type
-    return resp
+    return web.Response(body=payload, status=status, headers=headers, content_type=content_type)
 
 
 def meta_headers(req: Request, index: int | None) -> dict[str, str]:
@@ -277,11 +275,45 @@ async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            if not await store.hub.wait(watch.keys, watch.prefixes, remaining):
-                result = run()
+            woken = await store.hub.wait(watch.keys, watch.prefixes, remaining)
+            result = _shared_rerun(req, run)
+            if not woken:
                 break
-            result = run()
     return _answer(req, result)
+
+
+class _WakeCache:
+    """Answers computed for blocked queries woken by one write, shared by identical queries.
+
+    When thousands of clients wait on the same key, one write wakes them all at the same
+    state index; the first computes the answer (body serialised once), the rest reuse it.
+    """
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.entries: dict[tuple[Any, ...], Result] = {}
+
+    def get(self, req: Request, run: Callable[[], Result]) -> Result:
+        state_index = req.ctx.store.state.index
+        if state_index != self.index:
+            self.index, self.entries = state_index, {}
+        key = (req.raw.path, tuple(sorted((k, v) for k, v in req.query.items() if k not in ("index", "wait"))),
+               req.token)
+        result = self.entries.get(key)
+        if result is None:
+            result = run()
+            if result.content_type == "application/json" and not isinstance(result.body, bytes) \
+                    and result.body is not None:
+                result.body = dumps(result.body, req.flag("pretty"))
+            self.entries[key] = result
+        return result
+
+
+def _shared_rerun(req: Request, run: Callable[[], Result]) -> Result:
+    cache = req.ctx.extra.get("wake_cache")
+    if cache is None:
+        cache = req.ctx.extra["wake_cache"] = _WakeCache()
+    return cache.get(req, run)
 
 
 def _should_wait(index: int, min_index: int, equal_only: bool) -> bool:
