@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from meshctl.flags import FlagParser
+from meshctl.server.agent import runtime as agent_runtime
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.http.app import make_app
 from meshctl.server.http.common import ServerContext
@@ -65,6 +66,7 @@ def build_parser() -> FlagParser:
     p.bool_flag("sync-writes", default=None, help="fsync the journal before acknowledging a write "
                 "(default: on for -server, off for -dev)")
     p.flag("raft-snapshot-threshold", type=int, default=8192, help="Raft log entries between snapshots")
+    agent_runtime.add_flags(p)
     return p
 
 
@@ -77,6 +79,7 @@ def config_from_args(argv: list[str]) -> AgentConfig:
         cfg.node = args.node
     cfg.data_dir, cfg.bootstrap_expect, cfg.retry_join = args.data_dir, args.bootstrap_expect, list(args.retry_join)
     cfg.sync_writes, cfg.raft_snapshot_threshold = args.sync_writes, args.raft_snapshot_threshold
+    agent_runtime.apply_args(cfg, args, build_parser().parse_args([]))  # config files, checks, DNS
     return cfg
 
 
@@ -109,11 +112,13 @@ class Agent:
             self.local.node_id = self.cluster.node_id
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.runtime = agent_runtime.AgentRuntime(self)
 
     async def start(self) -> None:
         if self.cluster is not None:
             await self.cluster.start()
         app = make_app(self.ctx)
+        self.runtime.attach(app)
         if self.cluster is not None:
             self.cluster.attach(app, self.ctx, self.timers, self.local)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -126,6 +131,7 @@ class Agent:
             await self.local.start()
         log.info("meshctl agent running: node=%s dc=%s http=%s:%d%s", self.cfg.node, self.cfg.datacenter,
                  self.cfg.client, self.cfg.http_port, " (dev mode, in memory)" if self.cfg.dev else "")
+        await self.runtime.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -140,6 +146,7 @@ class Agent:
         await self.shutdown()
 
     async def shutdown(self) -> None:
+        await self.runtime.stop()
         self.timers.stop()
         await self.local.stop()
         if self._runner is not None:
@@ -150,11 +157,16 @@ class Agent:
 
 def main(argv: list[str]) -> int:
     """Entry point of `meshctl agent`."""
-    cfg = config_from_args(argv)
-    if not cfg.dev and not cfg.server:
-        print("meshctl agent: only -dev and -server are supported by this build of the agent")
+    try:
+        cfg = config_from_args(argv)
+    except agent_runtime.ConfigError as exc:
+        print(f"meshctl agent: {exc}")
         return 1
     setup_logging(cfg.log_level)
+    if not cfg.dev and not cfg.server:
+        from meshctl.server.agent.client import run_client
+
+        return run_client(cfg)
     try:
         import uvloop
 

@@ -1,0 +1,110 @@
+"""Anti-entropy: the agent owns its node's services and checks; repair the catalog's copy.
+
+Every `interval` (60 s, as Consul's sync) the agent compares what it holds with what the
+catalog says about its node and writes only the differences: a missing or changed service
+or check is re-registered, a service or check the agent does not own is removed (except
+the server's `consul` service and the `serfHealth` check, which the agent's start owns),
+and a node that vanished from the catalog is registered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from meshctl.server.state import SERF_CHECK_ID
+
+log = logging.getLogger(__name__)
+
+SERVICE_FIELDS = ("Service", "Tags", "Meta", "Port", "Address", "Weights", "EnableTagOverride", "Kind")
+CHECK_FIELDS = ("Name", "Status", "ServiceID", "Notes", "Type")
+AGENT_OWNED_SERVICES = {"consul"}
+
+
+async def node_view(store: Any, node: str) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
+    """(node record or None, services by ID, checks by ID) as the catalog holds them."""
+    if hasattr(store, "node_view"):
+        return await store.node_view(node)
+    state = store.state
+    return state.nodes.get(node), dict(state.services.get(node, {})), dict(state.checks.get(node, {}))
+
+
+def _differs(local: dict[str, Any], remote: dict[str, Any], fields: tuple[str, ...]) -> bool:
+    for key in fields:
+        a, b = local.get(key), remote.get(key)
+        if key in ("Tags",):
+            a, b = list(a or []), list(b or [])
+        elif key in ("Meta",):
+            a, b = dict(a or {}), dict(b or {})
+        elif key == "Address" or key == "Kind" or key == "Notes" or key == "Type":
+            a, b = a or "", b or ""
+        if a != b:
+            return True
+    return False
+
+
+class AntiEntropy:
+    """Periodic (and on-demand) sync of one LocalAgent's services and checks into the catalog."""
+
+    def __init__(self, agent: Any, interval: float = 60.0) -> None:
+        self.agent = agent
+        self.interval = interval
+        self.repairs = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._loop())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("anti-entropy sync failed: %s", exc)
+
+    async def sync(self) -> int:
+        """One full comparison; returns the number of writes it made."""
+        agent = self.agent
+        node, services, checks = await node_view(agent.store, agent.node_name)
+        writes = 0
+        if node is None:
+            log.info("anti-entropy: node %s missing from the catalog, registering it", agent.node_name)
+            await agent.start()
+            writes += 1
+            node, services, checks = await node_view(agent.store, agent.node_name)
+        base = {"Op": "register", "Node": agent.node_name, "SkipNodeUpdate": True, "Address": agent.address}
+        for sid, svc in list(agent.services.items()):
+            remote = services.get(sid)
+            if remote is None or _differs(svc, remote, SERVICE_FIELDS):
+                await agent.store.apply({**base, "Service": svc})
+                writes += 1
+        for sid in services:
+            if sid not in agent.services and not (agent.server and sid in AGENT_OWNED_SERVICES):
+                await agent.store.apply({"Op": "deregister", "Node": agent.node_name, "ServiceID": sid})
+                writes += 1
+        for cid, check in list(agent.checks.items()):
+            local = check.catalog_json()
+            remote = checks.get(cid)
+            if remote is None or _differs(local, remote, CHECK_FIELDS):
+                await agent.store.apply({**base, "Checks": [local]})
+                writes += 1
+        for cid, remote in checks.items():
+            if cid == SERF_CHECK_ID or cid in agent.checks:
+                continue
+            if remote.get("ServiceID") and remote["ServiceID"] not in agent.services:
+                continue  # went with its service above
+            await agent.store.apply({"Op": "deregister", "Node": agent.node_name, "CheckID": cid})
+            writes += 1
+        if writes:
+            self.repairs += writes
+            log.info("anti-entropy: %d catalog repair(s) for node %s", writes, agent.node_name)
+        return writes

@@ -1,0 +1,333 @@
+"""Client agents: `meshctl agent -join SERVER` on every node that is not a server.
+
+A client keeps no store. `RemoteStore` applies its catalog commands on a server through
+the internal endpoint (heartbeat.py); the HTTP API serves /v1/agent/* locally and proxies
+every other /v1/* call to the server unchanged (blocking queries included); the DNS port
+forwards queries to the server's DNS interface. A heartbeat every second keeps the node's
+serfHealth passing; anti-entropy repairs the catalog's copy of the node every minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+
+from meshctl.server.agent.antientropy import AntiEntropy
+from meshctl.server.agent.checks import CriticalReaper, close_shared
+from meshctl.server.agent.heartbeat import HEARTBEAT_INTERVAL
+from meshctl.server.agent.local import LocalAgent
+from meshctl.server.agent.runtime import (
+    OPTIONS_KEY,
+    AgentOptions,
+    ConfigError,
+    Definitions,
+    configure_local,
+    dns_config_from,
+    reload_files,
+)
+from meshctl.server.dns import FORWARD, DNSConfig
+from meshctl.server.http import agent as agent_area
+from meshctl.server.http.app import consul_errors
+from meshctl.server.http.common import CTX_KEY, HTTPError, Request, ServerContext
+from meshctl.server.state import State, StateError
+from meshctl.server.watch import WatchHub
+
+log = logging.getLogger("meshctl.agent")
+
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade",
+               "proxy-connection", "te", "trailer"}
+SERF_INFO_PATH = "/v1/meshctl/serf/info"
+
+
+class RemoteStore:
+    """The store of a client agent: writes and its own node's view go to a server over HTTP."""
+
+    def __init__(self, server: str, datacenter: str, session: aiohttp.ClientSession) -> None:
+        self.server = server  # host:port of the server's HTTP API
+        self.state = State(datacenter)  # always empty: reads are proxied
+        self.hub = WatchHub()
+        self.session = session
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.server}"
+
+    async def apply(self, command: dict[str, Any]) -> Any:
+        try:
+            async with self.session.put(f"{self.base}/v1/internal/meshctl/apply", json=command,
+                                        timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                text = await resp.text()
+                if resp.status != 200:
+                    raise StateError(text or f"server answered {resp.status}")
+                return await resp.json(content_type=None) if text else None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise StateError(f"No known Consul servers ({exc})") from None
+
+    async def node_view(self, node: str) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with self.session.get(f"{self.base}/v1/catalog/node/{quote(node, safe='')}", timeout=timeout) as resp:
+            resp.raise_for_status()
+            body = await resp.json(content_type=None)
+        if body is None:
+            return None, {}, {}
+        async with self.session.get(f"{self.base}/v1/health/node/{quote(node, safe='')}", timeout=timeout) as resp:
+            resp.raise_for_status()
+            checks = await resp.json(content_type=None) or []
+        return body["Node"], dict(body.get("Services") or {}), {c["CheckID"]: c for c in checks}
+
+    async def heartbeat(self, node: str) -> None:
+        async with self.session.put(f"{self.base}/v1/internal/meshctl/heartbeat", json={"Node": node},
+                                    timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            if resp.status != 200:
+                raise StateError(await resp.text())
+
+    async def barrier(self) -> None:
+        return None
+
+    @property
+    def known_leader(self) -> bool:
+        return True
+
+    @property
+    def is_leader(self) -> bool:
+        return False
+
+    @property
+    def last_contact_ms(self) -> int:
+        return 0
+
+    def leader_address(self) -> str:
+        return self.server
+
+    def peers(self) -> list[str]:
+        return [self.server]
+
+
+class ForwardingResolver:
+    """A client's DNS: every query goes to the server's DNS interface."""
+
+    def __init__(self, server_dns: str) -> None:
+        self.config = DNSConfig(recursors=[server_dns], recursor_timeout=3.0)
+
+    def answer(self, data: bytes, transport: str = "udp") -> bytes:
+        return FORWARD
+
+    def reconfigure(self, config: DNSConfig) -> None:
+        return None
+
+
+async def find_server(session: aiohttp.ClientSession, addresses: list[str]) -> tuple[str, dict[str, Any]]:
+    """The HTTP address of a server reachable through one of `addresses` (serf or HTTP), and its info."""
+    timeout = aiohttp.ClientTimeout(total=3)
+    for address in addresses:
+        http = address
+        try:
+            async with session.get(f"http://{address}{SERF_INFO_PATH}", timeout=timeout) as resp:
+                if resp.status == 200:
+                    info = await resp.json(content_type=None)
+                    http = info.get("HTTP") or address
+                    host, _, port = http.rpartition(":")
+                    if host in ("0.0.0.0", "::", "[::]"):
+                        http = f"{address.rpartition(':')[0]}:{port}"
+            async with session.get(f"http://{http}/v1/internal/meshctl/info", timeout=timeout) as resp:
+                if resp.status == 200:
+                    return http, await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.debug("join %s: %s", address, exc)
+    raise ConnectionError(f"no server answered at {', '.join(addresses)}")
+
+
+class ClientAgent:
+    """A client agent process: local agent + proxy HTTP API + DNS forwarder + heartbeat."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.opts: AgentOptions = cfg.extra.get(OPTIONS_KEY) or AgentOptions()
+        self.join = list(self.opts.join) + list(getattr(cfg, "retry_join", []) or [])
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.session: aiohttp.ClientSession | None = None
+        self.proxy_session: aiohttp.ClientSession | None = None
+        self.local: LocalAgent | None = None
+        self.store: RemoteStore | None = None
+        self._runner: web.AppRunner | None = None
+        self.dns: Any = None
+        self.definitions: Definitions | None = None
+
+    async def _join(self) -> tuple[str, dict[str, Any]]:
+        assert self.session is not None
+        delay = 0.2
+        while True:
+            try:
+                return await find_server(self.session, self.join)
+            except ConnectionError as exc:
+                log.warning("join failed: %s; retrying", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        self.session = aiohttp.ClientSession()
+        self.proxy_session = aiohttp.ClientSession(auto_decompress=False,
+                                                   connector=aiohttp.TCPConnector(limit=0))
+        server, info = await self._join()
+        if info.get("Datacenter") and info["Datacenter"] != cfg.datacenter:
+            log.warning("server %s is in datacenter %s; using it", server, info["Datacenter"])
+            cfg.datacenter = info["Datacenter"]
+        log.info("joined server %s (node %s)", server, info.get("Node"))
+        self.store = RemoteStore(server, cfg.datacenter, self.session)
+        self.local = LocalAgent(self.store, cfg.node, address=cfg.bind, datacenter=cfg.datacenter, server=False,
+                                ports={"server": cfg.server_port, "serf_lan": cfg.serf_port})
+        configure_local(self.local, self.opts)
+        self.definitions = Definitions(self.local)
+        ctx = ServerContext(store=self.store, agent=self.local, datacenter=cfg.datacenter)  # type: ignore[arg-type]
+        ctx.extra["reload"] = self.reload
+        ctx.extra["leave"] = self._leave
+        app = self._make_app(ctx)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        for host in cfg.client.split():
+            await web.TCPSite(self._runner, host, cfg.http_port, reuse_address=True).start()
+        if cfg.dns_port > 0 and info.get("DNSPort"):
+            from meshctl.server.dns_server import DNSServer
+
+            server_dns = f"{server.rpartition(':')[0]}:{info['DNSPort']}"
+            self.dns = DNSServer(ForwardingResolver(server_dns), cfg.client.split(), cfg.dns_port)  # type: ignore[arg-type]
+            await self.dns.start()
+        await self._register()
+        await self.definitions.sync(self.opts.files)
+        self.reaper = CriticalReaper(self.local)
+        self.reaper.start()
+        self.anti_entropy = AntiEntropy(self.local, self.opts.ae_interval)
+        self.anti_entropy.start()
+        self._tasks.append(asyncio.ensure_future(self._heartbeats()))
+        log.info("meshctl client agent running: node=%s dc=%s http=%s:%d server=%s", cfg.node, cfg.datacenter,
+                 cfg.client, cfg.http_port, server)
+
+    async def _register(self) -> None:
+        assert self.local is not None
+        while True:
+            try:
+                await self.local.start()
+                return
+            except StateError as exc:
+                log.warning("registering node failed: %s; retrying", exc)
+                await asyncio.sleep(1)
+
+    async def _heartbeats(self) -> None:
+        assert self.store is not None and self.local is not None
+        while True:
+            try:
+                await self.store.heartbeat(self.local.node_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("heartbeat failed: %s", exc)
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+    def _make_app(self, ctx: ServerContext) -> web.Application:
+        app = web.Application(middlewares=[consul_errors], client_max_size=8 * 1024 * 1024)
+        app[CTX_KEY] = ctx
+        for r in agent_area.ROUTES:
+            async def handler(raw: web.Request, r: Any = r) -> web.StreamResponse:
+                return await r.handler(Request(raw, raw.app[CTX_KEY]))
+
+            for method in r.methods:
+                app.router.add_route(method, r.path, handler)
+        app.router.add_route("*", "/{tail:.*}", self._proxy)
+        return app
+
+    async def _proxy(self, request: web.Request) -> web.StreamResponse:
+        """Any API call the client does not own goes to the server as it is."""
+        assert self.store is not None and self.proxy_session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        body = await request.read()
+        url = f"{self.store.base}{request.raw_path}"
+        try:
+            async with self.proxy_session.request(request.method, url, headers=headers, data=body or None,
+                                                  allow_redirects=False,
+                                                  timeout=aiohttp.ClientTimeout(total=None, sock_read=700)) as resp:
+                data = await resp.read()
+                out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
+                return web.Response(status=resp.status, body=data, headers=out_headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HTTPError(500, f"No known Consul servers ({exc})") from None
+
+    async def reload(self) -> None:
+        assert self.definitions is not None
+        try:
+            await reload_files(self.opts, self.definitions)
+        except ConfigError as exc:
+            raise HTTPError(500, f"Failed reloading: {exc}") from None
+        log.info("configuration reloaded")
+
+    async def _leave(self) -> None:
+        self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._tasks.append(asyncio.ensure_future(self._reload_logged())))
+        start = asyncio.ensure_future(self.start())
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait([start, stop], return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
+            start.cancel()
+        elif start.exception() is not None:
+            stop.cancel()
+            await self.shutdown()
+            raise start.exception()  # type: ignore[misc]
+        await stop
+        log.info("shutting down")
+        await self.shutdown()
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.reload()
+        except Exception as exc:
+            log.error("reload failed: %s", exc)
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for part in ("reaper", "anti_entropy"):
+            if hasattr(self, part):
+                getattr(self, part).stop()
+        if self.local is not None:
+            await self.local.stop()
+            await close_shared(self.local)
+        if self.dns is not None:
+            await self.dns.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for session in (self.session, self.proxy_session):
+            if session is not None:
+                await session.close()
+
+
+def run_client(cfg: Any) -> int:
+    """Run a client agent until SIGINT/SIGTERM; the exit status."""
+    opts: AgentOptions = cfg.extra.get(OPTIONS_KEY) or AgentOptions()
+    if not opts.join and not getattr(cfg, "retry_join", None):
+        print("meshctl agent: a client agent needs -join (or -retry-join) with a server's address; "
+              "use -server or -dev to run a server")
+        return 1
+    try:
+        asyncio.run(ClientAgent(cfg).run())
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+__all__ = ["ClientAgent", "RemoteStore", "dns_config_from", "run_client"]
