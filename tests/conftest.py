@@ -60,7 +60,7 @@ def start_dev_server(tmp_path, *args: str, node: str = "devnode", env: dict | No
     """Start `meshctl agent -dev` and wait until its HTTP API has a leader."""
     http_port, dns_port = free_port(), free_port()
     log_path = str(tmp_path / f"agent-{http_port}.log")
-    cmd = [sys.executable, "-m", "meshctl.server", "-dev", "-node", node,
+    cmd = [sys.executable, "-m", "meshctl", "agent", "-dev", "-node", node,
            "-http-port", str(http_port), "-dns-port", str(dns_port), *args]
     full_env = {**os.environ, **(env or {})}
     full_env.pop("CONSUL_HTTP_ADDR", None)
