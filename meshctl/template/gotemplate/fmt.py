@@ -368,7 +368,38 @@ def _fmt_int_verb(v: int, verb: str, f: _Flags) -> str:
     return _bad_verb(v, verb)
 
 
+def _hex_float(v: float, upper: bool) -> str:
+    """strconv.FormatFloat(v, 'x', -1, 64): shortest hexadecimal mantissa, binary exponent."""
+    if math.isnan(v) or math.isinf(v):
+        return format_float(v)
+    h = float.hex(abs(v))  # e.g. 0x1.8000000000000p+1
+    mant, _, exp = h[2:].partition("p")
+    ip, _, fp = mant.partition(".")
+    e = int(exp)
+    if ip == "0" and fp.strip("0"):  # subnormal: normalise to 1.xxx
+        bits = int(fp, 16)
+        nbits = len(fp) * 4
+        shift = nbits - bits.bit_length() + 1
+        e -= shift
+        bits = (bits << shift) & ((1 << nbits) - 1)
+        ip, fp = "1", f"{bits:0{len(fp)}x}"
+    if v == 0:
+        e = 0
+    fp = fp.rstrip("0")
+    s = "0x" + ip + ("." + fp if fp else "") + "p" + ("-" if e < 0 else "+") + f"{abs(e):02d}"
+    if math.copysign(1.0, v) < 0:
+        s = "-" + s
+    return s.upper() if upper else s
+
+
 def _fmt_float(v: float, verb: str, f: _Flags) -> str:
+    if verb == "x" or verb == "X":
+        s = _hex_float(v, verb == "X")
+        if f.plus and s[0] != "-":
+            s = "+" + s
+        elif f.space and s[0] != "-":
+            s = " " + s
+        return _pad_spaces(s, f)
     if verb == "v":
         verb, prec = "g", -1
     elif verb in "gG":
