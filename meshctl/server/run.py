@@ -16,6 +16,7 @@ from meshctl.server.agent import runtime as agent_runtime
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.http.app import make_app
 from meshctl.server.http.common import ServerContext
+from meshctl.server.reaper import TombstoneReaper
 from meshctl.server.sessions import SessionTimers
 from meshctl.server.state import State
 from meshctl.server.store import LocalStore
@@ -113,6 +114,7 @@ class Agent:
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.runtime = agent_runtime.AgentRuntime(self)
+        self.reaper = TombstoneReaper(self.store)
 
     async def start(self) -> None:
         if self.cluster is not None:
@@ -132,6 +134,7 @@ class Agent:
         log.info("meshctl agent running: node=%s dc=%s http=%s:%d%s", self.cfg.node, self.cfg.datacenter,
                  self.cfg.client, self.cfg.http_port, " (dev mode, in memory)" if self.cfg.dev else "")
         await self.runtime.start()
+        self.reaper.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -146,6 +149,7 @@ class Agent:
         await self.shutdown()
 
     async def shutdown(self) -> None:
+        self.reaper.stop()
         await self.runtime.stop()
         self.timers.stop()
         await self.local.stop()

@@ -255,3 +255,14 @@ def test_replicas_applying_the_same_commands_agree():
         a.apply(dict(cmd))
         b.apply(dict(cmd))
     assert json.dumps(a.snapshot(), sort_keys=True) == json.dumps(b.snapshot(), sort_keys=True)
+
+
+def test_reaping_tombstones_forgets_only_those_at_or_below_the_limit():
+    state = State()
+    kv(state, "set", "a/1")
+    kv(state, "set", "a/2")
+    kv(state, "delete", "a/1")
+    limit = state.index
+    kv(state, "delete", "a/2")
+    state.apply({"Op": "tombstone_reap", "Index": limit})
+    assert list(state.tombstones) == ["a/2"]
