@@ -34,6 +34,10 @@ LEADER_WAIT = 10.0  # how long a request waits for a leader during an election
 def _leader_bound(request: web.Request) -> bool:
     """Does Consul answer this request on the leader?"""
     path = request.path
+    if path.startswith(("/v1/operator/raft/peer", "/v1/operator/raft/transfer-leader")):
+        return True
+    if path == "/v1/snapshot":
+        return "stale" not in request.query
     if path.startswith("/v1/session/"):
         return request.method != "GET" or ("stale" not in request.query and "consistent" not in request.query)
     if request.method != "GET" or "stale" in request.query or "consistent" in request.query:

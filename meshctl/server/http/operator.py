@@ -1,0 +1,149 @@
+"""/v1/operator/raft/* and /v1/snapshot: the Raft configuration, peer removal, leadership
+transfer, and whole-state snapshots (a gzipped tar archive, as Consul's clients expect:
+meta.json, state.bin, SHA256SUMS).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from meshctl.server.http.common import HTTPError, Request, Route, check_dc, meta_headers, respond, route
+
+ROUTES: list[Route] = []
+
+
+def _servers(req: Request) -> list[dict[str, Any]]:
+    store = req.ctx.store
+    directory = dict(getattr(store, "members", {}) or {})
+    leader = store.leader_address() if store.known_leader else ""
+    out = []
+    for addr in store.peers():
+        info = directory.get(addr, {})
+        if addr == store.leader_address() and not info and not hasattr(store, "replica"):
+            info = {"Node": req.ctx.agent.node_name, "ID": req.ctx.agent.node_id}
+        out.append({"ID": info.get("ID") or addr, "Node": info.get("Node") or addr, "Address": addr,
+                    "Leader": addr == leader, "Voter": True, "ProtocolVersion": "3",
+                    "LastIndex": store.state.index})
+    return out
+
+
+@route(ROUTES, "GET", "/v1/operator/raft/configuration")
+async def configuration(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "read")
+    index = getattr(req.ctx.store, "applied_index", 0) or req.ctx.store.state.index
+    return respond(req, {"Servers": _servers(req), "Index": index}, headers=meta_headers(req, index))
+
+
+def _find_peer(req: Request) -> str:
+    address, ident = req.param("address"), req.param("id")
+    if not address and not ident:
+        raise HTTPError(400, "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove")
+    for server in _servers(req):
+        if (address and server["Address"] == address) or (ident and server["ID"] == ident):
+            return str(server["Address"])
+    raise HTTPError(500, f"address {address!r} was not found in the Raft configuration" if address
+                    else f"id {ident!r} was not found in the Raft configuration")
+
+
+@route(ROUTES, "DELETE", "/v1/operator/raft/peer")
+async def remove_peer(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "write")
+    address = _find_peer(req)
+    store = req.ctx.store
+    if not hasattr(store, "remove_peer"):
+        raise HTTPError(500, "cannot remove the only server of a dev agent")
+    await store.remove_peer(address)
+    return respond(req, None)
+
+
+@route(ROUTES, "POST,PUT", "/v1/operator/raft/transfer-leader")
+async def transfer_leader(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "write")
+    store = req.ctx.store
+    if not hasattr(store, "transfer_leadership"):
+        raise HTTPError(500, "cannot transfer leadership: only one server")
+    target = _find_peer(req) if (req.param("id") or req.param("address")) else None
+    await store.transfer_leadership(target)
+    return respond(req, {"Success": True})
+
+
+# ---------------------------------------------------------------------- snapshots
+
+
+def make_archive(snapshot: dict[str, Any], index: int, term: int, servers: list[dict[str, Any]]) -> bytes:
+    """A Consul-style snapshot archive: gzip(tar(meta.json, state.bin, SHA256SUMS))."""
+    state_bin = json.dumps(snapshot, separators=(",", ":")).encode()
+    meta = {"Version": 1, "ID": f"{term}-{index}-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}",
+            "Index": index, "Term": term, "Configuration": {"Servers": servers}, "ConfigurationIndex": index,
+            "Size": len(state_bin)}
+    meta_json = json.dumps(meta, indent=2).encode()
+    sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+                   for name, data in (("meta.json", meta_json), ("state.bin", state_bin))).encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in (("meta.json", meta_json), ("state.bin", state_bin), ("SHA256SUMS", sums)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o600
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), compresslevel=6)
+
+
+def read_archive(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, state snapshot) of an archive; ValueError if it is damaged."""
+    try:
+        raw = gzip.decompress(data)
+        files: dict[str, bytes] = {}
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r") as tar:
+            for member in tar.getmembers():
+                f = tar.extractfile(member)
+                if f is not None:
+                    files[member.name] = f.read()
+    except (OSError, EOFError, tarfile.TarError) as exc:
+        raise ValueError(f"failed to read snapshot archive: {exc}") from None
+    for name in ("meta.json", "state.bin", "SHA256SUMS"):
+        if name not in files:
+            raise ValueError(f"snapshot archive has no {name}")
+    for line in files["SHA256SUMS"].decode().splitlines():
+        digest, _, name = line.partition("  ")
+        if name in files and hashlib.sha256(files[name]).hexdigest() != digest:
+            raise ValueError(f"snapshot archive: checksum mismatch for {name}")
+    return json.loads(files["meta.json"]), json.loads(files["state.bin"])
+
+
+@route(ROUTES, "GET", "/v1/snapshot")
+async def snapshot_save(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "write")
+    store = req.ctx.store
+    if not req.flag("stale"):
+        await store.barrier()
+    term = getattr(getattr(store, "replica", None), "raftCurrentTerm", 1) or 1
+    index = store.state.index
+    body = make_archive(store.state.snapshot(), index, term, _servers(req))
+    headers = meta_headers(req, index)
+    return respond(req, body, headers=headers, content_type="application/x-gzip")
+
+
+@route(ROUTES, "PUT", "/v1/snapshot")
+async def snapshot_restore(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "write")
+    data = await req.body()
+    try:
+        _meta, snap = read_archive(data)
+    except ValueError as exc:
+        raise HTTPError(500, str(exc)) from None
+    await req.ctx.store.apply({"Op": "restore", "Snapshot": snap})
+    return respond(req, None)
