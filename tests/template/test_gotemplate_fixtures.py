@@ -112,7 +112,7 @@ def test_render_consul_template_2014_haproxy_fixture() -> None:
         return [HealthService(Node="consul", Name="consul", Address="127.0.0.1", Port=8500)]
 
     out = Template(name="haproxy.cfg", text=src, funcs={"service": service}).execute(None)
-    assert out == expected.replace("backend app\n", "backend app\n\n")
+    assert out == expected.replace("\nbackend app\n", "\nbackend app\n\n")
     assert seen == ["consul@nyc1"]
 
 
