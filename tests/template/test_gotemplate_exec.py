@@ -317,6 +317,7 @@ OK_CASES: list[tuple[str, str, str, Any]] = [
     ("range int zero else", "{{range 0}}x{{else}}none{{end}}", "none", None),
     ("range iterator", "{{range .}}{{.}}{{end}}", "xyz", iter("xyz")),
     ("range tuple", "{{range .}}{{.}}{{end}}", "12", (1, 2)),
+    ("range set is sorted", "{{range .}}{{.}}{{end}}", "123", {3, 1, 2}),
     ("range assign vars", "{{$i := 0}}{{$e := 0}}{{range $i, $e = .SI}}{{end}}{{$i}} {{$e}}", "2 5", tVal),
     ("nested range", "{{range $a := .}}{{range $b := .}}{{$a}}{{$b}} {{end}}{{end}}", "[1]1 [2]2 ", [[1], [2]]),
     # break and continue.
@@ -489,6 +490,12 @@ ERR_CASES: list[tuple[str, str, Any, str]] = [
      '{{define "two"}}{{template "three" .}}{{end}}\n{{define "three"}}{{index "hi" $}}{{end}}', 5,
      'template: t:7:20: executing "three" at <index "hi" $>: error calling index: index out of range: 5'),
     ("assign to undeclared", "{{$x = 1}}", None, 'template: t:1:7: executing "t" at <1>: undefined variable: $x'),
+    ("map index with wrong key type", "{{index .MSI 10}}", tVal,
+     'template: t:1:2: executing "t" at <index .MSI 10>: error calling index: value has type int; should be string'),
+    ("method with too few args", "{{.Method1}}", tVal,
+     'template: t:1:2: executing "t" at <.Method1>: wrong number of args for Method1: want 1 got 0'),
+    ("method with too many args", "{{.Method0 1}}", tVal,
+     'template: t:1:2: executing "t" at <.Method0>: wrong number of args for Method0: want 0 got 1'),
     ("can't print a function", "{{.BinaryFunc}}", tVal,
      'template: t:1:2: executing "t" at <{{.BinaryFunc}}>: can\'t print {{.BinaryFunc}} of type func'),
 ]

@@ -221,6 +221,8 @@ def index(item: Any = NO_VALUE, *indexes: Any) -> Any:
             try:
                 item = item[ix]
             except KeyError:
+                if type(ix) is not str and item and all(type(k) is str for k in item):
+                    raise BuiltinError(f"value has type {go_type_name(ix)}; should be string") from None
                 item = _map_zero(item)
             except TypeError:
                 raise BuiltinError(

@@ -236,6 +236,10 @@ class _State:
                     for k in sort_keys(val.keys()):
                         ran = True
                         one(k, val[k])
+                elif isinstance(val, set | frozenset):
+                    for i, e in enumerate(sort_keys(val)):
+                        ran = True
+                        one(i, e)
                 elif t is int or (isinstance(val, int) and not isinstance(val, bool)):
                     if ndecl > 1:
                         self.errorf(f"can't use {val} to iterate over more than one variable")
@@ -552,8 +556,14 @@ class Template:
         if hit is not None and hit[0] is fn:
             return hit[1]
         if inspect.ismethod(fn):
+            # bound methods are created per attribute access: cache by the underlying function
+            base = fn.__func__
+            hit = self._arity.get(id(base))
+            if hit is not None and hit[0] is base:
+                return hit[1]
             ar = _arity(fn, 1 if wants_template else 0)
-            return ar  # bound methods are created per access; don't cache by id
+            self._arity[id(base)] = (base, ar)
+            return ar
         ar = _arity(fn, 1 if wants_template else 0)
         self._arity[key] = (fn, ar)
         return ar
