@@ -532,6 +532,13 @@ def test_piped_function_error_points_at_the_command() -> None:
         t.execute(None)
 
 
+def test_error_column_counts_bytes_like_go() -> None:
+    t = Template(name="t", text="héllo\nwörld {{.X.Y}}")
+    with pytest.raises(TemplateError) as ei:
+        t.execute(1)
+    assert str(ei.value).startswith('template: t:2:11: executing "t" at <.X.Y>')
+
+
 def test_long_context_is_truncated_to_20_chars() -> None:
     t = Template(name="t", text="{{index .SI 1 2 3 4 5 6 7 8 9}}")
     with pytest.raises(TemplateError) as ei:

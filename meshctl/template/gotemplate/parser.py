@@ -438,10 +438,11 @@ class Tree:
     def error_context(self, node: Node) -> tuple[str, str]:
         """Go's Tree.ErrorContext: ("name:line:col", node text)."""
         pos = node.pos
-        text = self.text[:pos]
-        nl = text.rfind("\n")
-        byte_num = pos if nl == -1 else pos - (nl + 1)
-        line = 1 + text.count("\n")
+        text = self.text
+        line_start = text.rfind("\n", 0, pos) + 1
+        segment = text[line_start:pos]
+        byte_num = len(segment) if segment.isascii() else len(segment.encode("utf-8", "surrogatepass"))
+        line = 1 + text.count("\n", 0, pos)
         return f"{self.parse_name}:{line}:{byte_num}", str(node)
 
 
