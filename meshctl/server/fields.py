@@ -21,7 +21,7 @@ Index Session Type ModifyIndex CreateIndex Namespace Partition WriteRequest Toke
 SocketPath LocalServiceAddress LocalServicePort DestinationServiceName Upstreams Mode Expose
 ServiceAddress ServicePort ServiceMeta ServiceWeights ServiceKind ServiceEnableTagOverride
 EnableTagOverride Policies Roles Description Local AccessorID SecretID ExpirationTime ExpirationTTL
-Rules
+Rules SocketPath Locality PeerName DisableRedirects TCPUseTLS OSService ExposedPort Datacenter Region Zone
 """.split()
 _BY_FOLDED = {n.lower(): n for n in NAMES}
 OPAQUE = {"Meta", "NodeMeta", "Header", "TaggedAddresses", "ServiceMeta"}
@@ -35,6 +35,27 @@ def canonical_name(key: str) -> str:
     if "_" in key:
         return "".join(p[:1].upper() + p[1:] for p in key.split("_") if p)
     return key
+
+
+class UnknownField(ValueError):
+    """A request field Consul does not know (its decoder refuses those)."""
+
+
+KNOWN = frozenset(NAMES)
+
+
+def check_known(body: Any, where: str = "") -> None:
+    """Refuse unknown fields at the top level and in Service / Check / Checks items."""
+    if not isinstance(body, dict):
+        return
+    for key in body:
+        if key not in KNOWN:
+            raise UnknownField(f'Request decode failed: {where}unknown field "{key}"')
+    for nested in ("Service", "Check"):
+        if isinstance(body.get(nested), dict):
+            check_known(body[nested], f"{nested}: ")
+    for item in body.get("Checks") or []:
+        check_known(item, "Checks: ")
 
 
 def canonical(value: Any) -> Any:

@@ -131,3 +131,17 @@ def test_a_dropped_blocking_query_costs_nothing(shared_dev_server, url):
         with pytest.raises(requests.exceptions.ReadTimeout):
             requests.get(f"{url}/v1/kv/drop?index={index + 1000}&wait=60s", timeout=0.05)
     assert requests.put(f"{url}/v1/kv/drop", data=b"1").json() is True
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/v1/catalog/register", {"Node": "u", "Address": "127.0.0.9", "Colour": "blue"}),
+    ("/v1/catalog/register", {"Node": "u", "Address": "127.0.0.9", "Service": {"Service": "s", "Prot": 80}}),
+    ("/v1/agent/service/register", {"Name": "u", "Prot": 80}),
+    ("/v1/session/create", {"Name": "u", "TTLL": "10s"}),
+])
+def test_unknown_fields_are_400_and_change_nothing(url, path, body):
+    before = requests.get(f"{url}/v1/catalog/nodes").headers["X-Consul-Index"]
+    r = requests.put(f"{url}{path}", json=body)
+    assert r.status_code == 400 and "unknown field" in r.text
+    assert requests.get(f"{url}/v1/catalog/nodes").headers["X-Consul-Index"] == before
+    assert requests.get(f"{url}/v1/catalog/service/u").json() == []

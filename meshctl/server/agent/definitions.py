@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshctl.flags import format_duration, parse_duration
+from meshctl.server.fields import UnknownField, check_known
 from meshctl.server.fields import canonical as normalize
 
 STATUSES = ("passing", "warning", "critical")
@@ -99,6 +100,10 @@ def parse_check(raw: Any, service_id: str = "", service_name: str = "", position
     if not isinstance(raw, dict):
         raise DefinitionError("Request decode failed: a check must be an object")
     spec = normalize(raw)
+    try:
+        check_known(spec)
+    except UnknownField as exc:
+        raise DefinitionError(str(exc)) from None
     if spec.get("ScriptArgs") and not spec.get("Args"):
         spec["Args"] = spec["ScriptArgs"]
     if isinstance(spec.get("Header"), dict):
@@ -136,6 +141,10 @@ def parse_service(raw: Any) -> tuple[dict[str, Any], list[CheckDefinition]]:
     if not isinstance(raw, dict):
         raise DefinitionError("Request decode failed: a service must be an object")
     spec = normalize(raw)
+    try:
+        check_known(spec)
+    except UnknownField as exc:
+        raise DefinitionError(str(exc)) from None
     name = spec.get("Name") or spec.get("Service") or ""
     if not name:
         raise DefinitionError("Missing service name")

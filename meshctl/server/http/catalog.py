@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from meshctl.server import watchkeys as wk
+from meshctl.server.fields import UnknownField, check_known
 from meshctl.server.http.common import (
     HTTPError,
     Request,
@@ -29,6 +30,10 @@ def validate_registration(body: Any) -> dict[str, Any]:
     """Consul's checks on a catalog registration, before anything is applied."""
     if not isinstance(body, dict):
         raise HTTPError(400, "Request decode failed: body must be a JSON object")
+    try:
+        check_known(body)
+    except UnknownField as exc:
+        raise HTTPError(400, str(exc)) from None
     if not body.get("Node"):
         raise HTTPError(400, "Must provide node")
     if not body.get("Address") and not body.get("SkipNodeUpdate"):

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from meshctl.flags import format_duration, parse_duration
 from meshctl.server import watchkeys as wk
+from meshctl.server.fields import UnknownField, check_known
 from meshctl.server.http.common import (
     HTTPError,
     Request,
@@ -34,6 +35,10 @@ def build_session(body: Any, default_node: str) -> dict[str, Any]:
     body = body or {}
     if not isinstance(body, dict):
         raise HTTPError(400, "Request decode failed: body must be a JSON object")
+    try:
+        check_known(body)
+    except UnknownField as exc:
+        raise HTTPError(400, str(exc)) from None
     behavior = body.get("Behavior") or "release"
     if behavior not in ("release", "delete"):
         raise HTTPError(400, f"Invalid Behavior setting '{behavior}'")
