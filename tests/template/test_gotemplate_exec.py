@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from meshctl.template.gotemplate import NO_VALUE, Template, TemplateError, format_value
+from meshctl.template.gotemplate import NO_VALUE, Template, TemplateError, execute_template_func, format_value
 
 
 class U:
@@ -700,3 +700,34 @@ def test_consul_template_style_objects() -> None:
         funcs={"scratch": lambda: scratch},
     )
     assert t.execute(None) == "b|b"
+
+
+def test_execute_template_func_is_consul_templates_execute_template() -> None:
+    t = Template(
+        name="t",
+        text='{{define "b"}}<{{.}}>{{end}}{{executeTemplate "b" 1}}{{executeTemplate "b"}}',
+        funcs={"executeTemplate": execute_template_func},
+    )
+    assert t.execute(None) == "<1><<no value>>"
+    bad = Template(name="t", text='{{define "b"}}{{end}}{{executeTemplate "b" 1 2}}',
+                   funcs={"executeTemplate": execute_template_func})
+    with pytest.raises(TemplateError) as ei:
+        bad.execute(None)
+    assert str(ei.value) == (
+        'template: t:1:23: executing "t" at <executeTemplate "b" ...>: error calling executeTemplate: '
+        "executeTemplate: wrong number of arguments, expected 1 or 2, got 3"
+    )
+
+
+def test_execute_template_error_inside_the_define_is_wrapped() -> None:
+    t = Template(
+        name="t",
+        text='{{define "b"}}{{.X.Y}}{{end}}{{executeTemplate "b" 1}}',
+        funcs={"executeTemplate": execute_template_func},
+    )
+    with pytest.raises(TemplateError) as ei:
+        t.execute(None)
+    assert str(ei.value) == (
+        'template: t:1:31: executing "t" at <executeTemplate "b" ...>: error calling executeTemplate: '
+        'template: t:1:18: executing "b" at <.X.Y>: can\'t evaluate field X in type int'
+    )

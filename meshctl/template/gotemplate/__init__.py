@@ -24,14 +24,15 @@ How Python values map onto Go's:
   a dict subclass may set ``go_zero`` to choose.
 * Function errors: any exception raised by a function becomes a :class:`TemplateError`
   ``template: NAME:LINE:COL: executing "NAME" at <cmd>: error calling FN: MESSAGE``.
-* A function with attribute ``wants_template = True`` is called with the :class:`Template` first.
+* A function with attribute ``wants_template = True`` is called with the :class:`Template` first;
+  :func:`execute_template_func` is consul-template's ``executeTemplate`` built that way.
 
 Differences from Go: nested ``{{template}}`` calls are limited to ``MAX_EXEC_DEPTH`` (Python's
 stack), there are no typed function signatures (arguments are not converted), and struct values
 print without Go's type information.
 """
 
-from .exec import MAX_EXEC_DEPTH, Template, TemplateError
+from .exec import MAX_EXEC_DEPTH, Template, TemplateError, execute_template_func
 from .fmt import NO_VALUE, format_value, sprint, sprintf, sprintln
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "TemplateError",
     "NO_VALUE",
     "MAX_EXEC_DEPTH",
+    "execute_template_func",
     "format_value",
     "sprint",
     "sprintf",

@@ -36,7 +36,7 @@ from .parser import (
     parse,
 )
 
-__all__ = ["Template", "TemplateError", "MAX_EXEC_DEPTH"]
+__all__ = ["Template", "TemplateError", "MAX_EXEC_DEPTH", "execute_template_func"]
 
 MAX_EXEC_DEPTH = 100  # Go allows 100000 nested {{template}} calls; Python's stack does not
 
@@ -602,3 +602,15 @@ class Template:
     def __repr__(self) -> str:
         return f"Template(name={self.name!r}, templates={self.defined_templates()!r})"
 
+
+
+def execute_template_func(tmpl: Template, name: str, *data: Any) -> str:
+    """consul-template's ``executeTemplate NAME [DOT]``: render a ``{{define}}``d template to a string."""
+    if len(data) > 1:
+        raise ValueError(
+            f"executeTemplate: wrong number of arguments, expected 1 or 2, got {len(data) + 1}"
+        )
+    return tmpl.execute_template(name, data[0] if data else None)
+
+
+execute_template_func.wants_template = True  # type: ignore[attr-defined]
