@@ -731,3 +731,22 @@ def test_execute_template_error_inside_the_define_is_wrapped() -> None:
         'template: t:1:31: executing "t" at <executeTemplate "b" ...>: error calling executeTemplate: '
         'template: t:1:18: executing "b" at <.X.Y>: can\'t evaluate field X in type int'
     )
+
+
+def test_failing_generator_is_a_template_error() -> None:
+    def gen():
+        yield 1
+        raise ValueError("backend went away")
+
+    t = Template(name="t", text="{{range .}}{{.}}{{end}}")
+    with pytest.raises(TemplateError) as ei:
+        t.execute(gen())
+    assert str(ei.value) == (
+        'template: t:1:8: executing "t" at <.>: error receiving from chan interface {}: backend went away'
+    )
+
+
+def test_infinite_template_recursion_is_an_error() -> None:
+    t = Template(name="t", text='{{define "x"}}{{template "x" .}}{{end}}{{template "x" .}}')
+    with pytest.raises(TemplateError, match=r"exceeded maximum template depth \(100\)"):
+        t.execute(None)

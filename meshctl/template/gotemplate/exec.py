@@ -249,9 +249,19 @@ class _State:
                 elif val is NO_VALUE or val is None:
                     pass
                 elif not isinstance(val, str | bool | float | complex) and _is_iterator_like(val):
-                    for i, e in enumerate(val):
+                    it = iter(val)
+                    i = 0
+                    while True:
+                        try:
+                            e = next(it)
+                        except StopIteration:
+                            break
+                        except Exception as exc:  # a generator function failing mid-way
+                            self.node = r.pipe
+                            self.errorf(f"error receiving from {go_type_name(val)}: {exc}")
                         ran = True
                         one(i, e)
+                        i += 1
                 else:
                     self.errorf(f"range can't iterate over {format_value(val)}")
             except _Break:
@@ -595,8 +605,12 @@ class Template:
         st.vars = [["$", data]]
         try:
             st.walk_list(data, tree.root)
+        except TemplateError:
+            raise
         except RecursionError:
             st.errorf(f"exceeded maximum template depth ({MAX_EXEC_DEPTH})")
+        except Exception as e:  # unexpected data trouble: still report it as a template error
+            st.errorf(f"{type(e).__name__}: {e}")
         return "".join(out)
 
     def __repr__(self) -> str:
