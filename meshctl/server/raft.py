@@ -317,8 +317,14 @@ class RaftStore:
             assert self.replica is not None
             self.replica.transferLeadership(address, callback=lambda _r, err: result.set_result(err))
 
-        await self.raft_call(run)
-        err = await asyncio.wrap_future(result)
+        deadline = time.monotonic() + 5.0
+        while True:  # the target must have caught up with the leader's log: give it a moment
+            result = concurrent.futures.Future()
+            await self.raft_call(run)
+            err = await asyncio.wrap_future(result)
+            if err != FAIL_REASON.REQUEST_DENIED or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
         if err != FAIL_REASON.SUCCESS:
             raise StateError(f"cannot transfer leadership: {_FAILURES.get(err, err)}")
 
