@@ -750,3 +750,19 @@ def test_infinite_template_recursion_is_an_error() -> None:
     t = Template(name="t", text='{{define "x"}}{{template "x" .}}{{end}}{{template "x" .}}')
     with pytest.raises(TemplateError, match=r"exceeded maximum template depth \(100\)"):
         t.execute(None)
+
+
+def test_per_execution_funcs_override_parse_time_funcs() -> None:
+    t = Template(name="t", text='{{define "d"}}{{who}}{{end}}{{who}}-{{executeTemplate "d"}}',
+                 funcs={"who": lambda: "parse", "executeTemplate": execute_template_func})
+    assert t.execute(None) == "parse-parse"
+    assert t.execute(None, funcs={"who": lambda: "run1"}) == "run1-run1"
+    assert t.execute(None) == "parse-parse"
+    assert t.execute_template("d", None, funcs={"who": lambda: "run2"}) == "run2"
+
+
+def test_nested_other_template_uses_its_own_funcs() -> None:
+    inner = Template(name="inner", text="{{who}}", funcs={"who": lambda: "inner"})
+    outer = Template(name="outer", text="{{who}}/{{render}}",
+                     funcs={"who": lambda: "outer", "render": lambda: inner.execute(None)})
+    assert outer.execute(None, funcs={"who": lambda: "outer2"}) == "outer2/inner"

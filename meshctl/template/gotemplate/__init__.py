@@ -24,6 +24,8 @@ How Python values map onto Go's:
   a dict subclass may set ``go_zero`` to choose.
 * Function errors: any exception raised by a function becomes a :class:`TemplateError`
   ``template: NAME:LINE:COL: executing "NAME" at <cmd>: error calling FN: MESSAGE``.
+* ``execute(data, funcs=...)`` can replace functions for one execution (names are checked at parse
+  time, so the template must be built with every name it uses).
 * A function with attribute ``wants_template = True`` is called with the :class:`Template` first;
   :func:`execute_template_func` is consul-template's ``executeTemplate`` built that way.
 

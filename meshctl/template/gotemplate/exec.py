@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -98,10 +99,19 @@ def _is_iterator_like(v: Any) -> bool:
     return hasattr(v, "__next__") or (hasattr(v, "__iter__") and not isinstance(v, str | bytes | bytearray))
 
 
-class _State:
-    __slots__ = ("tmpl", "name", "out", "vars", "node", "depth", "missing")
+# The function table of the execution running in this context (so that a nested
+# execute_template, e.g. consul-template's executeTemplate, sees per-execution overrides).
+_CURRENT_FUNCS: contextvars.ContextVar[tuple[Template, dict[str, Callable[..., Any]]] | None] = (
+    contextvars.ContextVar("gotemplate_funcs", default=None)
+)
 
-    def __init__(self, tmpl: Template, name: str, out: list[str], depth: int) -> None:
+
+class _State:
+    __slots__ = ("tmpl", "name", "out", "vars", "node", "depth", "missing", "funcs")
+
+    def __init__(self, tmpl: Template, name: str, out: list[str], depth: int,
+                 funcs: dict[str, Callable[..., Any]]) -> None:
+        self.funcs = funcs
         self.tmpl = tmpl
         self.name = name
         self.out = out
@@ -279,7 +289,7 @@ class _State:
         if self.depth >= MAX_EXEC_DEPTH:
             self.errorf(f"exceeded maximum template depth ({MAX_EXEC_DEPTH})")
         dot = self.eval_pipeline(dot, t.pipe)
-        st = _State(self.tmpl, t.name, self.out, self.depth + 1)
+        st = _State(self.tmpl, t.name, self.out, self.depth + 1, self.funcs)
         st.vars = [["$", dot]]
         st.walk_list(dot, tree.root)
 
@@ -412,7 +422,7 @@ class _State:
                       final: Any) -> Any:
         self.node = node
         name = node.ident
-        fn = self.tmpl.funcs.get(name)
+        fn = self.funcs.get(name)
         if fn is not None:
             return self.eval_call(dot, fn, False, cmd, name, args, final)
         fn = B.BUILTINS.get(name)
@@ -586,22 +596,33 @@ class Template:
         """The parse tree of a named template, or None."""
         return self.trees.get(name)
 
-    def execute(self, data: Any = None) -> str:
-        """Render the root template with ``data`` as dot."""
-        return self.execute_template(self.name, data)
+    def execute(self, data: Any = None, funcs: Mapping[str, Callable[..., Any]] | None = None) -> str:
+        """Render the root template with ``data`` as dot.
 
-    def execute_template(self, name: str, data: Any = None) -> str:
+        ``funcs`` optionally replaces some functions for this execution only (e.g. a fresh
+        ``scratch`` per run); the names used by the template must have been known at parse time.
+        """
+        return self.execute_template(self.name, data, funcs)
+
+    def execute_template(self, name: str, data: Any = None,
+                         funcs: Mapping[str, Callable[..., Any]] | None = None) -> str:
         """Render the template called ``name`` (e.g. one made with ``{{define}}``)."""
         tree = self.trees.get(name)
         if tree is None:
             raise TemplateError(f"template: no template {quote(name)} associated with template {quote(self.name)}")
-        return self._run(tree, name, data)
+        if funcs:
+            table = {**self.funcs, **funcs}
+        else:
+            current = _CURRENT_FUNCS.get()
+            table = current[1] if current is not None and current[0] is self else self.funcs
+        return self._run(tree, name, data, table)
 
-    def _run(self, tree: Tree, name: str, data: Any) -> str:
+    def _run(self, tree: Tree, name: str, data: Any, funcs: dict[str, Callable[..., Any]]) -> str:
         if data is None:
             data = NO_VALUE
         out: list[str] = []
-        st = _State(self, name, out, 0)
+        st = _State(self, name, out, 0, funcs)
+        token = _CURRENT_FUNCS.set((self, funcs))
         st.vars = [["$", data]]
         try:
             st.walk_list(data, tree.root)
@@ -611,6 +632,8 @@ class Template:
             st.errorf(f"exceeded maximum template depth ({MAX_EXEC_DEPTH})")
         except Exception as e:  # unexpected data trouble: still report it as a template error
             st.errorf(f"{type(e).__name__}: {e}")
+        finally:
+            _CURRENT_FUNCS.reset(token)
         return "".join(out)
 
     def __repr__(self) -> str:
