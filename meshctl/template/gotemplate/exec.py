@@ -571,6 +571,8 @@ class Template:
 
     def arity(self, fn: Callable[..., Any], wants_template: bool) -> tuple[int, int | None] | None:
         """Cached (min, max) argument count of a function (None when unknown)."""
+        if len(self._arity) > 4096:  # per-execution closures would otherwise pile up
+            self._arity.clear()
         key = id(fn)
         hit = self._arity.get(key)
         if hit is not None and hit[0] is fn:
