@@ -766,3 +766,104 @@ def test_nested_other_template_uses_its_own_funcs() -> None:
     outer = Template(name="outer", text="{{who}}/{{render}}",
                      funcs={"who": lambda: "outer", "render": lambda: inner.execute(None)})
     assert outer.execute(None, funcs={"who": lambda: "outer2"}) == "outer2/inner"
+
+
+MORE_ERRORS = [
+    ("slice of nil", "{{slice .Empty0}}", "error calling slice: slice of untyped nil"),
+    ("too many slice indexes", "{{slice .SI 1 2 3 4}}", "error calling slice: too many slice indexes: 4"),
+    ("slice of int", "{{slice 3 1}}", "error calling slice: can't slice item of type int"),
+    ("slice 3-index order", "{{slice .SI 0 2 1}}", "error calling slice: invalid slice index: 2 > 1"),
+    ("index string at len", "{{index .S 3}}", "error calling index: reflect: string index out of range"),
+    ("index with a missing value", "{{index .SI .MXI.missing}}", "error calling index: cannot index slice/array with nil"),
+    ("call non-function", "{{call .I}}", "error calling call: non-function of type int"),
+    ("call of missing", "{{call .MXI.missing}}", "error calling call: call of nil"),
+    ("len of missing key", "{{len .MXI.missing}}", "error calling len: reflect: call of reflect.Value.Type on zero Value"),
+    ("eq map and slice", "{{eq .MSIone .SI}}",
+     "error calling eq: non-comparable types map[one:1]: map[string]int, []int: [3 4 5]"),
+    ("eq maps", "{{eq .MSIone .MSIone}}", "error calling eq: non-comparable type map[one:1]: map[string]int"),
+    ("lt slices", "{{lt .SI .SI}}", "error calling lt: invalid type for comparison"),
+    ("lt int and slice", "{{lt 1 .SI}}", "error calling lt: invalid type for comparison"),
+]
+
+
+class _Obj:
+    pass
+
+
+@pytest.mark.parametrize("name,text,want", MORE_ERRORS, ids=[c[0] for c in MORE_ERRORS])
+def test_builtin_errors(name: str, text: str, want: str) -> None:
+    t = Template(name="t", text=text)
+    with pytest.raises(TemplateError) as ei:
+        t.execute(tVal)
+    assert str(ei.value).endswith(": " + want)
+
+
+def test_eq_on_objects_compares_identity_or_equality() -> None:
+    a, b = _Obj(), _Obj()
+    t = Template(name="t", text="{{eq .A .A}} {{eq .A .B}} {{eq .A .N}} {{ne .N .A}}")
+    assert t.execute({"A": a, "B": b, "N": None}) == "true false false true"
+
+
+def test_eq_bool_and_int_are_incompatible() -> None:
+    with pytest.raises(TemplateError, match="incompatible types for comparison"):
+        Template(name="t", text="{{eq true 1}}").execute(None)
+
+
+def test_range_with_single_assigned_variable() -> None:
+    t = Template(name="t", text="{{$e := 0}}{{range $e = .}}{{end}}{{$e}}")
+    assert t.execute([4, 5, 6]) == "6"
+
+
+def test_mapping_subclass_methods_are_callable() -> None:
+    class Meta(dict):
+        def Upper(self, key: str) -> str:
+            return self[key].upper()
+
+    t = Template(name="t", text='{{.a}} {{.Upper "a"}} {{.nope}}')
+    assert t.execute(Meta(a="x")) == "x X <no value>"
+
+
+def test_property_raising_is_a_template_error() -> None:
+    class Svc:
+        @property
+        def Address(self) -> str:
+            raise RuntimeError("not resolved")
+
+    with pytest.raises(TemplateError) as ei:
+        Template(name="t", text="{{.Address}}").execute(Svc())
+    assert str(ei.value) == 'template: t:1:2: executing "t" at <.Address>: error calling Address: not resolved'
+
+
+def test_unknown_function_at_execution_time() -> None:
+    t = Template(name="t", text="{{f}}", funcs={"f": lambda: 1})
+    del t.funcs["f"]
+    with pytest.raises(TemplateError) as ei:
+        t.execute(None)
+    assert str(ei.value) == 'template: t:1:2: executing "t" at <f>: "f" is not a defined function'
+
+
+def test_optional_arguments_in_funcs() -> None:
+    def f(a: str, b: str = "B") -> str:
+        return a + b
+
+    t = Template(name="t", text="{{f `a`}} {{f `a` `b`}}", funcs={"f": f})
+    assert t.execute(None) == "aB ab"
+    with pytest.raises(TemplateError, match="wrong number of args for f: want at most 2 got 3"):
+        Template(name="t", text="{{f `a` `b` `c`}}", funcs={"f": f}).execute(None)
+    with pytest.raises(TemplateError, match="wrong number of args for f: want at least 1 got 0"):
+        Template(name="t", text="{{f}}", funcs={"f": f}).execute(None)
+
+
+def test_builtin_functions_as_funcs_without_signature() -> None:
+    t = Template(name="t", text="{{upper .}}", funcs={"upper": str.upper})
+    assert t.execute("abc") == "ABC"
+
+
+def test_js_escapes_control_and_non_printable_characters() -> None:
+    t = Template(name="t", text="{{js .}}")
+    assert t.execute("a\tb\u2028c") == "a\\u0009b\\u2028c"
+
+
+def test_html_and_urlquery_of_several_values() -> None:
+    t = Template(name="t", text="{{html 1 2 `<`}}|{{urlquery `a` 1 2}}")
+    assert t.execute(None) == "1 2&lt;|a1+2"

@@ -67,15 +67,9 @@ def go_type_name(v: Any) -> str:
     if isinstance(v, bytes | bytearray):
         return "[]uint8"
     if isinstance(v, Mapping):
-        if v and all(type(k) is str for k in v) and all(type(x) is str for x in v.values()):
-            return "map[string]string"
-        return "map[string]interface {}"
+        return "map[" + _elem_type(v.keys(), "string") + "]" + _elem_type(v.values(), "interface {}")
     if isinstance(v, list | tuple):
-        if v and all(type(x) is str for x in v):
-            return "[]string"
-        if v and all(type(x) is int for x in v):
-            return "[]int"
-        return "[]interface {}"
+        return "[]" + _elem_type(v, "interface {}")
     if isinstance(v, BaseException):
         return "*errors.errorString"
     if hasattr(v, "__next__"):
@@ -83,6 +77,22 @@ def go_type_name(v: Any) -> str:
     if callable(v) and not isinstance(v, type):
         return "func"
     return "*" + t.__name__
+
+
+_BASIC_NAMES = {str: "string", int: "int", float: "float64", bool: "bool"}
+
+
+def _elem_type(values: Any, default: str) -> str:
+    """Go element type name for homogeneous basic values (a []int, a map[string]string), else default."""
+    it = iter(values)
+    try:
+        t = type(next(it))
+    except StopIteration:
+        return default
+    name = _BASIC_NAMES.get(t)
+    if name is None or any(type(x) is not t for x in it):
+        return default
+    return name
 
 
 def _is_stringer(v: Any) -> bool:
