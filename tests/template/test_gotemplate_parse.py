@@ -256,3 +256,44 @@ def test_action_and_pipe_lines() -> None:
 def test_deeply_nested_template_is_an_error_not_a_crash() -> None:
     with pytest.raises(TemplateError):
         Template(name="deep", text="{{" + "(" * 5000 + "1" + ")" * 5000 + "}}")
+
+
+MORE_ERRORS = [
+    ("long token is truncated", '{{with 1}}{{end "a very long string"}}',
+     'template: long token is truncated:1: unexpected "\\"a very lo"... in end'),
+    ("continue with argument", "{{range .}}{{continue 1}}{{end}}",
+     'template: continue with argument:1: unexpected "1" in {{continue}}'),
+    ("else in block", '{{block "x" .}}a{{else}}b{{end}}', "template: else in block:1: unexpected {{else}} in block clause"),
+    ("else in define", '{{define "x"}}a{{else}}b{{end}}', "template: else in define:1: unexpected {{else}} in define clause"),
+    ("define without name", "{{define 1}}{{end}}", 'template: define without name:1: unexpected "1" in define clause'),
+    ("define with bad name", '{{define "\\q"}}{{end}}', "template: define with bad name:1: invalid syntax"),
+    ("malformed char", "{{'ab'}}", "template: malformed char:1: malformed character constant: 'ab'"),
+    ("unrecognized character", "{{\x01}}", "template: unrecognized character:1: unrecognized character in action: U+0001"),
+    ("bad complex", "{{1+2}}", 'template: bad complex:1: bad number syntax: "1+2"'),
+]
+
+
+@pytest.mark.parametrize("name,text,want", MORE_ERRORS, ids=[c[0] for c in MORE_ERRORS])
+def test_more_parse_errors(name: str, text: str, want: str) -> None:
+    with pytest.raises(TemplateError) as ei:
+        Template(name=name, text=text)
+    assert str(ei.value) == want
+
+
+def test_string_escapes_build_utf8_bytes() -> None:
+    t = Template(name="t", text='{{"\\xe2\\x82\\xac"}} {{"\\342\\202\\254"}} {{\'\\xFF\'}} {{"\\U0001F600"}}')
+    assert t.execute(None) == "€ € 255 \U0001F600"
+
+
+def test_uint64_constant_overflows_int_at_execution() -> None:
+    t = Template(name="t", text="{{18446744073709551615}}")
+    with pytest.raises(TemplateError) as ei:
+        t.execute(None)
+    assert str(ei.value) == (
+        'template: t:1:2: executing "t" at <18446744073709551615>: 18446744073709551615 overflows int'
+    )
+
+
+def test_spaces_before_trim_marker() -> None:
+    t = Template(name="t", text="{{ 1   -}}   x {{- 2 }}")
+    assert t.execute(None) == "1x2"

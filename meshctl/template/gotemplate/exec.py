@@ -67,6 +67,7 @@ class _Continue(Exception):
 _BREAK = _Break()
 _CONTINUE = _Continue()
 
+_MAX_INT = (1 << 63) - 1
 _NO_ATTR_TYPES = (str, int, float, bool, complex, list, tuple, bytes, bytearray, set, frozenset)
 _ABSENT = object()
 
@@ -335,7 +336,7 @@ class _State:
         if t is StringNode:
             return first.text
         if t is NumberNode:
-            return first.value
+            return self.ideal_constant(first)
         if t is BoolNode:
             return first.value
         if t is DotNode:
@@ -343,6 +344,13 @@ class _State:
         if t is NilNode:
             self.errorf("nil is not a command")
         self.errorf(f"can't evaluate command {quote(str(first))}")
+
+    def ideal_constant(self, n: NumberNode) -> Any:
+        v = n.value
+        if type(v) is int and v > _MAX_INT:
+            self.node = n
+            self.errorf(f"{n.text} overflows int")
+        return v
 
     def eval_variable_node(self, dot: Any, v: VariableNode, args: list[Node] | None, final: Any) -> Any:
         self.node = v
@@ -522,7 +530,7 @@ class _State:
         if t is DotNode:
             return dot
         if t is NumberNode:
-            return n.value
+            return self.ideal_constant(n)
         if t is PipeNode:
             return self.eval_pipeline(dot, n)
         if t is IdentifierNode:
