@@ -335,6 +335,8 @@ def _fmt_integer(v: int, base: int, verb: str, f: _Flags, upper: bool = False) -
 
 
 def _fmt_unicode(u: int, f: _Flags) -> str:
+    if u < 0:
+        u += 1 << 64  # Go formats the value as a uint64
     prec = 4
     if f.prec_p and f.prec > 4:
         prec = f.prec
