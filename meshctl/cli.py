@@ -15,6 +15,7 @@ from meshctl import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("meshctl.commands.agent", "Runs a meshctl (Consul-compatible) agent"),
     "catalog": ("meshctl.commands.catalog", "Interact with the catalog"),
+    "envconsul": ("meshctl.commands.envconsul", "Run a command with Consul KV prefixes as its environment"),
     "event": ("meshctl.commands.event", "Fire and list user events"),
     "info": ("meshctl.commands.agentctl:info", "Provides debugging information for operators"),
     "kv": ("meshctl.commands.kv", "Interact with the key-value store"),
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reload": ("meshctl.commands.agentctl:reload", "Triggers the agent to reload configuration files"),
     "services": ("meshctl.commands.services", "Interact with services"),
     "snapshot": ("meshctl.commands.snapshot", "Saves, restores and inspects snapshots of the server state"),
+    "template": ("meshctl.commands.template", "Renders templates from Consul data (consul-template)"),
     "watch": ("meshctl.commands.watch", "Watch for changes in Consul"),
 }
 
