@@ -867,3 +867,18 @@ def test_js_escapes_control_and_non_printable_characters() -> None:
 def test_html_and_urlquery_of_several_values() -> None:
     t = Template(name="t", text="{{html 1 2 `<`}}|{{urlquery `a` 1 2}}")
     assert t.execute(None) == "1 2&lt;|a1+2"
+
+
+def test_error_classes() -> None:
+    from meshctl.template.gotemplate import TemplateExecError, TemplateParseError
+
+    with pytest.raises(TemplateParseError):
+        Template(name="t", text="{{")
+    with pytest.raises(TemplateExecError):
+        Template(name="t", text="{{.X.Y}}").execute(1)
+    assert issubclass(TemplateParseError, TemplateError) and issubclass(TemplateExecError, TemplateError)
+
+
+def test_else_chains_keep_outer_pipeline_variables() -> None:
+    assert Template(name="t", text="{{with $x := 0}}{{else with $y := 1}}{{$x}}{{$y}}{{end}}").execute(None) == "01"
+    assert Template(name="t", text="{{if $x := 0}}{{else if $y := 2}}{{$x}}{{$y}}{{end}}").execute(None) == "02"

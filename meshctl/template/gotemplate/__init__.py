@@ -34,12 +34,21 @@ stack), there are no typed function signatures (arguments are not converted), an
 print without Go's type information.
 """
 
-from .exec import MAX_EXEC_DEPTH, Template, TemplateError, execute_template_func
+from .exec import (
+    MAX_EXEC_DEPTH,
+    Template,
+    TemplateError,
+    TemplateExecError,
+    TemplateParseError,
+    execute_template_func,
+)
 from .fmt import NO_VALUE, format_value, sprint, sprintf, sprintln
 
 __all__ = [
     "Template",
     "TemplateError",
+    "TemplateParseError",
+    "TemplateExecError",
     "NO_VALUE",
     "MAX_EXEC_DEPTH",
     "execute_template_func",

@@ -37,13 +37,22 @@ from .parser import (
     parse,
 )
 
-__all__ = ["Template", "TemplateError", "MAX_EXEC_DEPTH", "execute_template_func"]
+__all__ = ["Template", "TemplateError", "TemplateParseError", "TemplateExecError", "MAX_EXEC_DEPTH",
+           "execute_template_func"]
 
 MAX_EXEC_DEPTH = 100  # Go allows 100000 nested {{template}} calls; Python's stack does not
 
 
 class TemplateError(Exception):
     """A parse or execution error; the message follows Go's text/template format."""
+
+
+class TemplateParseError(TemplateError):
+    """The template text is not valid (raised by the :class:`Template` constructor)."""
+
+
+class TemplateExecError(TemplateError):
+    """Executing the template failed (Go's ExecError)."""
 
 
 class _Missing:
@@ -125,11 +134,11 @@ class _State:
     def errorf(self, msg: str) -> None:
         node = self.node
         if node is None:
-            raise TemplateError(f"template: {self.name}: {msg}")
+            raise TemplateExecError(f"template: {self.name}: {msg}")
         location, context = node.tree.error_context(node)
         if len(context) > 20:
             context = context[:20] + "..."
-        raise TemplateError(f"template: {location}: executing {quote(self.name)} at <{context}>: {msg}")
+        raise TemplateExecError(f"template: {location}: executing {quote(self.name)} at <{context}>: {msg}")
 
     # variables ---------------------------------------------------------------------------------
     def var_value(self, name: str) -> Any:
@@ -569,9 +578,9 @@ class Template:
         try:
             parse(name, text, self.left_delim, self.right_delim, self._has_func, self.trees)
         except ParseError as e:
-            raise TemplateError(str(e)) from None
+            raise TemplateParseError(str(e)) from None
         except RecursionError:
-            raise TemplateError(f"template: {name}: template too deeply nested") from None
+            raise TemplateParseError(f"template: {name}: template too deeply nested") from None
         self.parse_tree: Tree = self.trees[name]
 
     def _has_func(self, name: str) -> bool:
@@ -619,7 +628,9 @@ class Template:
         """Render the template called ``name`` (e.g. one made with ``{{define}}``)."""
         tree = self.trees.get(name)
         if tree is None:
-            raise TemplateError(f"template: no template {quote(name)} associated with template {quote(self.name)}")
+            raise TemplateExecError(
+                f"template: no template {quote(name)} associated with template {quote(self.name)}"
+            )
         if funcs:
             table = {**self.funcs, **funcs}
         else:
