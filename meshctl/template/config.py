@@ -1,0 +1,496 @@
+"""consul-template's configuration: HCL/JSON/YAML files and flags, merged one way.
+
+defaults < config files (in order; a directory's files in lexical order) < command-line flags.
+Files use consul-template's names (`consul { address }`, `template { source destination ... }`,
+`wait { min max }`, `exec { command kill_signal ... }`); its HCL files load unchanged
+(leading-zero numbers such as `perms = 0600` are octal, as in HCL1). Templates accumulate:
+the files' `template` blocks first, then each `-template` flag.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from meshctl.flags import parse_duration
+
+CONFIG_EXTENSIONS = (".hcl", ".json", ".yaml", ".yml", ".conf")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be loaded or makes no sense (exit code 15)."""
+
+
+@dataclass
+class WaitConfig:
+    """Quiescence: render after `min` of quiet, and at the latest `max` after the first change."""
+
+    min: float = 0.0
+    max: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether there is any wait."""
+        return self.min > 0
+
+
+@dataclass
+class ExecConfig:
+    """A supervised child (`-exec`) or a template's command."""
+
+    command: list[str] | str | None = None
+    timeout: float = 0.0
+    reload_signal: str | None = None
+    kill_signal: str = "SIGTERM"
+    kill_timeout: float = 30.0
+    splay: float = 0.0
+    env_pristine: bool = False
+    env_custom: list[str] = field(default_factory=list)
+    env_allowlist: list[str] = field(default_factory=list)
+    env_denylist: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TemplateConfig:
+    """One `template {}` block (or `-template in:out:cmd`)."""
+
+    source: str = ""
+    contents: str | None = None
+    destination: str = ""
+    command: list[str] | str | None = None
+    command_timeout: float = 30.0
+    perms: int | None = None
+    backup: bool = False
+    wait: WaitConfig | None = None
+    left_delimiter: str = ""
+    right_delimiter: str = ""
+    error_on_missing_key: bool = False
+    create_dest_dirs: bool = True
+    error_fatal: bool = True
+    function_denylist: list[str] = field(default_factory=list)
+    sandbox_path: str = ""
+    syntax: str = ""
+
+    @property
+    def label(self) -> str:
+        """How logs name the template."""
+        return f"{self.source or '(contents)'} => {self.destination or '(stdout)'}"
+
+
+@dataclass
+class RetryConfig:
+    """Retries of failed queries: 2^n × backoff, capped; attempts 0 = unlimited."""
+
+    enabled: bool = True
+    attempts: int = 12
+    backoff: float = 0.25
+    max_backoff: float = 60.0
+
+
+@dataclass
+class ConsulConfig:
+    """Where and how to reach Consul (empty fields fall back to the CONSUL_* environment)."""
+
+    address: str = ""
+    token: str = ""
+    token_file: str = ""
+    auth: str = ""
+    ssl_enabled: bool | None = None
+    ssl_verify: bool | None = None
+    ssl_ca_cert: str = ""
+    ssl_cert: str = ""
+    ssl_key: str = ""
+    ssl_server_name: str = ""
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass
+class Config:
+    """Everything the runner needs."""
+
+    consul: ConsulConfig = field(default_factory=ConsulConfig)
+    templates: list[TemplateConfig] = field(default_factory=list)
+    wait: WaitConfig = field(default_factory=WaitConfig)
+    exec: ExecConfig | None = None
+    max_stale: float = 2.0
+    block_query_wait: float = 60.0
+    once: bool = False
+    dry: bool = False
+    parse_only: bool = False
+    pid_file: str = ""
+    log_level: str = "WARN"
+    kill_signal: str | None = "SIGINT"
+    reload_signal: str | None = "SIGHUP"
+    graceful_signal: str | None = "SIGTERM"
+    default_left_delimiter: str = ""
+    default_right_delimiter: str = ""
+    err_on_failed_lookup: bool = False
+    template_error_fatal: bool | None = None
+    watch_templates: bool = False
+    syntax: str = ""
+    config_paths: list[str] = field(default_factory=list)
+
+
+# -- parsing values ---------------------------------------------------------------------------
+
+
+def duration(value: Any, what: str) -> float:
+    """A Go duration string or a number of seconds (Go's nanoseconds when huge)."""
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, bool):
+        raise ConfigError(f"{what}: invalid duration {value!r}")
+    if isinstance(value, (int, float)):
+        return value / 1e9 if value >= 1e6 else float(value)  # JSON from Go tools carries nanoseconds
+    try:
+        return parse_duration(str(value))
+    except ValueError as e:
+        raise ConfigError(f"{what}: {e}") from None
+
+
+def parse_wait(value: Any, what: str = "wait") -> WaitConfig:
+    """`"5s"`, `"5s:10s"` or `{min, max}`; max defaults to 4 × min and must not be below min."""
+    if isinstance(value, WaitConfig):
+        return value
+    if isinstance(value, dict):
+        lo = duration(value.get("min"), f"{what}.min")
+        hi = duration(value.get("max"), f"{what}.max") if value.get("max") not in (None, "") else lo * 4
+        if value.get("enabled") is False:
+            return WaitConfig()
+    elif isinstance(value, str):
+        lo_s, _, hi_s = value.partition(":")
+        lo = duration(lo_s, what)
+        hi = duration(hi_s, what) if hi_s else lo * 4
+    else:
+        lo = duration(value, what)
+        hi = lo * 4
+    if lo < 0 or hi < 0:
+        raise ConfigError(f"{what}: cannot be negative")
+    if hi < lo:
+        raise ConfigError(f"{what}: min ({lo}s) must be less than max ({hi}s)")
+    return WaitConfig(lo, hi)
+
+
+def parse_perms(value: Any) -> int | None:
+    """A file mode: "0644" (octal string) or a number; 0 or empty means "keep/0644"."""
+    if value in (None, "", 0, "0"):
+        return None
+    if isinstance(value, str):
+        try:
+            return int(value, 8)
+        except ValueError:
+            raise ConfigError(f"perms: invalid file mode {value!r}") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"perms: invalid file mode {value!r}")
+
+
+def parse_bool(value: Any, what: str) -> bool:
+    """true/false, also as strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.lower() in ("true", "1", "yes")
+    if isinstance(value, int):
+        return bool(value)
+    raise ConfigError(f"{what}: invalid boolean {value!r}")
+
+
+def parse_template_flag(value: str) -> TemplateConfig:
+    """`in:out[:command]` (Windows drive letters survive; extra colons stay in the command)."""
+    parts = [p for p in re.findall(r"([a-zA-Z]:)?([^:]+)", value)]
+    segs = [a + b for a, b in parts if a + b]
+    if not segs:
+        raise ConfigError(f"invalid template declaration {value!r}")
+    if len(segs) > 3:
+        segs = segs[:2] + [":".join(segs[2:])]
+    tc = TemplateConfig(source=segs[0])
+    if len(segs) > 1:
+        tc.destination = segs[1]
+    if len(segs) > 2:
+        tc.command = segs[2]
+    return tc
+
+
+# -- files ------------------------------------------------------------------------------------
+
+_OCTAL = re.compile(r"(=\s*)(0[0-7]+)\b")
+_ONE_LINE_ATTR = re.compile(r"(?<=[\"\d\]}a-z])[ \t]+(?=[A-Za-z_][\w-]*\s*=[^=])")
+
+
+def _unquote(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _clean_hcl(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_unquote(k): _clean_hcl(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_clean_hcl(v) for v in value]
+    return _unquote(value)
+
+
+def parse_hcl(text: str) -> dict[str, Any]:
+    """HCL (1 or 2 style) to plain data; blocks arrive as lists of objects."""
+    import hcl2
+
+    try:
+        from hcl2.utils import SerializationOptions
+
+        options: dict[str, Any] = {"serialization_options": SerializationOptions(
+            with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False)}
+    except ImportError:
+        options = {}
+    text = _OCTAL.sub(lambda m: f'{m.group(1)}"{m.group(2)}"', text)
+    try:
+        return _clean_hcl(hcl2.loads(text, **options))
+    except Exception:
+        # HCL1 allows `wait { min = "2s" max = "10s" }` on one line; HCL2 wants one per line.
+        fixed = _ONE_LINE_ATTR.sub("\n", text)
+        return _clean_hcl(hcl2.loads(fixed, **options))
+
+
+def parse_text(text: str, path: str) -> dict[str, Any]:
+    """One configuration file's data (by extension: .json, .yaml/.yml, else HCL)."""
+    try:
+        if path.endswith(".json"):
+            data = json.loads(text) if text.strip() else {}
+        elif path.endswith((".yaml", ".yml")):
+            data = yaml.safe_load(text) or {}
+        else:
+            data = parse_hcl(text) if text.strip() else {}
+    except Exception as e:
+        raise ConfigError(f"error parsing {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"error parsing {path}: the top level must be an object")
+    return data
+
+
+def config_files(path: str) -> list[str]:
+    """A file, or a directory's config files (recursive, lexical order, symlinked dirs skipped)."""
+    if os.path.isdir(path):
+        out: list[str] = []
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(root, d)))
+            out += [os.path.join(root, f) for f in sorted(files) if f.endswith(CONFIG_EXTENSIONS)]
+        return sorted(out)
+    if not os.path.exists(path):
+        raise ConfigError(f"config: missing file/folder: {path}")
+    return [path]
+
+
+def load_files(paths: list[str]) -> dict[str, Any]:
+    """Every file's data merged in order (later wins; templates accumulate)."""
+    merged: dict[str, Any] = {}
+    local = os.environ.get("CT_LOCAL_CONFIG")
+    if local:
+        merge(merged, parse_text(local, "CT_LOCAL_CONFIG.hcl"))
+    for p in paths:
+        for f in config_files(p):
+            try:
+                with open(f, encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError as e:
+                raise ConfigError(f"config: error reading {f}: {e.strerror or e}") from None
+            merge(merged, parse_text(text, f))
+    return merged
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(i, dict) for i in items):
+        raise ConfigError("expected an object or a list of objects")
+    return items
+
+
+def _one(value: Any) -> Any:
+    """HCL gives `wait { }` as a one-element list: the object."""
+    if isinstance(value, list) and all(isinstance(i, dict) for i in value):
+        out: dict[str, Any] = {}
+        for i in value:
+            out.update(i)
+        return out
+    return value
+
+
+def merge(into: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Merge `data` over `into`: objects merge key by key, templates accumulate, others replace."""
+    for key, value in data.items():
+        if key == "template":
+            into.setdefault("template", []).extend(_blocks(value))
+            continue
+        value = _one(value)
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+# -- building -----------------------------------------------------------------------------------
+
+
+def _command(value: Any) -> list[str] | str | None:
+    if value in (None, "", []):
+        return None
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return str(value)
+
+
+def _exec(d: dict[str, Any]) -> ExecConfig:
+    env = _one(d.get("env") or {})
+    e = ExecConfig(command=_command(d.get("command")), timeout=duration(d.get("timeout"), "exec.timeout"))
+    if d.get("reload_signal") not in (None, ""):
+        e.reload_signal = str(d["reload_signal"])
+    if d.get("kill_signal"):
+        e.kill_signal = str(d["kill_signal"])
+    if d.get("kill_timeout") not in (None, ""):
+        e.kill_timeout = duration(d["kill_timeout"], "exec.kill_timeout")
+    e.splay = duration(d.get("splay"), "exec.splay")
+    e.env_pristine = parse_bool(env.get("pristine", False), "exec.env.pristine")
+    e.env_custom = list(env.get("custom") or [])
+    e.env_allowlist = list(env.get("allowlist") or env.get("whitelist") or [])
+    e.env_denylist = list(env.get("denylist") or env.get("blacklist") or [])
+    return e
+
+
+_TEMPLATE_KEYS = {
+    "source", "contents", "destination", "command", "command_timeout", "exec", "perms", "backup", "wait",
+    "left_delimiter", "right_delimiter", "error_on_missing_key", "create_dest_dirs", "error_fatal",
+    "function_denylist", "function_blacklist", "sandbox_path", "syntax", "user", "group", "uid", "gid",
+}
+
+
+def build_template(d: dict[str, Any]) -> TemplateConfig:
+    """A TemplateConfig from a `template {}` block."""
+    unknown = set(d) - _TEMPLATE_KEYS
+    if unknown:
+        raise ConfigError(f"template: unknown field(s) {', '.join(sorted(unknown))}")
+    t = TemplateConfig(source=str(d.get("source") or ""), destination=str(d.get("destination") or ""))
+    if d.get("contents") is not None:
+        t.contents = str(d["contents"])
+    if t.source and t.contents is not None:
+        raise ConfigError("template: cannot specify both source and contents")
+    if not t.source and t.contents is None:
+        raise ConfigError("template: must specify exactly one of source or contents")
+    t.command = _command(d.get("command"))
+    if d.get("command_timeout") not in (None, ""):
+        t.command_timeout = duration(d["command_timeout"], "template.command_timeout")
+    ex = _one(d.get("exec"))
+    if isinstance(ex, dict):
+        t.command = _command(ex.get("command")) or t.command
+        if ex.get("timeout") not in (None, ""):
+            t.command_timeout = duration(ex["timeout"], "template.exec.timeout")
+    t.perms = parse_perms(d.get("perms"))
+    t.backup = parse_bool(d.get("backup", False), "template.backup")
+    if d.get("wait") not in (None, ""):
+        t.wait = parse_wait(_one(d["wait"]), "template.wait")
+    t.left_delimiter = str(d.get("left_delimiter") or "")
+    t.right_delimiter = str(d.get("right_delimiter") or "")
+    t.error_on_missing_key = parse_bool(d.get("error_on_missing_key", False), "template.error_on_missing_key")
+    t.create_dest_dirs = parse_bool(d.get("create_dest_dirs", True), "template.create_dest_dirs")
+    t.error_fatal = parse_bool(d.get("error_fatal", True), "template.error_fatal")
+    t.function_denylist = list(d.get("function_denylist") or d.get("function_blacklist") or [])
+    t.sandbox_path = str(d.get("sandbox_path") or "")
+    t.syntax = str(d.get("syntax") or "")
+    return t
+
+
+def _signal_or_none(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def build(data: dict[str, Any]) -> Config:
+    """A Config from merged data (file keys; flags use the same names)."""
+    c = Config()
+    consul = _one(data.get("consul") or {})
+    if consul:
+        cc = c.consul
+        cc.address = str(consul.get("address") or "")
+        cc.token = str(consul.get("token") or "")
+        cc.token_file = str(consul.get("token_file") or "")
+        auth = _one(consul.get("auth"))
+        if isinstance(auth, dict):
+            if parse_bool(auth.get("enabled", True), "consul.auth.enabled") and auth.get("username"):
+                cc.auth = f"{auth.get('username')}:{auth.get('password') or ''}".rstrip(":")
+        elif auth:
+            cc.auth = str(auth)
+        ssl = _one(consul.get("ssl") or {})
+        if ssl:
+            if "enabled" in ssl:
+                cc.ssl_enabled = parse_bool(ssl["enabled"], "consul.ssl.enabled")
+            if "verify" in ssl:
+                cc.ssl_verify = parse_bool(ssl["verify"], "consul.ssl.verify")
+            cc.ssl_ca_cert = str(ssl.get("ca_cert") or "")
+            cc.ssl_cert = str(ssl.get("cert") or "")
+            cc.ssl_key = str(ssl.get("key") or "")
+            cc.ssl_server_name = str(ssl.get("server_name") or "")
+        retry = _one(consul.get("retry") or {})
+        if retry:
+            r = cc.retry
+            r.enabled = parse_bool(retry.get("enabled", True), "consul.retry.enabled")
+            if retry.get("attempts") is not None:
+                r.attempts = int(retry["attempts"])
+            if retry.get("backoff") not in (None, ""):
+                r.backoff = duration(retry["backoff"], "consul.retry.backoff")
+            if retry.get("max_backoff") not in (None, ""):
+                r.max_backoff = duration(retry["max_backoff"], "consul.retry.max_backoff")
+    if data.get("wait") not in (None, ""):
+        c.wait = parse_wait(_one(data["wait"]))
+    if data.get("max_stale") not in (None, ""):
+        c.max_stale = duration(data["max_stale"], "max_stale")
+    if data.get("block_query_wait") not in (None, ""):
+        c.block_query_wait = duration(data["block_query_wait"], "block_query_wait")
+    for name in ("once", "dry", "parse_only", "err_on_failed_lookup", "watch_templates"):
+        if data.get(name) is not None:
+            setattr(c, name, parse_bool(data[name], name))
+    if data.get("template_error_fatal") is not None:
+        c.template_error_fatal = parse_bool(data["template_error_fatal"], "template_error_fatal")
+    c.pid_file = str(data.get("pid_file") or "")
+    if data.get("log_level"):
+        c.log_level = str(data["log_level"])
+    for name in ("kill_signal", "reload_signal", "graceful_signal"):
+        if name in data:
+            setattr(c, name, _signal_or_none(data[name]))
+    delims = _one(data.get("default_delimiters") or {})
+    c.default_left_delimiter = str(delims.get("left") or data.get("default_left_delimiter") or "")
+    c.default_right_delimiter = str(delims.get("right") or data.get("default_right_delimiter") or "")
+    c.syntax = str(data.get("syntax") or "")
+    ex = _one(data.get("exec"))
+    if isinstance(ex, dict) and ex.get("command"):
+        c.exec = _exec(ex)
+    c.templates = [build_template(t) for t in _blocks(data.get("template"))]
+    for t in c.templates:
+        if c.template_error_fatal is not None:
+            t.error_fatal = c.template_error_fatal
+        if not t.syntax and c.syntax:
+            t.syntax = c.syntax
+        if not t.left_delimiter:
+            t.left_delimiter = c.default_left_delimiter
+        if not t.right_delimiter:
+            t.right_delimiter = c.default_right_delimiter
+    if c.once:
+        c.wait = WaitConfig()
+    return c
+
+
+def split_command(command: list[str] | str) -> tuple[list[str], bool]:
+    """(argv, via_shell): a string with spaces runs through `sh -c`, a word or a list directly."""
+    if isinstance(command, list):
+        if len(command) == 1 and " " in command[0]:
+            return ["/bin/sh", "-c", command[0]], True
+        return list(command), False
+    if " " in command.strip() or any(ch in command for ch in "|&;<>$`"):
+        return ["/bin/sh", "-c", command], True
+    return shlex.split(command) or [command], False

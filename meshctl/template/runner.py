@@ -1,0 +1,499 @@
+"""The loop, and the only place that knows all of it: data → which templates → quiescence →
+render → commands / the -exec child.
+
+Everything arrives on one queue (dependency data from the views, view errors, the child's
+exit, signals, template files that changed) and is handled by the thread calling `run()`.
+A pass executes the templates whose dependencies changed; a template is written only when
+it had all its data; the commands of the templates that changed run after the pass, in
+configuration order, once each.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from meshctl.child import Child, ChildError, exit_status, parse_signal
+from meshctl.client import Client
+from meshctl.template.brain import Brain
+from meshctl.template.config import Config, TemplateConfig, WaitConfig, split_command
+from meshctl.template.dependency import Dependency
+from meshctl.template.renderer import RenderError, render
+from meshctl.template.template import Template, TemplateError, syntax_for
+from meshctl.template.watch import Watcher, WatchOptions
+
+log = logging.getLogger(__name__)
+
+# consul-template's exit codes
+EXIT_OK = 0
+EXIT_ERROR = 11
+EXIT_INTERRUPT = 12
+EXIT_FLAGS = 13
+EXIT_RUNNER = 14
+EXIT_CONFIG = 15
+
+
+class RunnerError(Exception):
+    """A fatal error while running: template, render, command or watch (exit code 14)."""
+
+
+@dataclass
+class TemplateState:
+    """One configured template and what the runner knows about it."""
+
+    config: TemplateConfig
+    template: Template
+    index: int
+    rendered: bool = False  # rendered (or would have) at least once
+    used: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+    quiet_at: float | None = None  # quiescence: render when the clock passes this
+    deadline: float | None = None  # ... and at the latest at this
+    renders: int = 0  # times the file was written
+
+
+def command_env(config: Config) -> dict[str, str]:
+    """What templates' env and commands see on top of the process environment."""
+    c = config.consul
+    env: dict[str, str] = {}
+    if c.address:
+        env["CONSUL_HTTP_ADDR"] = c.address
+    if c.token:
+        env["CONSUL_HTTP_TOKEN"] = c.token
+    if c.token_file:
+        env["CONSUL_HTTP_TOKEN_FILE"] = c.token_file
+    if c.auth:
+        env["CONSUL_HTTP_AUTH"] = c.auth
+    if c.ssl_enabled is not None:
+        env["CONSUL_HTTP_SSL"] = str(c.ssl_enabled).lower()
+    if c.ssl_verify is not None:
+        env["CONSUL_HTTP_SSL_VERIFY"] = str(c.ssl_verify).lower()
+    return env
+
+
+def load_template(tc: TemplateConfig, env: dict[str, str], err_on_failed_lookup: bool) -> Template:
+    """Parse one configured template (TemplateError when it does not parse)."""
+    options: dict[str, Any] = {
+        "left_delim": tc.left_delimiter or "{{", "right_delim": tc.right_delimiter or "}}",
+        "error_on_missing_key": tc.error_on_missing_key, "function_denylist": tc.function_denylist,
+        "sandbox_path": tc.sandbox_path, "env": env, "err_on_failed_lookup": err_on_failed_lookup,
+    }
+    if tc.contents is not None:
+        return Template(tc.destination or "(contents)", tc.contents,
+                        syntax=syntax_for(tc.destination, tc.syntax), **options)
+    return Template.from_file(tc.source, syntax=tc.syntax, **options)
+
+
+class Runner:
+    """Runs the configured templates until stopped (or once)."""
+
+    def __init__(self, config: Config, client: Client, *, stdout: IO[str] | None = None,
+                 reload_config: Callable[[], Config] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.client = client
+        self.stdout = stdout or sys.stdout
+        self.reload_config = reload_config
+        self.clock = clock
+        self.events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.brain = Brain()
+        self.watcher = Watcher(client, self._on_data, self._on_view_error, self._watch_options())
+        self.env = command_env(config)
+        self.states: list[TemplateState] = []
+        self.child: Child | None = None
+        self._child_gen = 0
+        self._done = threading.Event()
+        self._exit_code: int | None = None
+        self._file_watch_stop = threading.Event()
+        self.passes = 0
+
+    # -- inputs (any thread) -------------------------------------------------------------
+
+    def _watch_options(self) -> WatchOptions:
+        c = self.config
+        r = c.consul.retry
+        return WatchOptions(wait=c.block_query_wait, max_stale=c.max_stale, retry_enabled=r.enabled,
+                            retry_attempts=r.attempts, retry_backoff=r.backoff, retry_max_backoff=r.max_backoff)
+
+    def _on_data(self, dep: Dependency, data: Any) -> None:
+        self.events.put(("data", dep, data))
+
+    def _on_view_error(self, dep: Dependency, exc: BaseException) -> None:
+        self.events.put(("error", dep, exc))
+
+    def signal(self, sig: int) -> None:
+        """Deliver a signal to the loop (safe from a signal handler)."""
+        self.events.put(("signal", sig))
+
+    def stop(self, code: int = EXIT_OK) -> None:
+        """Ask the loop to end with `code`."""
+        self.events.put(("stop", code))
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _load_states(self, config: Config) -> list[TemplateState]:
+        states = []
+        for i, tc in enumerate(config.templates):
+            try:
+                tmpl = load_template(tc, self.env, config.err_on_failed_lookup)
+            except TemplateError as e:
+                raise RunnerError(str(e)) from None
+            states.append(TemplateState(tc, tmpl, i))
+        return states
+
+    def _write_pid(self) -> None:
+        if self.config.pid_file:
+            try:
+                with open(self.config.pid_file, "w") as f:
+                    f.write(f"{os.getpid()}\n")
+            except OSError as e:
+                raise RunnerError(f"failed writing pid file {self.config.pid_file}: {e.strerror or e}") from None
+
+    def _remove_pid(self) -> None:
+        if self.config.pid_file:
+            try:
+                os.unlink(self.config.pid_file)
+            except OSError:
+                pass
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until done; the exit code."""
+        try:
+            self.states = self._load_states(self.config)
+            if self.config.parse_only:
+                return EXIT_OK
+            self._write_pid()
+            self._start_file_watch()
+            self._pass({s.index for s in self.states}, force=True)
+            while self._exit_code is None:
+                self._step()
+            return self._exit_code
+        except RunnerError as e:
+            log.error("%s", e)
+            print(f"meshctl template: {e}", file=sys.stderr)
+            self._stop_child(immediately=True)
+            return EXIT_RUNNER
+        finally:
+            self._file_watch_stop.set()
+            self.watcher.stop()
+            self._remove_pid()
+
+    def _next_timeout(self) -> float | None:
+        times = [t for s in self.states for t in (s.quiet_at, s.deadline) if t is not None]
+        if not times:
+            return None
+        return max(0.0, min(times) - self.clock())
+
+    def _step(self) -> None:
+        timeout = self._next_timeout()
+        events: list[tuple[Any, ...]] = []
+        try:
+            events.append(self.events.get(timeout=timeout) if timeout != 0 else self.events.get_nowait())
+        except queue.Empty:
+            pass
+        while True:  # drain: many views may have answered at once
+            try:
+                events.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        dirty: set[int] = set()
+        for ev in events:
+            self._handle(ev, dirty)
+            if self._exit_code is not None:
+                return
+        now = self.clock()
+        fired = {s.index for s in self.states
+                 if (s.quiet_at is not None and now >= s.quiet_at) or (s.deadline is not None and now >= s.deadline)}
+        for i in fired:
+            self.states[i].quiet_at = self.states[i].deadline = None
+        if dirty or fired:
+            self._pass(dirty, fired=fired)
+
+    def _handle(self, ev: tuple[Any, ...], dirty: set[int]) -> None:
+        kind = ev[0]
+        if kind == "data":
+            _, dep, data = ev
+            key = str(dep)
+            if not self.watcher.watching(key):
+                return  # a late answer for a dependency nobody uses any more
+            self.brain.remember(key, data)
+            dirty.update(s.index for s in self.states if key in s.used)
+        elif kind == "error":
+            _, dep, exc = ev
+            raise RunnerError(f"{dep}: {exc}")
+        elif kind == "signal":
+            self._on_signal(ev[1], dirty)
+        elif kind == "child_exit":
+            _, gen, code = ev
+            if gen == self._child_gen and self._exit_code is None:
+                log.info("child exited with %d", code)
+                self._exit_code = code
+        elif kind == "template_file":
+            self._reload_template_file(ev[1], dirty)
+        elif kind == "stop":
+            self._stop_child()
+            self._exit_code = ev[1]
+
+    def _on_signal(self, sig: int, dirty: set[int]) -> None:
+        c = self.config
+        name = signal.Signals(sig).name
+        if c.kill_signal and sig == parse_signal(c.kill_signal):
+            log.info("received %s: stopping", name)
+            self._stop_child(immediately=True)
+            self._exit_code = EXIT_INTERRUPT
+        elif c.graceful_signal and sig == parse_signal(c.graceful_signal):
+            log.info("received %s: stopping gracefully", name)
+            self._stop_child()
+            self._exit_code = EXIT_OK
+        elif c.reload_signal and sig == parse_signal(c.reload_signal):
+            log.info("received %s: reloading configuration and templates", name)
+            self._reload(dirty)
+        elif self.child is not None and self.child.running:
+            self.child.signal(sig)
+
+    # -- a pass --------------------------------------------------------------------------
+
+    def _wait_for(self, s: TemplateState) -> WaitConfig:
+        if self.config.once:
+            return WaitConfig()
+        return s.config.wait if s.config.wait is not None else self.config.wait
+
+    def _all_rendered(self) -> bool:
+        return all(s.rendered for s in self.states)
+
+    def _pass(self, dirty: set[int], force: bool = False, fired: set[int] | None = None) -> None:
+        """Execute the dirty (or fired) templates; write, then run commands and signal the child."""
+        self.passes += 1
+        fired = fired or set()
+        now = self.clock()
+        quiescent = self._all_rendered()
+        commands: list[TemplateState] = []
+        changed = False
+        for s in self.states:
+            if s.index not in dirty and s.index not in fired and not force:
+                continue
+            wait = self._wait_for(s)
+            if quiescent and wait.enabled and s.index not in fired:
+                # quiescence: every change pushes the render back by `min`, never past `max`
+                if s.deadline is None:
+                    s.deadline = now + max(wait.max, wait.min)
+                s.quiet_at = min(now + wait.min, s.deadline)
+                continue
+            s.quiet_at = s.deadline = None
+            did_write = self._execute(s)
+            if did_write:
+                changed = True
+                if s.config.command:
+                    commands.append(s)
+        self._sync_dependencies()
+        if not self.config.dry:
+            self._run_commands(commands)
+            self._exec_child(changed)
+        if self.config.once and self._all_rendered() and self.config.exec is None:
+            self._exit_code = EXIT_OK
+
+    def _execute(self, s: TemplateState) -> bool:
+        """Execute and (if complete and changed) write one template; True when the file was written."""
+        try:
+            ex = s.template.execute(self.brain)
+        except TemplateError as e:
+            if s.config.error_fatal:
+                raise RunnerError(str(e)) from None
+            log.error("%s (not fatal: keeping the last file)", e)
+            return False
+        s.used = set(ex.used)
+        s.missing = ex.missing
+        for key, dep in ex.used.items():
+            if not self.watcher.watching(key):
+                self.watcher.add(dep)
+        if ex.missing:
+            log.debug("%s: waiting for %d dependencies", s.config.label, len(ex.missing))
+            return False
+        if not s.config.destination:
+            self.stdout.write(ex.output.decode("utf-8", "surrogateescape"))
+            self.stdout.flush()
+            s.rendered = True
+            return False
+        try:
+            result = render(s.config.destination, ex.output, perms=s.config.perms, backup=s.config.backup,
+                            create_dest_dirs=s.config.create_dest_dirs, dry=self.config.dry,
+                            dry_stream=self.stdout)
+        except RenderError as e:
+            if s.config.error_fatal:
+                raise RunnerError(str(e)) from None
+            log.error("%s", e)
+            return False
+        s.rendered = True
+        if result.did_render:
+            s.renders += 1
+            log.info("rendered %s", s.config.label)
+        return result.did_render
+
+    def _sync_dependencies(self) -> None:
+        """Stop the views no template uses any more, and forget their data."""
+        used: set[str] = set()
+        for s in self.states:
+            used |= s.used
+        for key in self.watcher.keys():
+            if key not in used:
+                self.watcher.remove(key)
+                self.brain.forget(key)
+
+    # -- commands and the child ------------------------------------------------------------
+
+    def _run_commands(self, states: list[TemplateState]) -> None:
+        seen: set[str] = set()
+        for s in states:
+            cmd = s.config.command
+            assert cmd is not None
+            ident = repr(cmd)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            try:
+                self._run_command(cmd, s.config.command_timeout)
+            except RunnerError as e:
+                if s.config.error_fatal:
+                    raise
+                log.error("%s", e)
+
+    def _run_command(self, cmd: list[str] | str, timeout: float) -> None:
+        argv, _ = split_command(cmd)
+        log.info("executing command %r", cmd)
+        try:
+            proc = subprocess.Popen(argv, env={**os.environ, **self.env}, stdin=subprocess.DEVNULL,
+                                    process_group=0)
+        except OSError as e:
+            raise RunnerError(f"failed to execute command {cmd!r}: {e.strerror or e}") from None
+        try:
+            code = proc.wait(timeout or None)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise RunnerError(f"command {cmd!r} did not finish within {timeout:g}s") from None
+        if code != 0:
+            raise RunnerError(f"failed to execute command {cmd!r}: exit status {exit_status(code)}")
+
+    def _exec_env(self) -> tuple[dict[str, str | None], bool]:
+        import fnmatch
+
+        ex = self.config.exec
+        assert ex is not None
+        base = {} if ex.env_pristine else dict(os.environ)
+        base.update(self.env)
+        if ex.env_allowlist:
+            base = {k: v for k, v in base.items() if any(fnmatch.fnmatchcase(k, g) for g in ex.env_allowlist)}
+        if ex.env_denylist:
+            base = {k: v for k, v in base.items()
+                    if not any(fnmatch.fnmatchcase(k, g) for g in ex.env_denylist)}
+        for item in ex.env_custom:
+            k, _, v = item.partition("=")
+            base[k] = v
+        return dict(base), False
+
+    def _exec_child(self, changed: bool) -> None:
+        ex = self.config.exec
+        if ex is None or not self._all_rendered():
+            return
+        if self.child is None:
+            argv, _ = split_command(ex.command or [])
+            env, inherit = self._exec_env()
+            self.child = Child(argv, env=env, inherit_env=inherit, stdin=True,
+                               kill_signal=parse_signal(ex.kill_signal), kill_timeout=ex.kill_timeout,
+                               reload_signal=parse_signal(ex.reload_signal) if ex.reload_signal else None,
+                               splay=ex.splay, parent_death_signal=signal.SIGTERM)
+            self._start_child()
+        elif changed:
+            if self.child.reload_signal is not None:
+                threading.Thread(target=self.child.reload, name="exec-reload", daemon=True).start()
+            else:
+                log.info("restarting child (no reload signal)")
+                self._child_gen += 1
+                self.child.stop()
+                self._start_child()
+
+    def _start_child(self) -> None:
+        assert self.child is not None
+        gen = self._child_gen
+        try:
+            self.child.start()
+        except ChildError as e:
+            raise RunnerError(str(e)) from None
+        self.child.on_exit_once(lambda code: self.events.put(("child_exit", gen, exit_status(code))))
+
+    def _stop_child(self, immediately: bool = False) -> None:
+        if self.child is not None and self.child.running:
+            self._child_gen += 1
+            self.child.stop(immediately=immediately)
+
+    # -- reloads ------------------------------------------------------------------------
+
+    def _reload(self, dirty: set[int]) -> None:
+        try:
+            config = self.reload_config() if self.reload_config else self.config
+            states = self._load_states(config)
+        except Exception as e:  # a bad edit must not take the running service down
+            log.error("reload failed, keeping the running configuration: %s", e)
+            return
+        old = {(s.config.source, s.config.contents, s.config.destination): s for s in self.states}
+        for s in states:
+            prev = old.get((s.config.source, s.config.contents, s.config.destination))
+            if prev is not None:
+                s.rendered = prev.rendered
+        self.config = config
+        self.states = states
+        dirty.update(s.index for s in states)
+        self._pass(set(), force=True)
+
+    def _reload_template_file(self, path: str, dirty: set[int]) -> None:
+        for s in self.states:
+            if s.config.source and os.path.abspath(s.config.source) == path:
+                try:
+                    s.template = load_template(s.config, self.env, self.config.err_on_failed_lookup)
+                except TemplateError as e:
+                    log.error("template %s changed but does not parse; keeping the previous one: %s", path, e)
+                    continue
+                log.info("template %s changed: re-rendering", path)
+                s.quiet_at = s.deadline = None
+                self._pass({s.index}, fired={s.index})
+
+    def _start_file_watch(self) -> None:
+        if not self.config.watch_templates:
+            return
+        paths = sorted({os.path.abspath(s.config.source) for s in self.states if s.config.source})
+        if not paths:
+            return
+        threading.Thread(target=self._file_watch, args=(paths,), name="watch-templates", daemon=True).start()
+
+    def _file_watch(self, paths: list[str]) -> None:
+        import watchfiles
+
+        dirs = sorted({os.path.dirname(p) for p in paths})
+        wanted = set(paths)
+        try:
+            for changes in watchfiles.watch(*dirs, stop_event=self._file_watch_stop, debounce=50, step=20,
+                                            rust_timeout=1000, yield_on_timeout=False):
+                for path in sorted({os.path.abspath(p) for _, p in changes} & wanted):
+                    self.events.put(("template_file", path))
+        except Exception as e:  # the watch is a convenience; rendering goes on without it
+            log.warning("watching template files failed: %s", e)
+
+
+def jitter(seconds: float) -> float:
+    """A random delay in [0, seconds)."""
+    return random.random() * seconds
