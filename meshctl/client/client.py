@@ -17,6 +17,7 @@ from meshctl.client.transport import ServerNameAdapter, UnixSocketAdapter
 from meshctl.client.types import Reply
 
 if TYPE_CHECKING:
+    from meshctl.client.acl import ACL
     from meshctl.client.agent import Agent
     from meshctl.client.catalog import Catalog
     from meshctl.client.event import Event
@@ -98,6 +99,7 @@ class Client:
         )
         self.http = self._make_session(pool_size)
 
+        from meshctl.client.acl import ACL
         from meshctl.client.agent import Agent
         from meshctl.client.catalog import Catalog
         from meshctl.client.event import Event
@@ -117,6 +119,7 @@ class Client:
         self.txn: Txn = Txn(self)
         self.status: Status = Status(self)
         self.operator: Operator = Operator(self)
+        self.acl: ACL = ACL(self)
 
     def __repr__(self) -> str:
         return f"Client({self.config.base_url!r})"

@@ -113,6 +113,7 @@ class Resolver:
         self.state_of = state_of
         self.config = config or DNSConfig()
         self._cache: dict[tuple[Any, ...], tuple[tuple[int, ...], list[bytes]]] = {}
+        self.acl_check: Callable[[str, str], bool] | None = None  # (resource, name) -> readable by the DNS token
         self.hits = 0
         self.misses = 0
 
@@ -124,7 +125,11 @@ class Resolver:
 
     def _stamp(self, state: State) -> tuple[int, ...]:
         t = state.table_index
-        return (id(t), t[wk.NODES], t[wk.SERVICES], t[wk.CHECKS])
+        return (id(t), t[wk.NODES], t[wk.SERVICES], t[wk.CHECKS], t.get(wk.ACL, 0))
+
+    def _readable(self, resource: str, name: str) -> bool:
+        """ACLs: may the DNS token read this node or service? (always, with ACLs off)"""
+        return self.acl_check is None or self.acl_check(resource, name)
 
     def answer(self, data: bytes, transport: str = "udp") -> bytes | None:
         """The response to one query (bytes), FORWARD for recursion, or None to drop it."""
@@ -268,7 +273,7 @@ class Resolver:
             return Plan(units=[Unit([self._soa_rr()])])
         if qtype == QTYPE.NS:
             units = []
-            for node, _svc in state.service_instances("consul")[:3]:
+            for node, _svc in [i for i in state.service_instances("consul") if self._readable("node", i[0]["Node"])][:3]:
                 target = f"{node['Node']}.node.{cfg.datacenter}.{cfg.domain}".lower()
                 extra = _addr_records(target, node["Address"], cfg.node_ttl, QTYPE.ANY)
                 units.append(Unit([RR(qname, QTYPE.NS, ttl=cfg.node_ttl, rdata=NS(target))], extra))
@@ -338,6 +343,8 @@ class Resolver:
         for node, svc in state.service_instances(service):
             if tag and tag not in (t.lower() for t in svc["Tags"]):
                 continue
+            if not (self._readable("service", svc["Service"]) and self._readable("node", node["Node"])):
+                continue
             worst = "passing"
             for chk in state.checks.get(node["Node"], {}).values():
                 if chk["ServiceID"] and chk["ServiceID"] != svc["ID"]:
@@ -357,7 +364,7 @@ class Resolver:
         node = state.nodes.get(name)
         if node is None:
             node = next((n for k, n in state.nodes.items() if k.lower() == name), None)
-        if node is None:
+        if node is None or not self._readable("node", node["Node"]):
             return nxdomain()
         records = []
         if qtype in (QTYPE.A, QTYPE.AAAA, QTYPE.ANY):
@@ -391,11 +398,11 @@ class Resolver:
         if ip is None:
             return nxdomain()
         targets = [f"{n['Node']}.node.{cfg.datacenter}.{cfg.domain}".lower()
-                   for _, n in sorted(state.nodes.items()) if _same_ip(n["Address"], ip)]
+                   for _, n in sorted(state.nodes.items()) if _same_ip(n["Address"], ip) and self._readable("node", n["Node"])]
         if not targets:
             for node_name in sorted(state.services):
                 for svc in state.services[node_name].values():
-                    if svc["Address"] and _same_ip(svc["Address"], ip):
+                    if svc["Address"] and _same_ip(svc["Address"], ip) and self._readable("service", svc["Service"]):
                         targets.append(f"{svc['Service']}.service.{cfg.datacenter}.{cfg.domain}".lower())
         if not targets:
             return nxdomain()

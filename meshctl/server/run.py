@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from meshctl.flags import FlagParser
+from meshctl.server import security
 from meshctl.server.agent import runtime as agent_runtime
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.http.app import make_app
@@ -68,6 +69,7 @@ def build_parser() -> FlagParser:
                 "(default: on for -server, off for -dev)")
     p.flag("raft-snapshot-threshold", type=int, default=8192, help="Raft log entries between snapshots")
     agent_runtime.add_flags(p)
+    security.add_flags(p)
     return p
 
 
@@ -81,6 +83,7 @@ def config_from_args(argv: list[str]) -> AgentConfig:
     cfg.data_dir, cfg.bootstrap_expect, cfg.retry_join = args.data_dir, args.bootstrap_expect, list(args.retry_join)
     cfg.sync_writes, cfg.raft_snapshot_threshold = args.sync_writes, args.raft_snapshot_threshold
     agent_runtime.apply_args(cfg, args, build_parser().parse_args([]))  # config files, checks, DNS
+    security.apply_args(cfg, args)  # ACLs, TLS, -encrypt (flags over config files)
     return cfg
 
 
@@ -115,6 +118,7 @@ class Agent:
         self._runner: web.AppRunner | None = None
         self.runtime = agent_runtime.AgentRuntime(self)
         self.reaper = TombstoneReaper(self.store)
+        self.security = security.Security(self)
 
     async def start(self) -> None:
         if self.cluster is not None:
@@ -127,6 +131,7 @@ class Agent:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.client, self.cfg.http_port, reuse_address=True, backlog=1024)
         await site.start()
+        await self.security.start(self._runner, self.cfg.client)
         if self.cluster is not None:  # registers once a leader exists
             self.cluster.spawn(self.cluster.register_when_led(self.local.start))
         else:
@@ -163,7 +168,7 @@ def main(argv: list[str]) -> int:
     """Entry point of `meshctl agent`."""
     try:
         cfg = config_from_args(argv)
-    except agent_runtime.ConfigError as exc:
+    except (agent_runtime.ConfigError, security.SecurityError) as exc:
         print(f"meshctl agent: {exc}")
         return 1
     setup_logging(cfg.log_level)

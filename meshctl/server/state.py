@@ -90,6 +90,7 @@ class State:
         self.service_index: dict[str, int] = {}  # lower-cased service name -> index
         self.node_index: dict[str, int] = {}
         self.now = 0.0  # the latest command time seen; commands carry their time in "Now"
+        self.acl: dict[str, Any] = _acl().empty()  # tokens, policies, roles (acl/state.py)
         self._changed: set[str] = set()
         self._write_index: int | None = None
         self._applying: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -104,6 +105,7 @@ class State:
             "tombstone_reap": self._apply_tombstone_reap,
             "restore": self._apply_restore,
         }
+        self._applying.update({op: self._apply_acl for op in _acl().OPS})
 
     # ------------------------------------------------------------------ applying commands
 
@@ -131,6 +133,10 @@ class State:
             if key in self.table_index:
                 self.table_index[key] = self._write_index
         return self._write_index
+
+    def _apply_acl(self, cmd: dict[str, Any]) -> Any:
+        """ACL commands live in acl/state.py (pure functions over `self.acl`)."""
+        return _acl().apply(self, cmd)
 
     # ------------------------------------------------------------------ KV
 
@@ -837,6 +843,7 @@ class State:
             "ServiceIndex": self.service_index,
             "NodeIndex": self.node_index,
             "Now": self.now,
+            "ACL": _acl().snapshot(self.acl),
         }
 
     def _apply_restore(self, cmd: dict[str, Any]) -> bool:
@@ -858,11 +865,19 @@ class State:
         fresh.table_index = dict(snap["TableIndex"])
         fresh.service_index, fresh.node_index = dict(snap["ServiceIndex"]), dict(snap["NodeIndex"])
         fresh.now = snap.get("Now", 0.0)
+        fresh.acl = _acl().restore(snap.get("ACL"))
         applying = self._applying
         self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_applying"})
         self._applying = {name: getattr(self, fn.__name__) for name, fn in applying.items()}
         self._changed = {wk.EVERYTHING}
         return True
+
+
+def _acl() -> Any:
+    """meshctl.server.acl.state, imported late (it imports this module)."""
+    from meshctl.server.acl import state as acl_state
+
+    return acl_state
 
 
 # ---------------------------------------------------------------------- JSON shapes

@@ -273,6 +273,7 @@ class AgentRuntime:
             self.monitor.start()
         if self.cfg.dns_port > 0:
             self.resolver = Resolver(lambda: self.agent.ctx.store.state, dns_config_from(self.opts, self.cfg.datacenter))
+            self.resolver.acl_check = self.agent.ctx.extra.get("dns_acl_check")  # ACLs: the DNS token's view
             self.dns = DNSServer(self.resolver, self.cfg.client.split(), self.cfg.dns_port)
             await self.dns.start()
         try:

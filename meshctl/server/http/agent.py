@@ -32,14 +32,19 @@ async def agent_self(req: Request) -> web.Response:
 @route(ROUTES, "GET", "/v1/agent/members")
 async def members(req: Request) -> web.Response:
     provider = req.ctx.extra.get("members")
-    return respond(req, provider() if provider else [req.ctx.agent.member_json()])
+    items = provider() if provider else [req.ctx.agent.member_json()]
+    return respond(req, req.ctx.extra.get("filter_members", _same)(req, items))
+
+
+def _same(req: Request, items: Any) -> Any:
+    return items
 
 
 @route(ROUTES, "GET", "/v1/agent/services")
 async def services(req: Request) -> web.Response:
     agent = req.ctx.agent
     items = [agent.service_json(sid) for sid in sorted(agent.services)]
-    items = apply_filter(req, items)
+    items = req.ctx.extra.get("filter_services", _same)(req, apply_filter(req, items))
     return respond(req, {s["ID"]: s for s in items})
 
 
@@ -53,6 +58,7 @@ async def service(req: Request) -> web.Response:
     sid = req.match["id"]
     if sid not in agent.services:
         raise HTTPError(404, f"unknown service ID: {sid}")
+    req.authorize("service", agent.services[sid]["Service"], "read")
     body = agent.service_json(sid)
     digest = _content_hash(body)
     body["ContentHash"] = digest
@@ -63,6 +69,7 @@ async def service(req: Request) -> web.Response:
 async def checks(req: Request) -> web.Response:
     agent = req.ctx.agent
     items = apply_filter(req, [agent.check_json(cid) for cid in sorted(agent.checks)])
+    items = req.ctx.extra.get("filter_checks", _same)(req, items)
     return respond(req, {c["CheckID"]: c for c in items})
 
 
@@ -74,6 +81,7 @@ async def health_by_id(req: Request) -> web.Response:
     sid = req.match["id"]
     if sid not in agent.services:
         return respond(req, f"ServiceId {sid} not found", 404, content_type="text/plain")
+    req.authorize("service", agent.services[sid]["Service"], "read")
     checks_of = [agent.check_json(c) for c, d in agent.checks.items() if d.service_id in ("", sid)]
     status = aggregated_status(checks_of)
     code = {"passing": 200, "warning": 429}.get(status, 503)
@@ -168,7 +176,8 @@ async def service_maintenance(req: Request) -> web.Response:
     if not sid:
         raise HTTPError(400, "Missing service ID")
     enable = req.bool_value("enable", "Missing value for enable", 'Invalid value for enable: "{value}"')
-    req.authorize("service", sid, "write")
+    svc = req.ctx.agent.services.get(sid)
+    req.authorize("service", svc["Service"] if svc else sid, "write")
     await _call(req.ctx.agent.service_maintenance(sid, enable, req.param("reason")))
     return respond(req, None)
 
@@ -193,6 +202,7 @@ async def leave(req: Request) -> web.Response:
 
 @route(ROUTES, "PUT", "/v1/agent/join/{address}")
 async def join(req: Request) -> web.Response:
+    req.authorize("agent", req.ctx.agent.node_name, "write")
     hook = req.ctx.extra.get("join")
     if hook is not None:
         await hook(req.match["address"])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from meshctl.flags import parse_duration
+from meshctl.server import watchkeys as wk
 from meshctl.server.fields import canonical
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ MAX_WAIT = 600.0
 JITTER_FRACTION = 16
 MAX_KV_VALUE = 512 * 1024
 MAX_TXN_OPS = 128
+FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
 
 
 class HTTPError(Exception):
@@ -84,6 +86,8 @@ class Request:
         self.ctx = ctx
         self.query = raw.query
         self.match = raw.match_info
+        self.checks: list[tuple[str, str, str]] = []  # permissions granted so far (re-checked on wake-up)
+        self.filtered = False  # ACLs dropped items from the answer (X-Consul-Results-Filtered-By-ACLs)
 
     def flag(self, name: str) -> bool:
         """Presence-based boolean (`?recurse`, `?keys`, `?raw`...): the value is ignored."""
@@ -159,6 +163,13 @@ class Request:
         """Raise 403 unless the request's token grants `access` on `resource` `name`."""
         if self.ctx.authorize is not None:
             self.ctx.authorize(self, resource, name, access)
+            self.checks.append((resource, name, access))
+
+    def reauthorize(self) -> None:
+        """Check every permission granted so far again (a blocking query waking up: its token may be gone)."""
+        if self.ctx.authorize is not None:
+            for resource, name, access in self.checks:
+                self.ctx.authorize(self, resource, name, access)
 
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -199,6 +210,8 @@ def respond(req: Request, body: Any, status: int = 200, headers: dict[str, str] 
         payload = body
     else:
         payload = dumps(body, req.flag("pretty"))
+    if req.filtered:
+        headers = {**(headers or {}), FILTERED_HEADER: "true"}
     return web.Response(body=payload, status=status, headers=headers, content_type=content_type)
 
 
@@ -268,18 +281,35 @@ async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
     store = req.ctx.store
     if req.flag("consistent"):
         await store.barrier()
+    run = _noting_filtered(req, run)
     result = run()
     if min_index > 0:
         deadline = time.monotonic() + wait
+        keys = watch.keys + [wk.ACL] if req.ctx.authorize is not None else watch.keys
         while _should_wait(result.index, min_index, wake_on_equal_only):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            woken = await store.hub.wait(watch.keys, watch.prefixes, remaining)
+            woken = await store.hub.wait(keys, watch.prefixes, remaining)
+            req.reauthorize()
             result = _shared_rerun(req, run)
             if not woken:
                 break
     return _answer(req, result)
+
+
+def _noting_filtered(req: Request, run: Callable[[], Result]) -> Callable[[], Result]:
+    """`run`, with ACL filtering recorded in the result's headers (shared answers carry it too)."""
+
+    def noted() -> Result:
+        req.filtered = False
+        result = run()
+        if req.filtered:
+            result.headers[FILTERED_HEADER] = "true"
+            req.filtered = False
+        return result
+
+    return noted
 
 
 class _WakeCache:

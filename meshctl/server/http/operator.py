@@ -126,6 +126,7 @@ def read_archive(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
 async def snapshot_save(req: Request) -> web.Response:
     check_dc(req)
     req.authorize("operator", "", "write")
+    req.authorize("acl", "", "write")  # a snapshot holds every token's secret: management only
     store = req.ctx.store
     if not req.flag("stale"):
         await store.barrier()
@@ -140,6 +141,7 @@ async def snapshot_save(req: Request) -> web.Response:
 async def snapshot_restore(req: Request) -> web.Response:
     check_dc(req)
     req.authorize("operator", "", "write")
+    req.authorize("acl", "", "write")  # a snapshot holds every token's secret: management only
     data = await req.body()
     try:
         _meta, snap = read_archive(data)

@@ -113,17 +113,24 @@ async def renew(req: Request) -> web.Response:
 async def info(req: Request) -> web.Response:
     sid = req.match["id"]
     state = req.ctx.store.state
-    return await blocking(req, lambda: Result(*state.session_get(sid)), Watch(keys=[wk.session(sid)]))
+    return await blocking(req, lambda: _visible(req, state.session_get(sid)), Watch(keys=[wk.session(sid)]))
 
 
 @route(ROUTES, "GET", "/v1/session/node/{node}")
 async def by_node(req: Request) -> web.Response:
     node = req.match["node"]
     state = req.ctx.store.state
-    return await blocking(req, lambda: Result(*state.session_list(node)), Watch(keys=[wk.SESSIONS]))
+    return await blocking(req, lambda: _visible(req, state.session_list(node)), Watch(keys=[wk.SESSIONS]))
 
 
 @route(ROUTES, "GET", "/v1/session/list")
 async def session_list(req: Request) -> web.Response:
     state = req.ctx.store.state
-    return await blocking(req, lambda: Result(*state.session_list()), Watch(keys=[wk.SESSIONS]))
+    return await blocking(req, lambda: _visible(req, state.session_list()), Watch(keys=[wk.SESSIONS]))
+
+
+def _visible(req: Request, found: tuple[int, list[dict[str, Any]]]) -> Result:
+    """The sessions the request's token may read (ACL filter hook)."""
+    index, items = found
+    filt = req.ctx.extra.get("filter_sessions")
+    return Result(index, filt(req, items) if filt else items)

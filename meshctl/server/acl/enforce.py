@@ -1,0 +1,195 @@
+"""ACL enforcement for the HTTP API and DNS: the `ctx.authorize` hook and the list filters.
+
+`ACLEnforcer.install(ctx)` plugs into the HTTP layer's one authorisation hook
+(`Request.authorize(resource, name, access)`) and its filter hooks (`ctx.extra["filter_*"]`).
+The request's token is `?token=`, `X-Consul-Token` or `Authorization: Bearer` (see
+`Request.token`), else the agent's default token, else the anonymous token. An unknown
+token is a 403 `ACL not found`; a missing permission a 403 in Consul's words. Filters drop
+what the token may not read and flag the answer (X-Consul-Results-Filtered-By-ACLs) when
+the request carried a token.
+
+Secrets never reach a log: nothing here logs a token, and errors name the AccessorID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from meshctl.server.acl import state as acl_state
+from meshctl.server.acl.authorizer import Authorizer, AuthorizerCache, compile_rules
+from meshctl.server.acl.policy import GLOBAL_MANAGEMENT_RULES, SINGLES, Rules
+from meshctl.server.http.common import HTTPError
+
+if TYPE_CHECKING:
+    from meshctl.server.http.common import Request, ServerContext
+    from meshctl.server.state import State
+
+ACL_NOT_FOUND = "ACL not found"
+
+
+@dataclass
+class ACLSettings:
+    """The agent's `acl { ... }` block."""
+
+    enabled: bool = False
+    default_policy: str = "allow"
+    enable_key_list_policy: bool = False
+    initial_management: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)  # default, agent, dns ... -> secret
+
+    def __repr__(self) -> str:  # never show secrets
+        return (f"ACLSettings(enabled={self.enabled}, default_policy={self.default_policy!r}, "
+                f"tokens={sorted(k for k, v in self.tokens.items() if v)})")
+
+
+class ACLEnforcer:
+    """Resolves tokens to authorizers and enforces them (see the module docstring)."""
+
+    def __init__(self, settings: ACLSettings, state_of: Callable[[], State]) -> None:
+        self.settings = settings
+        self.state_of = state_of
+        self.default_allow = settings.default_policy == "allow"
+        self._cache = AuthorizerCache()
+
+    # ------------------------------------------------------------------ wiring
+
+    def install(self, ctx: ServerContext) -> None:
+        """Plug into the HTTP layer: the authorize hook, the filters, the default-policy header."""
+        ctx.authorize = self.authorize
+        ctx.acl_default_policy = self.settings.default_policy
+        ctx.extra["acl"] = self
+        for name, fn in self.filters().items():
+            ctx.extra[name] = fn
+
+    def filters(self) -> dict[str, Callable[[Request, Any], Any]]:
+        return {
+            "filter_keys": self.filter_keys,
+            "filter_nodes": self.filter_nodes,
+            "filter_service_map": self.filter_service_map,
+            "filter_services": self.filter_services,
+            "filter_health": self.filter_health,
+            "filter_checks": self.filter_checks,
+            "filter_events": self.filter_events,
+            "filter_sessions": self.filter_sessions,
+            "filter_members": self.filter_members,
+        }
+
+    # ------------------------------------------------------------------ tokens
+
+    def secret_of(self, req: Request) -> str:
+        """The request's token: given, else the agent's default token, else anonymous."""
+        return req.token or self.settings.tokens.get("default") or acl_state.ANONYMOUS_SECRET
+
+    def token_of(self, secret: str) -> dict[str, Any] | None:
+        """The token record of a secret (None if unknown)."""
+        return acl_state.token_by_secret(self.state_of(), secret)
+
+    def resolve(self, secret: str) -> Authorizer:
+        """The authorizer of a secret; HTTPError 403 `ACL not found` for an unknown one."""
+        state = self.state_of()
+        found = self._cache.get(secret, acl_state.index(state), self.default_allow, lambda: self._build(state, secret))
+        if found is None:
+            raise HTTPError(403, ACL_NOT_FOUND)
+        return found
+
+    def _build(self, state: State, secret: str) -> Authorizer | None:
+        rec = acl_state.token_by_secret(state, secret)
+        if rec is None:
+            if secret == acl_state.ANONYMOUS_SECRET:  # before the built-ins are written
+                return Authorizer(Rules(), self.default_allow, acl_state.ANONYMOUS_ACCESSOR)
+            if secret and secret == self.settings.initial_management:
+                return Authorizer(compile_rules([GLOBAL_MANAGEMENT_RULES]), self.default_allow, "")
+            return None
+        texts, services, nodes = acl_state.token_sources(state, rec)
+        return Authorizer(compile_rules(texts, services, nodes), self.default_allow, rec["AccessorID"])
+
+    def for_request(self, req: Request) -> Authorizer:
+        return self.resolve(self.secret_of(req))
+
+    # ------------------------------------------------------------------ the hook
+
+    def authorize(self, req: Request, resource: str, name: str, access: str) -> None:
+        """ctx.authorize: raise 403 unless the request's token grants `access` on `resource` `name`."""
+        authz = self.for_request(req)
+        if resource == "key" and access == "list" and not self.settings.enable_key_list_policy:
+            return  # as Consul without enable_key_list_policy: the listing is filtered by key:read
+        if not authz.allowed(resource, name, access):
+            raise HTTPError(403, denied_text(authz.accessor, resource, name, access))
+
+    # ------------------------------------------------------------------ filters
+
+    def _keep(self, req: Request, items: list[Any], pred: Callable[[Authorizer, Any], bool]) -> list[Any]:
+        authz = self.for_request(req)
+        kept = [item for item in items if pred(authz, item)]
+        if len(kept) != len(items) and req.token:
+            req.filtered = True
+        return kept
+
+    def filter_keys(self, req: Request, items: list[Any]) -> list[Any]:
+        """KV keys (strings) or entries ({Key}) the token may read."""
+        return self._keep(req, items, lambda a, i: a.allowed("key", i if isinstance(i, str) else i["Key"], "read"))
+
+    def filter_nodes(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Nodes ({Node}) or service instances ({Node, ServiceName}) the token may read."""
+        return self._keep(req, items, lambda a, i: a.allowed("node", i["Node"], "read") and (
+            "ServiceName" not in i or a.allowed("service", i["ServiceName"], "read")))
+
+    def filter_service_map(self, req: Request, services: dict[str, Any]) -> dict[str, Any]:
+        """/v1/catalog/services: {name: tags} for the services the token may read."""
+        kept = self._keep(req, list(services), lambda a, name: a.allowed("service", name, "read"))
+        return {name: services[name] for name in kept}
+
+    def filter_services(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Service records ({Service}) the token may read."""
+        return self._keep(req, items, lambda a, s: a.allowed("service", s["Service"], "read"))
+
+    def filter_health(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """/v1/health/service entries: node and service must both be readable."""
+        return self._keep(req, items, lambda a, e: a.allowed("node", e["Node"]["Node"], "read")
+                          and a.allowed("service", e["Service"]["Service"], "read"))
+
+    def filter_checks(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Health checks: node read, and service read for a service's check."""
+        return self._keep(req, items, lambda a, c: a.allowed("node", c.get("Node", ""), "read") and (
+            not c.get("ServiceName") or a.allowed("service", c["ServiceName"], "read")))
+
+    def filter_events(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._keep(req, items, lambda a, e: a.allowed("event", e["Name"], "read"))
+
+    def filter_sessions(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._keep(req, items, lambda a, s: a.allowed("session", s["Node"], "read"))
+
+    def filter_members(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._keep(req, items, lambda a, m: a.allowed("node", m["Name"], "read"))
+
+    # ------------------------------------------------------------------ DNS
+
+    def dns_check(self) -> Callable[[str, str], bool]:
+        """`(resource, name) -> may the DNS token read it` (an unknown DNS token reads nothing)."""
+
+        def allowed(resource: str, name: str) -> bool:
+            secret = self.settings.tokens.get("dns") or self.settings.tokens.get("default") \
+                or acl_state.ANONYMOUS_SECRET
+            try:
+                authz = self.resolve(secret)
+            except HTTPError:
+                return False
+            return authz.allowed(resource, name, "read")
+
+        return allowed
+
+
+def denied_text(accessor: str, resource: str, name: str, access: str) -> str:
+    """Consul's permission error (acl/errors.go PermissionDeniedError)."""
+    if accessor == acl_state.ANONYMOUS_ACCESSOR:
+        who = "anonymous token"
+    elif accessor:
+        who = f"token with AccessorID '{accessor}'"
+    else:
+        who = "provided token"
+    text = f"Permission denied: {who} lacks permission '{resource}:{access}'"
+    if resource not in SINGLES:
+        text += f' on "{name}"'
+    return text
