@@ -1,0 +1,121 @@
+"""Small agent commands: `info`, `reload`, `maint`, `leave` (as `consul info|reload|maint|leave`)."""
+
+from __future__ import annotations
+
+import json
+
+from meshctl.client import ConsulError, NotFound
+from meshctl.commands.common import CommandError, guarded, make_client, new_parser, out, parse
+
+
+def _no_args(rest: list[str]) -> None:
+    if rest:
+        raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@guarded
+def info(argv: list[str]) -> int:
+    """info: the agent's Stats, one `section:` per subsystem with `\\tkey = value` lines."""
+    p = new_parser("meshctl info", "Show debugging information about the agent.")
+    args, rest = parse(p, argv)
+    _no_args(rest)
+    try:
+        self_info = make_client(args).agent.self()
+    except ConsulError as e:
+        raise CommandError(f"Error querying agent: {e}") from e
+    stats = self_info.get("Stats") or {}
+    for section in sorted(stats):
+        out(f"{section}:")
+        values = stats[section]
+        if isinstance(values, dict):
+            for key in sorted(values):
+                out(f"\t{key} = {_text(values[key])}")
+        else:
+            out(f"\t{_text(values)}")
+    return 0
+
+
+@guarded
+def reload(argv: list[str]) -> int:
+    """reload: ask the agent to reload its configuration."""
+    p = new_parser("meshctl reload", "Trigger the agent to reload its configuration files.")
+    args, rest = parse(p, argv)
+    _no_args(rest)
+    try:
+        make_client(args).agent.reload()
+    except ConsulError as e:
+        raise CommandError(f"Error reloading: {e}") from e
+    out("Configuration reload triggered")
+    return 0
+
+
+@guarded
+def leave(argv: list[str]) -> int:
+    """leave: make the agent leave the cluster gracefully and shut down."""
+    p = new_parser("meshctl leave", "Gracefully leave the cluster and shut the agent down.")
+    args, rest = parse(p, argv)
+    _no_args(rest)
+    try:
+        make_client(args).agent.leave()
+    except ConsulError as e:
+        raise CommandError(f"Error leaving: {e}") from e
+    out("Graceful leave complete")
+    return 0
+
+
+@guarded
+def maint(argv: list[str]) -> int:
+    """maint [-enable|-disable] [-service ID] [-reason R]"""
+    p = new_parser("meshctl maint", "Enable or disable maintenance mode for the node or a service; "
+                   "without -enable/-disable, list what is in maintenance.")
+    p.bool_flag("enable", help="Enable maintenance mode")
+    p.bool_flag("disable", help="Disable maintenance mode")
+    p.flag("reason", default="", help="Why the node or service is in maintenance (with -enable)")
+    p.flag("service", default="", help="Service ID to control instead of the whole node")
+    args, rest = parse(p, argv)
+    _no_args(rest)
+    if args.enable and args.disable:
+        raise CommandError("Only one of -enable or -disable may be provided")
+    if not args.enable and args.reason:
+        raise CommandError("Reason may only be provided with -enable")
+    if not args.enable and not args.disable and args.service:
+        raise CommandError("Service requires either -enable or -disable")
+    client = make_client(args)
+    if not args.enable and not args.disable:
+        try:
+            node = client.agent.node_name()
+            checks = client.agent.checks()
+        except ConsulError as e:
+            raise CommandError(f"Error getting checks: {e}") from e
+        for check_id, check in sorted(checks.items()):
+            if check_id == "_node_maintenance":
+                out("Node:")
+                out(f"  Name:   {node}")
+                out(f"  Reason: {check.get('Notes', '')}")
+                out()
+            elif check_id.startswith("_service_maintenance:"):
+                out("Service:")
+                out(f"  ID:     {check.get('ServiceID', '')}")
+                out(f"  Reason: {check.get('Notes', '')}")
+                out()
+        return 0
+    verb = "enable" if args.enable else "disable"
+    if args.service:
+        try:
+            client.agent.service_maintenance(args.service, args.enable, args.reason or None)
+        except NotFound as e:
+            raise CommandError(f"No service registered with ID \"{args.service}\"") from e
+        except ConsulError as e:
+            raise CommandError(f"Error {verb[:-1]}ing service maintenance: {e}") from e
+        out(f"Service maintenance is now {verb}d for \"{args.service}\"")
+        return 0
+    try:
+        client.agent.maintenance(args.enable, args.reason or None)
+    except ConsulError as e:
+        raise CommandError(f"Error {verb[:-1]}ing node maintenance: {e}") from e
+    out(f"Node maintenance is now {verb}d")
+    return 0
