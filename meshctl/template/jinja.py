@@ -20,7 +20,8 @@ from meshctl.template.api import Api
 
 
 def _as_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def flt(value: Any, *args: Any) -> Any:
+    @jinja2.pass_context  # never folded at compile time: `"k" | key` must read the brain at render time
+    def flt(_ctx: Any, value: Any, *args: Any) -> Any:
         return fn(*args, value)
 
     flt.__name__ = getattr(fn, "__name__", "filter")
@@ -44,7 +45,7 @@ class JinjaTemplate:
                  strict: bool = False, left: str = "{{", right: str = "}}") -> None:
         env = jinja2.Environment(
             undefined=jinja2.StrictUndefined if strict else jinja2.Undefined,
-            keep_trailing_newline=True, autoescape=False,
+            keep_trailing_newline=True, autoescape=False, optimized=False,  # no constant folding of key "x"
             variable_start_string=left or "{{", variable_end_string=right or "}}",
         )
         for fname, fn in functions.items():

@@ -39,13 +39,10 @@ def render(path: str, contents: bytes, *, perms: int | None = None, backup: bool
     `perms`: explicit mode (else keep the existing file's mode, else 0644). `backup`: keep the
     previous file as `<path>.bak`. `dry`: print `> path` and the contents to `dry_stream` instead.
     """
-    try:
-        with open(path, "rb") as f:
-            existing: bytes | None = f.read()
-    except FileNotFoundError:
-        existing = None
-    except OSError as e:
-        raise RenderError(f"failed reading {path}: {e.strerror or e}") from e
+    if dry and not path:
+        existing: bytes | None = None
+    else:
+        existing = _read(path)
     if existing == contents and (perms is None or _mode(path) == perms):
         return RenderResult(False, True, contents)
     if dry:
@@ -55,6 +52,16 @@ def render(path: str, contents: bytes, *, perms: int | None = None, backup: bool
         return RenderResult(True, True, contents)
     atomic_write(path, contents, perms=perms, backup=backup, create_dest_dirs=create_dest_dirs)
     return RenderResult(True, True, contents)
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise RenderError(f"failed reading {path}: {e.strerror or e}") from e
 
 
 def _mode(path: str) -> int | None:

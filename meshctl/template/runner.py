@@ -29,7 +29,7 @@ from meshctl.template.brain import Brain
 from meshctl.template.config import Config, TemplateConfig, WaitConfig, split_command
 from meshctl.template.dependency import Dependency
 from meshctl.template.renderer import RenderError, render
-from meshctl.template.template import Template, TemplateError, syntax_for
+from meshctl.template.template import Execution, Template, TemplateError, syntax_for
 from meshctl.template.watch import Watcher, WatchOptions
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ class TemplateState:
     quiet_at: float | None = None  # quiescence: render when the clock passes this
     deadline: float | None = None  # ... and at the latest at this
     renders: int = 0  # times the file was written
+    last_output: bytes | None = None  # -dry: what was printed last
+    pending: Execution | None = None  # executed, not yet written
+    failed: bool = False  # the last execution failed (error_fatal = false)
 
 
 def command_env(config: Config) -> dict[str, str]:
@@ -115,6 +118,7 @@ class Runner:
         self._done = threading.Event()
         self._exit_code: int | None = None
         self._file_watch_stop = threading.Event()
+        self._initial_done = False
         self.passes = 0
 
     # -- inputs (any thread) -------------------------------------------------------------
@@ -274,13 +278,15 @@ class Runner:
         return all(s.rendered for s in self.states)
 
     def _pass(self, dirty: set[int], force: bool = False, fired: set[int] | None = None) -> None:
-        """Execute the dirty (or fired) templates; write, then run commands and signal the child."""
+        """Execute the dirty (or fired) templates; write, then run commands and signal the child.
+
+        Until every template has had all its data once, nothing is written: the first render
+        writes all templates in one pass (and runs their commands once, after it).
+        """
         self.passes += 1
         fired = fired or set()
         now = self.clock()
         quiescent = self._all_rendered()
-        commands: list[TemplateState] = []
-        changed = False
         for s in self.states:
             if s.index not in dirty and s.index not in fired and not force:
                 continue
@@ -292,27 +298,40 @@ class Runner:
                 s.quiet_at = min(now + wait.min, s.deadline)
                 continue
             s.quiet_at = s.deadline = None
-            did_write = self._execute(s)
-            if did_write:
+            s.pending = self._evaluate(s)
+        self._sync_dependencies()
+        if not self._initial_done:
+            if any((s.pending is None and not s.failed) or (s.pending is not None and s.pending.missing)
+                   for s in self.states):
+                return
+            self._initial_done = True
+        commands: list[TemplateState] = []
+        changed = False
+        for s in self.states:
+            ex, s.pending = s.pending, None
+            if ex is None or ex.missing:
+                continue
+            if self._write(s, ex):
                 changed = True
                 if s.config.command:
                     commands.append(s)
-        self._sync_dependencies()
         if not self.config.dry:
             self._run_commands(commands)
             self._exec_child(changed)
         if self.config.once and self._all_rendered() and self.config.exec is None:
             self._exit_code = EXIT_OK
 
-    def _execute(self, s: TemplateState) -> bool:
-        """Execute and (if complete and changed) write one template; True when the file was written."""
+    def _evaluate(self, s: TemplateState) -> Execution | None:
+        """Execute one template and watch what it used; None on a non-fatal error."""
         try:
             ex = s.template.execute(self.brain)
         except TemplateError as e:
             if s.config.error_fatal:
                 raise RunnerError(str(e)) from None
             log.error("%s (not fatal: keeping the last file)", e)
-            return False
+            s.failed = True
+            return None
+        s.failed = False
         s.used = set(ex.used)
         s.missing = ex.missing
         for key, dep in ex.used.items():
@@ -320,12 +339,19 @@ class Runner:
                 self.watcher.add(dep)
         if ex.missing:
             log.debug("%s: waiting for %d dependencies", s.config.label, len(ex.missing))
-            return False
-        if not s.config.destination:
+        return ex
+
+    def _write(self, s: TemplateState, ex: Execution) -> bool:
+        """Write a complete execution if it changed anything; True when the file was written."""
+        if not s.config.destination and not self.config.dry:
             self.stdout.write(ex.output.decode("utf-8", "surrogateescape"))
             self.stdout.flush()
             s.rendered = True
             return False
+        if self.config.dry and ex.output == s.last_output:
+            s.rendered = True
+            return False
+        s.last_output = ex.output
         try:
             result = render(s.config.destination, ex.output, perms=s.config.perms, backup=s.config.backup,
                             create_dest_dirs=s.config.create_dest_dirs, dry=self.config.dry,
@@ -457,7 +483,6 @@ class Runner:
                 s.rendered = prev.rendered
         self.config = config
         self.states = states
-        dirty.update(s.index for s in states)
         self._pass(set(), force=True)
 
     def _reload_template_file(self, path: str, dirty: set[int]) -> None:
