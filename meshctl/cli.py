@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "members": ("meshctl.commands.members", "Lists the members of a cluster"),
     "operator": ("meshctl.commands.operator", "Provides cluster-level tools for Consul operators"),
     "reload": ("meshctl.commands.agentctl:reload", "Triggers the agent to reload configuration files"),
+    "registrator": ("meshctl.commands.registrator",
+                    "Registers Docker containers, Marathon apps or Mesos tasks as services"),
     "services": ("meshctl.commands.services", "Interact with services"),
     "snapshot": ("meshctl.commands.snapshot", "Saves, restores and inspects snapshots of the server state"),
     "template": ("meshctl.commands.template", "Renders templates from Consul data (consul-template)"),

@@ -1,0 +1,232 @@
+"""`meshctl registrator [options] [consul://127.0.0.1:8500]`: registrator's flags over meshctl.registrator.
+
+Sources: `-source docker[=unix:///var/run/docker.sock]` (the default; DOCKER_HOST when no
+address is given), `-source marathon=http://marathon:8080`, `-source mesos=http://m1:5050,http://m2:5050`.
+Repeat -source to run several at once; each has its own bridge and ownership marker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from argparse import Namespace
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from meshctl import __version__
+from meshctl.client import Client, ConfigError, ConsulError
+from meshctl.client.config import resolve_config
+from meshctl.commands.common import err, new_parser, parse
+from meshctl.flags import FlagParser, parse_duration
+from meshctl.registrator.bridge import Bridge
+
+log = logging.getLogger("meshctl.registrator")
+
+DESCRIPTION = """\
+  Registers Docker containers' published ports (or Marathon apps, or Mesos tasks) as
+  services with the Consul agent at the registry URI, and deregisters them when they stop.
+  Service names, IDs, tags and checks follow gliderlabs/registrator (SERVICE_* env and
+  labels), allegro/marathon-consul and mesos-consul."""
+
+
+@dataclass
+class SourceSpec:
+    """One `-source kind[=address]`."""
+
+    kind: str
+    address: str = ""
+
+
+def _source(value: str) -> SourceSpec:
+    kind, _, address = value.partition("=")
+    kind = kind.strip().lower()
+    if kind not in ("docker", "marathon", "mesos"):
+        raise argparse.ArgumentTypeError(f"unknown source {kind!r} (docker, marathon or mesos)")
+    if kind in ("marathon", "mesos") and not address:
+        raise argparse.ArgumentTypeError(f"-source {kind} needs an address: {kind}=http://host:port")
+    return SourceSpec(kind, address.strip())
+
+
+def _seconds(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> FlagParser:
+    """registrator's flag table, plus -source and the Marathon/Mesos settings."""
+    p = new_parser("meshctl registrator", DESCRIPTION, http=False)
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.usage = "meshctl registrator [options] [consul://127.0.0.1:8500]"
+    p.flag("ip", default="", help="IP for ports mapped to the host")
+    p.bool_flag("internal", help="Use internal ports instead of published ones")
+    p.bool_flag("explicit", help="Only register containers which have SERVICE_NAME label set")
+    p.flag("useIpFromLabel", dest="use_ip_from_label", default="",
+           help="Use IP which is stored in a label assigned to the container")
+    p.flag("tags", default="", help="Append tags for all registered services (may be a Go template)")
+    p.flag("ttl", type=int, default=0, help="TTL for services (default is no expiry)")
+    p.flag("ttl-refresh", type=int, default=0, help="Frequency with which service TTLs are refreshed")
+    p.flag("resync", type=int, default=None,
+           help="Frequency (seconds) with which services are resynchronized (docker: 0 = never; "
+                "marathon: 900; mesos: the poll interval, 60)")
+    p.flag("deregister", default="always", choices=("always", "on-success"),
+           help="Deregister exited services \"always\" or \"on-success\"")
+    p.bool_flag("cleanup", help="Remove dangling services")
+    p.flag("retry-attempts", type=int, default=0,
+           help="Max retry attempts to establish a connection with the backend. Use -1 for infinite retries")
+    p.flag("retry-interval", type=int, default=2000, help="Interval (in millisecond) between retry-attempts")
+    p.flag("source", type=_source, action="append", default=[],
+           help="docker[=unix:///path.sock], marathon=http://host:8080, mesos=http://m1:5050[,http://m2:5050]")
+    p.flag("hostname", default="", help="Host name used in service IDs (default: this host's name)")
+    p.flag("consul-name-separator", default=".", help="marathon: replaces / in app ids (default .)")
+    p.flag("consul-tag", default="marathon", help="marathon: tag marking its services (default marathon)")
+    p.flag("marathon-timeout", type=_seconds, default=30.0, help="marathon: request timeout (default 30s)")
+    p.flag("consul-ignored-healthchecks", default="",
+           help="marathon: comma-separated health check protocols not mapped to Consul checks")
+    p.flag("service-name", default="mesos", help="mesos: service name of masters and agents (default mesos)")
+    p.flag("service-id-prefix", default="mesos-consul", help="mesos: prefix of service IDs (default mesos-consul)")
+    p.flag("group-separator", default="", help="mesos: replaces _ in task names (default: removed)")
+    p.flag("mesos-ip-order", default="netinfo,mesos,host",
+           help="mesos: where task addresses come from, in order (netinfo, mesos, docker, host)")
+    p.flag("task-tag", action="append", default=[], help="mesos: pattern:tag1,tag2 adds tags to matching tasks")
+    p.flag("log-level", default="INFO", help="DEBUG, INFO, WARN or ERROR (default INFO)")
+    p.bool_flag("version", help="Show version")
+    return p
+
+
+def client_for(uri: str) -> Client:
+    """A client for registrator's registry URI: consul://, consul-tls://, consul-unix://."""
+    if "://" not in uri:
+        uri = f"consul://{uri}"
+    scheme = uri.split("://", 1)[0].lower()
+    rest = uri.split("://", 1)[1]
+    if scheme == "consul":
+        addr = urlsplit(uri).netloc or "127.0.0.1:8500"
+        return Client(config=resolve_config(f"http://{addr}"))
+    if scheme == "consul-tls":
+        addr = urlsplit(uri).netloc or "127.0.0.1:8501"
+        return Client(config=resolve_config(f"https://{addr}"))
+    if scheme == "consul-unix":
+        return Client(config=resolve_config(f"unix://{rest}"))
+    raise ConfigError(f"unrecognized adapter: {uri} (consul://, consul-tls:// or consul-unix://)")
+
+
+def wait_for_backend(client: Client, attempts: int, interval: float, stop: threading.Event) -> bool:
+    """registrator's startup ping (status/leader), retried `attempts` times (-1 = forever)."""
+    tried = 0
+    while True:
+        try:
+            leader = client.status.leader()
+            log.info("consul: current leader %s", leader)
+            return True
+        except ConsulError as e:
+            if attempts != -1 and tried >= attempts:
+                err(f"registrator: cannot reach the Consul agent at {client.config.base_url}: {e}")
+                return False
+            tried += 1
+            log.warning("consul: %s; retrying in %.1fs (attempt %d)", e, interval, tried)
+            if stop.wait(interval):
+                return False
+
+
+def _runners(args: Namespace, client: Client, hostname: str) -> list[tuple[Bridge, Any]]:
+    out: list[tuple[Bridge, Any]] = []
+    specs = args.source or [SourceSpec("docker")]
+    for spec in specs:
+        if spec.kind == "docker":
+            from meshctl.registrator import docker as dk
+            from meshctl.registrator.docker_rules import DockerConfig, legacy_owned
+
+            cfg = DockerConfig(hostname=hostname, host_ip=args.ip, internal=args.internal, explicit=args.explicit,
+                               use_ip_from_label=args.use_ip_from_label, tags=args.tags, ttl=args.ttl,
+                               deregister=args.deregister)
+            bridge = Bridge(client, "docker", f"meshctl@{hostname}", cleanup=args.cleanup,
+                            legacy_owned=legacy_owned(hostname), resync=float(args.resync or 0),
+                            ttl_refresh=float(args.ttl_refresh))
+            out.append((bridge, dk.DockerSource(bridge, cfg, spec.address or None)))
+        elif spec.kind == "marathon":
+            from meshctl.registrator import marathon as mt
+
+            ignored = frozenset(p.strip().upper() for p in args.consul_ignored_healthchecks.split(",") if p.strip())
+            mcfg = mt.MarathonConfig(url=spec.address, name_separator=args.consul_name_separator,
+                                     consul_tag=args.consul_tag, timeout=args.marathon_timeout,
+                                     sync_interval=float(args.resync or 900), ignored_checks=ignored)
+            bridge = Bridge(client, "marathon", f"meshctl@{urlsplit(mcfg.url).netloc}", cleanup=True,
+                            legacy_owned=mt.legacy_owned(args.consul_tag))
+            out.append((bridge, mt.MarathonSource(bridge, mcfg)))
+        else:
+            from meshctl.registrator import mesos as ms
+
+            tags = []
+            for item in args.task_tag:
+                pattern, _, tag_list = item.partition(":")
+                tags.append((pattern.lower(), [t for t in tag_list.split(",") if t]))
+            scfg = ms.MesosConfig(masters=[m for m in spec.address.split(",") if m], refresh=float(args.resync or 60),
+                                  service_name=args.service_name, id_prefix=args.service_id_prefix,
+                                  group_separator=args.group_separator,
+                                  ip_order=[o.strip() for o in args.mesos_ip_order.split(",") if o.strip()],
+                                  task_tags=tags)
+            bridge = Bridge(client, "mesos", f"meshctl:{args.service_id_prefix}", cleanup=True,
+                            legacy_owned=ms.legacy_owned(args.service_id_prefix))
+            out.append((bridge, ms.MesosSource(bridge, scfg)))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """Run until SIGINT/SIGTERM; exit status 1 on bad flags or an unreachable backend."""
+    parser = build_parser()
+    args, rest = parse(parser, argv)
+    if args.version:
+        sys.stdout.write(f"meshctl registrator v{__version__}\n")
+        return 0
+    if len(rest) > 1:
+        err("registrator: exactly one registry URI (consul://host:port) expected; options go before it")
+        return 1
+    if (args.ttl > 0) != (args.ttl_refresh > 0) or (args.ttl and args.ttl <= args.ttl_refresh):
+        err("registrator: -ttl and -ttl-refresh go together, and -ttl must be greater than -ttl-refresh")
+        return 1
+    logging.basicConfig(level=getattr(logging, args.log_level.upper().replace("WARN", "WARNING"), logging.INFO),
+                        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        client = client_for(rest[0] if rest else "consul://127.0.0.1:8500")
+    except ConfigError as e:
+        err(f"registrator: {e}")
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s; exiting (registrations are left in place)", signal.Signals(signum).name)
+        stop.set()
+        for _, source in runners:
+            getattr(source, "stop", lambda: None)()
+
+    runners: list[tuple[Bridge, Any]] = []
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    if not wait_for_backend(client, args.retry_attempts, args.retry_interval / 1000.0, stop):
+        return 1
+    hostname = args.hostname or socket.gethostname()
+    runners.extend(_runners(args, client, hostname))
+    threads: list[threading.Thread] = []
+    for bridge, source in runners:
+        try:
+            bridge.load()  # adopt what a previous run registered (no re-registration churn)
+        except ConsulError as e:
+            log.warning("%s: cannot list the agent's services yet: %s", bridge.kind, e)
+        for target, name in ((bridge.run, f"{bridge.kind}-bridge"), (source.run, f"{bridge.kind}-source")):
+            t = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+            t.start()
+            threads.append(t)
+    while not stop.is_set():
+        stop.wait(1.0)
+    deadline = time.monotonic() + 5
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return 0
