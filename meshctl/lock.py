@@ -48,6 +48,7 @@ SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 RELAYED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 MONITOR_RETRY_TIME = 1.0  # consul lock's defaultMonitorRetryTime
 REACQUIRE_PAUSE = 5.0
+SIGNAL_POLL = 0.05  # how often the main thread wakes up to run pending signal handlers
 
 
 @dataclass
@@ -199,7 +200,12 @@ class LockRunner:
     def _next(self) -> tuple[str, Any]:
         """The next event of the current round (stale events of earlier rounds are dropped)."""
         while True:
-            kind, rnd, data = self._events.get()
+            # Never block without a timeout: a signal delivered to another thread only sets a
+            # flag, and its Python handler runs when the main thread next runs bytecode.
+            try:
+                kind, rnd, data = self._events.get(timeout=SIGNAL_POLL)
+            except queue.Empty:
+                continue
             if rnd in (-1, self._round):
                 return kind, data
 
