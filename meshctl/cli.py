@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from meshctl import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "acl": ("meshctl.commands.acl", "Interact with the ACL system: bootstrap, tokens, policies, roles"),
     "agent": ("meshctl.commands.agent", "Runs a meshctl (Consul-compatible) agent"),
     "catalog": ("meshctl.commands.catalog", "Interact with the catalog"),
     "envconsul": ("meshctl.commands.envconsul", "Run a command with Consul KV prefixes as its environment"),

@@ -72,6 +72,7 @@ class RaftConfig:
     snapshot_threshold: int = 8192  # log entries between snapshots (Consul: raft_snapshot_threshold)
     snapshot_interval: float = 120.0  # ... or seconds, whichever comes first
     info: dict[str, Any] = field(default_factory=dict)  # published in the server directory
+    password: str | None = field(default=None, repr=False)  # -encrypt: pysyncobj encrypts all Raft traffic
 
 
 class SyncedFileJournal(FileJournal):
@@ -160,7 +161,7 @@ class RaftStore:
             dynamicMembershipChange=True, commandsWaitLeader=True,
             appendEntriesBatchSizeBytes=2 ** 20, sendBufferSize=2 ** 20, recvBufferSize=2 ** 20,
             onStateChanged=self._on_state_changed_raft,
-            serializer=self._serialize, deserializer=self._deserialize, **files)
+            serializer=self._serialize, deserializer=self._deserialize, password=cfg.password or None, **files)
         self.replica = _Replica(self, cfg, conf)  # binds the raft port, starts the raft thread
         transport = self.replica._SyncObj__transport  # type: ignore[attr-defined]
         on_message = self.replica._SyncObj__onMessageReceived  # type: ignore[attr-defined]

@@ -112,6 +112,7 @@ class Agent:
             from meshctl.server.cluster import server_cluster
 
             self.cluster = server_cluster(cfg, self.state)
+            self.cluster.store.cfg.password = security.encryption_key(cfg)  # -encrypt: Raft traffic
             self.store = self.ctx.store = self.local.store = self.timers.store = self.cluster.store
             self.local.node_id = self.cluster.node_id
         self._stop = asyncio.Event()

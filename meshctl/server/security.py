@@ -147,6 +147,18 @@ def validate(sec: SecurityConfig) -> None:
         raise SecurityError("VerifyIncoming set, and no CA certificate provided!")
 
 
+def encryption_key(cfg: Any) -> str | None:
+    """The -encrypt key of an agent config (run.AgentConfig), None when traffic is not encrypted."""
+    sec = cfg.extra.get(SECURITY_KEY)
+    if sec is None or not sec.encrypt:
+        return None
+    try:
+        import cryptography  # noqa: F401  (pysyncobj's encryption needs it)
+    except ImportError:
+        raise SecurityError("-encrypt needs the 'cryptography' package (pip install cryptography)") from None
+    return str(sec.encrypt)
+
+
 def server_ssl_context(sec: SecurityConfig) -> ssl.SSLContext:
     """The HTTPS listener's TLS context (client certificates required with verify_incoming)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -210,8 +210,9 @@ def respond(req: Request, body: Any, status: int = 200, headers: dict[str, str] 
         payload = body
     else:
         payload = dumps(body, req.flag("pretty"))
+    headers = {"X-Consul-Default-ACL-Policy": req.ctx.acl_default_policy, **(headers or {})}  # all answers (1.9+)
     if req.filtered:
-        headers = {**(headers or {}), FILTERED_HEADER: "true"}
+        headers[FILTERED_HEADER] = "true"
     return web.Response(body=payload, status=status, headers=headers, content_type=content_type)
 
 
