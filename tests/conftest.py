@@ -1,85 +1,13 @@
-"""Shared fixtures: real `meshctl agent -dev` processes on free 127.0.0.1 ports."""
+"""Shared fixtures: real `meshctl agent -dev` processes on free 127.0.0.1 ports (helpers in devserver.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
-import requests
+from devserver import DevServer, free_port, start_dev_server
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (also free for UDP in practice)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class DevServer:
-    """A running `meshctl agent -dev` process."""
-
-    proc: subprocess.Popen
-    http_port: int
-    dns_port: int
-    node: str
-    log_path: str
-    extra_args: list[str] = field(default_factory=list)
-
-    @property
-    def addr(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def log(self) -> str:
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
-def start_dev_server(tmp_path, *args: str, node: str = "devnode", env: dict | None = None) -> DevServer:
-    """Start `meshctl agent -dev` and wait until its HTTP API has a leader."""
-    http_port, dns_port = free_port(), free_port()
-    log_path = str(tmp_path / f"agent-{http_port}.log")
-    cmd = [sys.executable, "-m", "meshctl", "agent", "-dev", "-node", node,
-           "-http-port", str(http_port), "-dns-port", str(dns_port), *args]
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("CONSUL_HTTP_ADDR", None)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
-    server = DevServer(proc, http_port, dns_port, node, log_path, list(args))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"meshctl agent exited with {proc.returncode}:\n{server.log()}")
-        try:
-            r = requests.get(f"{server.url}/v1/status/leader", timeout=1)
-            if r.status_code == 200 and r.json():
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    server.stop(signal.SIGKILL)
-    raise RuntimeError(f"meshctl agent did not become ready:\n{server.log()}")
+__all__ = ["DevServer", "free_port", "start_dev_server"]
 
 
 @pytest.fixture

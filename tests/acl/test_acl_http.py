@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 import requests
-from conftest import start_dev_server
+from devserver import start_dev_server
 
 pytestmark = pytest.mark.integration
 

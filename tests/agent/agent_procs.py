@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
-from conftest import DevServer, free_port
+from devserver import DevServer, free_port
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition",

@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 from agent_procs import HTTPBackend, TCPBackend, dig, passing_ids, wait_for
-from conftest import free_port, start_dev_server
+from devserver import free_port, start_dev_server
 
 pytestmark = pytest.mark.integration
 

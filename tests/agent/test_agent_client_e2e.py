@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 from agent_procs import HTTPBackend, dig, passing_ids, start_client_agent, wait_for
-from conftest import start_dev_server
+from devserver import start_dev_server
 
 pytestmark = pytest.mark.integration
 

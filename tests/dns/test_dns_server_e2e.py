@@ -9,7 +9,7 @@ import threading
 
 import pytest
 import requests
-from conftest import start_dev_server
+from devserver import start_dev_server
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
 pytestmark = pytest.mark.integration

@@ -26,7 +26,7 @@ SHIPPED = ["haproxy/haproxy.cfg", "nginx/upstreams.conf", "env/app.env", "json/c
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from conftest import start_dev_server
+    from devserver import start_dev_server
 
     srv = start_dev_server(tmp_path_factory.mktemp("shipped"))
     with Client(srv.addr) as c:

@@ -191,7 +191,7 @@ def test_invalid_watches_exit_1_with_consuls_message(shared_dev_server, args, me
 
 
 def test_an_unreachable_agent_is_reported(tmp_path):
-    from conftest import free_port
+    from devserver import free_port
 
     env = {**os.environ, "CONSUL_HTTP_ADDR": f"127.0.0.1:{free_port()}"}
     result = subprocess.run([PY, "-m", "meshctl", "watch", "-type", "nodes"], capture_output=True, text=True,
