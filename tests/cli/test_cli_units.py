@@ -161,3 +161,51 @@ def test_main_in_process_help_and_unknown(capsys):
     assert "Available commands are:" in capsys.readouterr().out
     assert cli.main(["nope"]) == 1
     assert cli.main([]) == 1
+
+
+@pytest.fixture
+def recorder():
+    from cli_support import Recorder
+
+    r = Recorder(404, b"", {"X-Consul-Index": "1"})
+    yield r
+    r.close()
+
+
+def test_token_flag_is_sent_as_header_only(recorder, capsys):
+    assert cli.main(["kv", "get", f"-http-addr={recorder.addr}", "-token=s3cret", "k"]) == 1
+    method, path, headers, _ = recorder.requests[-1]
+    assert (method, path) == ("GET", "/v1/kv/k")
+    assert headers["X-Consul-Token"] == "s3cret"
+    assert "s3cret" not in capsys.readouterr().err
+
+
+def test_token_file_and_datacenter_flags(recorder, tmp_path, monkeypatch):
+    monkeypatch.delenv("CONSUL_HTTP_TOKEN", raising=False)
+    f = tmp_path / "token"
+    f.write_text("from-file\n")
+    cli.main(["kv", "get", f"--http-addr={recorder.addr}", f"--token-file={f}", "--datacenter=dc7", "-stale", "k"])
+    _, path, headers, _ = recorder.requests[-1]
+    assert headers["X-Consul-Token"] == "from-file"
+    assert path == "/v1/kv/k?stale=&dc=dc7"
+
+
+def test_env_token_is_used_when_no_flag(recorder, monkeypatch):
+    monkeypatch.setenv("CONSUL_HTTP_TOKEN", "env-token")
+    cli.main(["kv", "get", f"-addr={recorder.addr}", "k"])
+    assert recorder.requests[-1][2]["X-Consul-Token"] == "env-token"
+
+
+def test_server_error_is_one_line(recorder, capsys):
+    recorder.status, recorder.body = 500, b"No cluster leader"
+    assert cli.main(["catalog", "services", f"-addr={recorder.addr}"]) == 1
+    assert capsys.readouterr().err == "Error listing services: Unexpected response code: 500 (No cluster leader)\n"
+
+
+def test_agent_command_hands_all_arguments_to_the_server(monkeypatch):
+    import meshctl.server.run as run
+
+    seen = []
+    monkeypatch.setattr(run, "main", lambda argv: seen.append(argv) or 3)
+    assert cli.main(["agent", "-dev", "--node", "n1", "-http-port=1"]) == 3
+    assert seen == [["-dev", "--node", "n1", "-http-port=1"]]
