@@ -22,6 +22,7 @@ from aiohttp import web
 
 from meshctl import __version__
 from meshctl.server.raft import RaftConfig, RaftStore
+from meshctl.server.server_health import ServerHealth
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class ServerCluster:
                 timers.stop()
 
         self.store.on_leader_change.append(leader_changed)
+        self.spawn(ServerHealth(self).run())
 
     def info(self) -> dict[str, Any]:
         c = self.cfg

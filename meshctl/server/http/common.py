@@ -33,6 +33,9 @@ MAX_WAIT = 600.0
 JITTER_FRACTION = 16
 MAX_KV_VALUE = 512 * 1024
 MAX_TXN_OPS = 128
+# Set by a server that forwards a request to the leader: the node of the agent first asked,
+# which is the default node of sessions, as in Consul where the receiving agent fills it in.
+ORIGIN_NODE_HEADER = "X-Meshctl-Origin-Node"
 FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
 
 
@@ -158,6 +161,11 @@ class Request:
             return canonical(json.loads(data))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise HTTPError(400, f"{error_prefix}: {exc}") from None
+
+    @property
+    def agent_node(self) -> str:
+        """The node of the agent this request was first sent to (forwarding keeps it)."""
+        return self.raw.headers.get(ORIGIN_NODE_HEADER) or self.ctx.agent.node_name
 
     def authorize(self, resource: str, name: str, access: str) -> None:
         """Raise 403 unless the request's token grants `access` on `resource` `name`."""

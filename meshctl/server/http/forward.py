@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from meshctl.server.http.common import CTX_KEY, MAX_WAIT, HTTPError
+from meshctl.server.http.common import CTX_KEY, MAX_WAIT, ORIGIN_NODE_HEADER, HTTPError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class LeaderForwarder:
                 auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         headers[FORWARDED] = "1"
+        headers.setdefault(ORIGIN_NODE_HEADER, request.app[CTX_KEY].agent.node_name)
         timeout = aiohttp.ClientTimeout(total=MAX_WAIT * 1.1 + 30, sock_connect=2)
         async with self._session.request(request.method, f"http://{http_addr}{request.path_qs}", data=body or None,
                                          headers=headers, timeout=timeout, allow_redirects=False) as resp:

@@ -72,7 +72,7 @@ def build_session(body: Any, default_node: str) -> dict[str, Any]:
 @route(ROUTES, "PUT", "/v1/session/create")
 async def create(req: Request) -> web.Response:
     check_dc(req)
-    session = build_session(await req.json(), req.ctx.agent.node_name)
+    session = build_session(await req.json(), req.agent_node)
     req.authorize("session", session["Node"], "write")
     sid = await req.ctx.store.apply({"Op": "session_create", "Session": session, "Now": time.time()})
     if session["TTL"] and req.ctx.extra.get("timers"):
