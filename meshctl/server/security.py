@@ -147,6 +147,13 @@ def validate(sec: SecurityConfig) -> None:
         raise SecurityError("VerifyIncoming set, and no CA certificate provided!")
 
 
+def agent_headers(cfg: Any) -> dict[str, str]:
+    """Headers of an agent's own requests to the servers: its agent token (else the default token)."""
+    sec = cfg.extra.get(SECURITY_KEY)
+    token = sec and (sec.acl.tokens.get("agent") or sec.acl.tokens.get("default"))
+    return {"X-Consul-Token": token} if token else {}
+
+
 def encryption_key(cfg: Any) -> str | None:
     """The -encrypt key of an agent config (run.AgentConfig), None when traffic is not encrypted."""
     sec = cfg.extra.get(SECURITY_KEY)

@@ -173,7 +173,9 @@ class ClientAgent:
 
     async def start(self) -> None:
         cfg = self.cfg
-        self.session = aiohttp.ClientSession()
+        from meshctl.server.security import agent_headers
+
+        self.session = aiohttp.ClientSession(headers=agent_headers(cfg))  # ACLs: the agent's own token
         self.proxy_session = aiohttp.ClientSession(auto_decompress=False,
                                                    connector=aiohttp.TCPConnector(limit=0))
         server, info = await self._join()
