@@ -227,6 +227,7 @@ def setup_logging(level: str, log_file: str | None = None) -> None:
     root.setLevel(LOG_LEVELS.get(level.upper(), logging.WARNING))
     if level.upper() != "TRACE":  # one line per HTTP request only when asked for
         logging.getLogger("urllib3").setLevel(logging.WARNING)
+        logging.getLogger("watchfiles").setLevel(logging.WARNING)
         logging.getLogger("meshctl.client").setLevel(max(root.level, logging.INFO))
 
 

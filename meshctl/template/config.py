@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -485,12 +485,23 @@ def build(data: dict[str, Any]) -> Config:
     return c
 
 
+_SHELL_CHARS = set("|&;<>()$`\\\"'*?[]~{}#=\n")
+
+
 def split_command(command: list[str] | str) -> tuple[list[str], bool]:
-    """(argv, via_shell): a string with spaces runs through `sh -c`, a word or a list directly."""
+    """(argv, via_shell): a list or a simple command runs directly, anything using shell syntax via `sh -c`.
+
+    consul-template runs every string with spaces through `sh -c`; running simple commands
+    directly means signals (reload, kill) reach the program itself, not an intermediate shell.
+    """
     if isinstance(command, list):
         if len(command) == 1 and " " in command[0]:
-            return ["/bin/sh", "-c", command[0]], True
+            return split_command(command[0])
         return list(command), False
-    if " " in command.strip() or any(ch in command for ch in "|&;<>$`"):
-        return ["/bin/sh", "-c", command], True
-    return shlex.split(command) or [command], False
+    text = command.strip()
+    if not text:
+        raise ValueError("empty command")
+    words = text.split()
+    if any(ch in _SHELL_CHARS for ch in text) or ("/" not in words[0] and shutil.which(words[0]) is None):
+        return ["/bin/sh", "-c", text], True  # shell syntax, or a builtin such as `exit 3`
+    return words, False

@@ -29,7 +29,7 @@ from meshctl.template.brain import Brain
 from meshctl.template.config import Config, TemplateConfig, WaitConfig, split_command
 from meshctl.template.dependency import Dependency
 from meshctl.template.renderer import RenderError, render
-from meshctl.template.template import Execution, Template, TemplateError, syntax_for
+from meshctl.template.template import Execution, Template, TemplateError, read_source, syntax_for
 from meshctl.template.watch import Watcher, WatchOptions
 
 log = logging.getLogger(__name__)
@@ -463,9 +463,23 @@ class Runner:
         self.child.on_exit_once(lambda code: self.events.put(("child_exit", gen, exit_status(code))))
 
     def _stop_child(self, immediately: bool = False) -> None:
-        if self.child is not None and self.child.running:
-            self._child_gen += 1
-            self.child.stop(immediately=immediately)
+        child = self.child
+        if child is None or not child.running:
+            return
+        self._child_gen += 1
+        pgid = child.pid
+        started = self.clock()
+        child.stop(immediately=immediately)
+        # What the leader left behind in its process group (a pipeline's other members) gets the
+        # rest of the kill timeout, then SIGKILL.
+        while pgid is not None and _group_alive(pgid):
+            if self.clock() - started > child.kill_timeout:
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                break
+            time.sleep(0.02)
 
     # -- reloads ------------------------------------------------------------------------
 
@@ -489,7 +503,12 @@ class Runner:
         for s in self.states:
             if s.config.source and os.path.abspath(s.config.source) == path:
                 try:
+                    if read_source(path) == s.template.text:
+                        continue
                     s.template = load_template(s.config, self.env, self.config.err_on_failed_lookup)
+                except OSError as e:
+                    log.warning("template %s changed but cannot be read: %s", path, e)
+                    continue
                 except TemplateError as e:
                     log.error("template %s changed but does not parse; keeping the previous one: %s", path, e)
                     continue
@@ -510,13 +529,27 @@ class Runner:
 
         dirs = sorted({os.path.dirname(p) for p in paths})
         wanted = set(paths)
+        first = True
         try:
             for changes in watchfiles.watch(*dirs, stop_event=self._file_watch_stop, debounce=50, step=20,
-                                            rust_timeout=1000, yield_on_timeout=False):
-                for path in sorted({os.path.abspath(p) for _, p in changes} & wanted):
+                                            rust_timeout=200, yield_on_timeout=True):
+                if first:  # the watch is armed now: catch edits made while it was starting
+                    first = False
+                    changed = wanted
+                else:
+                    changed = {os.path.abspath(p) for _, p in changes} & wanted
+                for path in sorted(changed):
                     self.events.put(("template_file", path))
         except Exception as e:  # the watch is a convenience; rendering goes on without it
             log.warning("watching template files failed: %s", e)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def jitter(seconds: float) -> float:

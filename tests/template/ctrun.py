@@ -86,3 +86,15 @@ def read(path: Path) -> str | None:
 def file_is(path: Path, text: str) -> Callable[[], bool]:
     """A predicate: the file holds exactly `text`."""
     return lambda: read(path) == text
+
+
+def dev_agent(tmp_path_factory, **kw: str):
+    """A module's `meshctl agent -dev` (generator for a fixture); stopped with SIGKILL at the end,
+    because the agent waits for open blocking queries on SIGTERM (up to the test's 10 s timeout)."""
+    from conftest import start_dev_server
+
+    server = start_dev_server(tmp_path_factory.mktemp("agent"), *(f"-{k}={v}" for k, v in kw.items()))
+    try:
+        yield server
+    finally:
+        server.stop(signal.SIGKILL)

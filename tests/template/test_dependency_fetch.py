@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from ctrun import dev_agent
 
 from meshctl.client import Client
 from meshctl.template.dependency import (
@@ -22,8 +23,14 @@ from meshctl.template.dependency import (
 
 
 @pytest.fixture(scope="module")
-def client(shared_dev_server):
-    c = Client(shared_dev_server.addr)
+def agent(tmp_path_factory):
+    yield from dev_agent(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def client(agent):
+    server = agent
+    c = Client(server.addr)
     yield c
     c.close()
 
@@ -148,14 +155,15 @@ def test_catalog_services_sorted_with_tags(client):
     assert next(s for s in snippets if s.Name == "cs-svc").Tags == ["y", "z"]
 
 
-def test_catalog_node_and_local_node(shared_dev_server, client):
+def test_catalog_node_and_local_node(agent, client):
+    server = agent
     register(client, "cn-n1", "10.5.0.1", "cn-b", "bsvc", 90)
     client.catalog.register({"Node": "cn-n1", "Address": "10.5.0.1",
                              "Service": {"ID": "cn-a", "Service": "asvc", "Port": 91}})
     node = CatalogNodeQuery("cn-n1").fetch(client).value
     assert node.Node.Node == "cn-n1" and node.Node.Address == "10.5.0.1"
     assert [(s.ID, s.Service, s.Port) for s in node.Services] == [("cn-a", "asvc", 91), ("cn-b", "bsvc", 90)]
-    assert CatalogNodeQuery("").fetch(client).value.Node.Node == shared_dev_server.node
+    assert CatalogNodeQuery("").fetch(client).value.Node.Node == server.node
     assert CatalogNodeQuery("no-such-node").fetch(client).value is None
 
 

@@ -7,14 +7,19 @@ import stat
 import threading
 
 import pytest
-from ctrun import read, run
+from ctrun import dev_agent, read, run
 
 from meshctl.client import Client
 
 
 @pytest.fixture(scope="module")
-def consul(shared_dev_server):
-    c = Client(shared_dev_server.addr)
+def consul(tmp_path_factory):
+    for server in dev_agent(tmp_path_factory):
+        yield from _with_client(server)
+
+
+def _with_client(server):
+    c = Client(server.addr)
     c.kv.put("once/app/port", "8080")
     c.kv.put("once/app/name", "shop")
     c.catalog.register({"Node": "once-n1", "Address": "10.7.0.1",
@@ -23,7 +28,7 @@ def consul(shared_dev_server):
     c.catalog.register({"Node": "once-n2", "Address": "10.7.0.2",
                         "Service": {"ID": "once-web-2", "Service": "onceweb", "Port": 82},
                         "Check": {"CheckID": "c2", "Name": "c", "Status": "critical", "ServiceID": "once-web-2"}})
-    yield shared_dev_server.addr, c
+    yield server.addr, c
     c.close()
 
 
