@@ -152,6 +152,8 @@ def dockerd(tmp_path_factory) -> Iterator[Dockerd]:
         if d.proc and d.proc.poll() is None and d.containers:
             d.docker("rm", "-f", *d.containers, check=False)
         d.stop()
+        # dockerd leaves its network namespace mount behind; unmount it so the temp dir can go
+        subprocess.run(["umount", "-l", str(root / "exec" / "netns" / "default")], capture_output=True)
 
 
 @dataclass
