@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -98,3 +99,6 @@ def dev_agent(tmp_path_factory, **kw: str):
         yield server
     finally:
         server.stop(signal.SIGKILL)
+
+
+agent_context = contextlib.contextmanager(dev_agent)
