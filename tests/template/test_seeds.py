@@ -115,4 +115,4 @@ def test_consul_templates_own_haproxy_fixture():
         Kind="", Tags=[], Checks=[], Status="passing", Port=8500, Weights=Weights())])
     ex = Template("haproxy.cfg.ctmpl", text).execute(brain)
     assert ex.complete
-    assert ex.output.decode() == expected.replace("backend app\n", "backend app\n\n", 1)
+    assert ex.output.decode() == expected.replace("\nbackend app\n", "\nbackend app\n\n", 1)
