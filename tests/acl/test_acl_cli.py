@@ -87,3 +87,19 @@ def test_acl_disabled_is_401(dev_server) -> None:
     assert requests.get(f"{dev_server.url}/v1/kv/x", timeout=10).headers["X-Consul-Default-ACL-Policy"] == "allow"
     out = run(dev_server, "token", "list")
     assert out.returncode == 1 and "401" in out.stderr
+
+
+def test_acl_settings_from_a_config_file(tmp_path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "acl.hcl").write_text('acl {\n  enabled = true\n  default_policy = "deny"\n'
+                                  '  tokens {\n    initial_management = "from-config-file"\n  }\n}\n')
+    srv = start_dev_server(tmp_path, "-config-dir", str(conf))
+    try:
+        r = requests.get(f"{srv.url}/v1/kv/x", timeout=10)
+        assert r.status_code == 403 and "anonymous token" in r.text
+        me = requests.get(f"{srv.url}/v1/acl/token/self", headers={"X-Consul-Token": "from-config-file"}, timeout=10)
+        assert me.status_code == 200 and me.json()["Policies"][0]["Name"] == "global-management"
+        assert "from-config-file" not in srv.log()
+    finally:
+        srv.stop()
