@@ -43,6 +43,9 @@ EXIT_RUNNER = 14
 EXIT_CONFIG = 15
 
 
+FIRST_FETCH_BATCH = 0.1  # seconds to batch first answers of new dependencies
+
+
 class RunnerError(Exception):
     """A fatal error while running: template, render, command or watch (exit code 14)."""
 
@@ -119,6 +122,8 @@ class Runner:
         self._exit_code: int | None = None
         self._file_watch_stop = threading.Event()
         self._initial_done = False
+        self._deferred: set[int] = set()
+        self._defer_until: float | None = None
         self.passes = 0
 
     # -- inputs (any thread) -------------------------------------------------------------
@@ -196,6 +201,8 @@ class Runner:
 
     def _next_timeout(self) -> float | None:
         times = [t for s in self.states for t in (s.quiet_at, s.deadline) if t is not None]
+        if self._defer_until is not None:
+            times.append(self._defer_until)
         if not times:
             return None
         return max(0.0, min(times) - self.clock())
@@ -222,8 +229,23 @@ class Runner:
                  if (s.quiet_at is not None and now >= s.quiet_at) or (s.deadline is not None and now >= s.deadline)}
         for i in fired:
             self.states[i].quiet_at = self.states[i].deadline = None
+        # While first answers are still on their way, batch them: executing a large template
+        # for each of 2,000 first answers would cost more than waiting a few milliseconds.
+        dirty |= self._deferred
+        if dirty and not fired and self._outstanding():
+            if self._defer_until is None:
+                self._defer_until = now + FIRST_FETCH_BATCH
+            if now < self._defer_until:
+                self._deferred = dirty
+                return
+        self._deferred = set()
+        self._defer_until = None
         if dirty or fired:
             self._pass(dirty, fired=fired)
+
+    def _outstanding(self) -> bool:
+        """Whether a watched dependency has not answered yet."""
+        return any(key not in self.brain for key in self.watcher.keys())
 
     def _handle(self, ev: tuple[Any, ...], dirty: set[int]) -> None:
         kind = ev[0]
