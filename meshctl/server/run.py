@@ -128,7 +128,8 @@ class Agent:
         self.runtime.attach(app)
         if self.cluster is not None:
             self.cluster.attach(app, self.ctx, self.timers, self.local)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # in-flight blocking queries are not waited for: a stopping agent answers nothing more
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.client, self.cfg.http_port, reuse_address=True, backlog=1024)
         await site.start()

@@ -250,3 +250,17 @@ def test_status_and_datacenters(url):
     assert requests.get(f"{url}/v1/catalog/datacenters").json() == ["dc1"]
     other = requests.get(f"{url}/v1/catalog/nodes?dc=dc9")
     assert other.status_code == 500 and other.text == "No path to datacenter"
+
+
+def test_sigterm_stops_the_agent_promptly_despite_parked_blocking_queries(tmp_path):
+    from devserver import start_dev_server
+
+    server = start_dev_server(tmp_path)
+    index = int(requests.get(f"{server.url}/v1/kv/?recurse").headers["X-Consul-Index"])
+    waiter = threading.Thread(target=lambda: requests.get(f"{server.url}/v1/kv/x?index={index}&wait=5m",
+                                                          timeout=60), daemon=True)
+    waiter.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert server.stop(timeout=30) == 0
+    assert time.monotonic() - started < 5

@@ -192,7 +192,8 @@ class ClientAgent:
         ctx.extra["reload"] = self.reload
         ctx.extra["leave"] = self._leave
         app = self._make_app(ctx)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # in-flight blocking queries are not waited for: a stopping agent answers nothing more
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         for host in cfg.client.split():
             await web.TCPSite(self._runner, host, cfg.http_port, reuse_address=True).start()
