@@ -254,7 +254,8 @@ def test_sigkilled_holder_is_replaced_after_ttl_and_lock_delay_never_before(h, c
 
 
 def test_semaphore_three_of_six_and_document_stays_consistent(h, client, prefix):
-    procs = [h.spawn("-n", "3", "-shell=false", "-name", f"c{i}", prefix, *h.work(1.5)) for i in range(6)]
+    # each holder works 5 s: long enough that none finishes while the test picks its victims
+    procs = [h.spawn("-n", "3", "-shell=false", "-name", f"c{i}", prefix, *h.work(5)) for i in range(6)]
     lock_key = f"{prefix}/.lock"
 
     def doc() -> dict:
@@ -270,12 +271,13 @@ def test_semaphore_three_of_six_and_document_stays_consistent(h, client, prefix)
 
     wait_for(lambda: len(doc()["Holders"]) == 3, what="three holders")
     check_consistent()
+    wait_for(lambda: len(client.session.list().value) == 6, what="six contenders with sessions")
     names = {s["Name"]: s["ID"] for s in client.session.list().value}
     holders = set(doc()["Holders"])
-    victim = next(p for i, p in enumerate(procs) if names[f"c{i}"] in holders)
-    waiter = next(p for i, p in enumerate(procs) if names[f"c{i}"] not in holders)
-    waiter_sid = names[f"c{procs.index(waiter)}"]
-    victim_sid = names[f"c{procs.index(victim)}"]
+    sid_of = {p: names[f"c{i}"] for i, p in enumerate(procs)}
+    victim = next(p for p in procs if sid_of[p] in holders)
+    waiter = next(p for p in procs if sid_of[p] not in holders)
+    waiter_sid, victim_sid = sid_of[waiter], sid_of[victim]
 
     waiter.send_signal(signal.SIGTERM)  # a waiting contender leaves: its contender key goes
     assert waiter.wait(15) == 1
