@@ -212,3 +212,37 @@ def test_usage_errors_use_consul_templates_exit_codes(shared_dev_server):
     assert run(shared_dev_server, "-bogus-flag", "env").returncode == 13
     result = run(shared_dev_server, "-prefix", "x", "-once", "/nonexistent/command")
     assert result.returncode == 14 and "nonexistent" in result.stderr
+
+
+def test_changes_within_the_wait_window_cause_one_restart(shared_dev_server, client, tmp_path):
+    client.kv.put("ec8/n", b"0")
+    ec = EnvConsul(shared_dev_server, tmp_path, "-prefix", "ec8", "-wait", "1s:5s")
+    try:
+        ec.wait_starts(1)
+        for i in range(1, 6):
+            client.kv.put("ec8/n", str(i).encode())
+            time.sleep(0.1)
+        assert ec.wait_starts(2)[1]["env"]["n"] == "5"
+        time.sleep(1.5)
+        assert len(ec.starts()) == 2
+    finally:
+        ec.finish()
+
+
+# -- naming, without a server ------------------------------------------------------------------------
+
+def test_env_names_follow_envconsul():
+    from meshctl.client import KVPair
+    from meshctl.sync.envconsul import PrefixConfig, build_env, env_name, relative_key
+
+    p = PrefixConfig("app/config")
+    assert relative_key("app/config/db/host", p.prefix) == "db/host"
+    assert relative_key("app/config", p.prefix) == ""
+    assert env_name("db/host", p) == "db/host"
+    assert env_name("db/host", p, sanitize=True, upcase=True) == "DB_HOST"
+    assert env_name("  ", p) is None
+    assert env_name("db/host", PrefixConfig("app/config", no_prefix=False)) == "app_config_db/host"
+    assert env_name("x", PrefixConfig("/app@dc2", no_prefix=False), upcase=True) == "_APP_DC2_X"
+    assert PrefixConfig("/app/x@dc2").prefix == "app/x" and PrefixConfig("/app/x@dc2").datacenter == "dc2"
+    data = {0: [KVPair("a/k", b"1"), KVPair("a/only", b"a")], 1: [KVPair("b/k", b"2"), KVPair("b", b"skipped")]}
+    assert build_env([PrefixConfig("a"), PrefixConfig("b")], data) == {"k": "2", "only": "a"}

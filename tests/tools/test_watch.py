@@ -206,3 +206,56 @@ def test_nodes_and_services_print_consul_shapes(shared_dev_server):
     services = json.loads(meshctl(shared_dev_server, "watch", "-type", "services").stdout)
     assert services["consul"] == []
     assert requests.get(f"{shared_dev_server.url}/v1/catalog/services", timeout=5).json()["consul"] == []
+
+
+# -- the pieces, without a server ------------------------------------------------------------------
+
+def test_go_json_escapes_html_like_encoding_json():
+    from meshctl.watch import go_json
+
+    assert go_json({"a": "<b> & é"}) == '{"a":"\\u003cb\\u003e \\u0026 é"}'
+    assert go_json([1, {"x": None}], indent=4) == '[\n    1,\n    {\n        "x": null\n    }\n]'
+
+
+def test_event_index_is_consuls_id_to_index():
+    from meshctl.watch import event_index
+
+    uid = "0123abcd-0000-4000-8000-00000000ffff"
+    assert event_index(uid) == 0x0123ABCD00004000 ^ 0x800000000000FFFF
+
+
+def test_only_events_after_the_last_one_handed_over_are_new():
+    from meshctl.watch import _new_events
+
+    ids = ["bd5d7041-c004-402f-92c1-fa7d9467dc72", "bf2e674c-09db-4c43-acc0-4f9e127d7d8d",
+           "49a71bea-195e-453c-b7b9-a19c05129002"]
+    events = [{"ID": i} for i in ids]
+    first, last = _new_events(events[:2], None)
+    assert first == events[:2]
+    later, last2 = _new_events(events, last)
+    assert later == events[2:] and last2 != last
+
+
+def test_parse_spec_defaults_checks_to_any_state():
+    from meshctl.watch import parse_spec
+
+    assert parse_spec({"type": "checks"}).state == "any"
+    assert parse_spec({"type": "service", "service": "web", "tag": "a"}).tag == ["a"]
+
+
+def test_without_shell_the_handler_is_run_directly(shared_dev_server, client, tmp_path):
+    client.kv.put("noshell/k", b"v")
+    out = tmp_path / "stdin.json"
+    env = {**os.environ, "CONSUL_HTTP_ADDR": shared_dev_server.addr}
+    proc = subprocess.Popen([PY, "-m", "meshctl", "watch", "-type", "key", "-key", "noshell/k", "-shell=false",
+                             PY, "-c", f"import sys; open({str(out)!r}, 'w').write(sys.stdin.read())"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while not (out.exists() and out.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert out.read_text().endswith("\n")
+        assert json.loads(out.read_text())["Value"] == "dg=="
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
