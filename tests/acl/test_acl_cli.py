@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import start_dev_server
+from devserver import start_dev_server
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

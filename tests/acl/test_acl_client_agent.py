@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import requests
-from conftest import free_port, start_dev_server
+from devserver import free_port, start_dev_server
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 import requests
-from conftest import start_dev_server
+from devserver import start_dev_server
 from dnslib import QTYPE, RCODE, DNSRecord
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import free_port, start_dev_server
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from devserver import free_port, start_dev_server
 
 from meshctl.client import Client, PermissionDenied, Unreachable
 
