@@ -24,6 +24,7 @@ from meshctl.client.errors import (
 )
 from meshctl.client.event import event_payload
 from meshctl.client.lock import LeaderElection, Lock, LockError, Semaphore
+from meshctl.client.query import QueryOptions, ReadOptions
 from meshctl.client.txn import kv_op
 from meshctl.client.types import KVPair, Reply, TxnError, TxnResult
 
@@ -44,7 +45,9 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PermissionDenied",
+    "QueryOptions",
     "RateLimited",
+    "ReadOptions",
     "Reply",
     "Semaphore",
     "ServerError",

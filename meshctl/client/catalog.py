@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Unpack
 
 from meshctl.client.client import Area, quote_segment
-from meshctl.client.query import Consistency, tag_params
+from meshctl.client.query import QueryOptions, tag_params
 from meshctl.client.types import Reply
-
-NodeMeta = Mapping[str, str] | Iterable[str] | None
 
 
 class Catalog(Area):
-    """Nodes and services as the servers know them."""
+    """Nodes and services as the servers know them. Reads take `QueryOptions` keywords."""
 
     def register(self, registration: dict[str, Any], *, dc: str | None = None) -> bool:
         """`PUT /v1/catalog/register` with Consul's body (Node, Address, Service, Check(s)...)."""
@@ -23,51 +21,33 @@ class Catalog(Area):
                    dc: str | None = None) -> bool:
         """Remove a node (with everything on it), or just one of its services or checks."""
         body: dict[str, Any] = {"Node": node}
-        if service_id:
-            body["ServiceID"] = service_id
-        if check_id:
-            body["CheckID"] = check_id
-        if dc:
-            body["Datacenter"] = dc
+        for field, value in (("ServiceID", service_id), ("CheckID", check_id), ("Datacenter", dc)):
+            if value:
+                body[field] = value
         return bool(self._client._write("PUT", "catalog/deregister", json=body, dc=dc))
 
     def datacenters(self) -> list[str]:
         """Known datacenters (not a blocking endpoint)."""
         return list(self._client._json(self._client._request("GET", "catalog/datacenters")) or [])
 
-    def nodes(self, *, near: str | None = None, node_meta: NodeMeta = None, filter: str | None = None,
-              index: int | None = None, wait: str | float | None = None,
-              consistency: Consistency | None = None, dc: str | None = None) -> Reply[list[dict[str, Any]]]:
+    def nodes(self, **opts: Unpack[QueryOptions]) -> Reply[list[dict[str, Any]]]:
         """All nodes."""
-        return self._client._query("catalog/nodes", near=near, node_meta=node_meta, filter=filter, index=index,
-                                   wait=wait, consistency=consistency, dc=dc, decode=lambda d: d or [])
+        return self._client._query("catalog/nodes", decode=lambda d: d or [], **opts)
 
-    def services(self, *, node_meta: NodeMeta = None, filter: str | None = None, index: int | None = None,
-                 wait: str | float | None = None, consistency: Consistency | None = None,
-                 dc: str | None = None) -> Reply[dict[str, list[str]]]:
+    def services(self, **opts: Unpack[QueryOptions]) -> Reply[dict[str, list[str]]]:
         """Service name → union of its instances' tags."""
-        return self._client._query("catalog/services", node_meta=node_meta, filter=filter, index=index,
-                                   wait=wait, consistency=consistency, dc=dc, decode=lambda d: d or {})
+        return self._client._query("catalog/services", decode=lambda d: d or {}, **opts)
 
-    def service(self, name: str, tag: str | Iterable[str] | None = None, *, near: str | None = None,
-                node_meta: NodeMeta = None, filter: str | None = None, index: int | None = None,
-                wait: str | float | None = None, consistency: Consistency | None = None,
-                dc: str | None = None) -> Reply[list[dict[str, Any]]]:
+    def service(self, name: str, tag: str | Iterable[str] | None = None,
+                **opts: Unpack[QueryOptions]) -> Reply[list[dict[str, Any]]]:
         """Instances of a service (ServiceNode records); every given tag must match."""
-        return self._client._query(f"catalog/service/{quote_segment(name)}", params=tag_params(tag), near=near,
-                                   node_meta=node_meta, filter=filter, index=index, wait=wait,
-                                   consistency=consistency, dc=dc, decode=lambda d: d or [])
+        return self._client._query(f"catalog/service/{quote_segment(name)}", params=tag_params(tag),
+                                   decode=lambda d: d or [], **opts)
 
-    def node(self, node: str, *, filter: str | None = None, index: int | None = None,
-             wait: str | float | None = None, consistency: Consistency | None = None,
-             dc: str | None = None) -> Reply[dict[str, Any] | None]:
+    def node(self, node: str, **opts: Unpack[QueryOptions]) -> Reply[dict[str, Any] | None]:
         """`{"Node": {...}, "Services": {id: {...}}}`, or None for an unknown node."""
-        return self._client._query(f"catalog/node/{quote_segment(node)}", filter=filter, index=index, wait=wait,
-                                   consistency=consistency, dc=dc)
+        return self._client._query(f"catalog/node/{quote_segment(node)}", **opts)
 
-    def node_services(self, node: str, *, filter: str | None = None, index: int | None = None,
-                      wait: str | float | None = None, consistency: Consistency | None = None,
-                      dc: str | None = None) -> Reply[dict[str, Any] | None]:
+    def node_services(self, node: str, **opts: Unpack[QueryOptions]) -> Reply[dict[str, Any] | None]:
         """Like `node()` but `Services` is a list."""
-        return self._client._query(f"catalog/node-services/{quote_segment(node)}", filter=filter, index=index,
-                                   wait=wait, consistency=consistency, dc=dc)
+        return self._client._query(f"catalog/node-services/{quote_segment(node)}", **opts)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from meshctl.client.client import Area, quote_segment
-from meshctl.client.query import Params
+from meshctl.client.query import Params, ReadOptions
 from meshctl.client.types import Reply, b64decode
 
 
@@ -25,12 +25,10 @@ class Event(Area):
         return self._client._write("PUT", f"event/fire/{quote_segment(name)}", params=params,
                                    data=data or None, dc=dc)
 
-    def list(self, name: str | None = None, *, index: int | None = None, wait: str | float | None = None,
-             dc: str | None = None) -> Reply[list[dict[str, Any]]]:
+    def list(self, name: str | None = None, **opts: Unpack[ReadOptions]) -> Reply[list[dict[str, Any]]]:
         """Recent events (oldest first), optionally only those named `name`.
 
         The index of this endpoint is not monotonic: it only says "changed" or "not changed".
         """
         params: Params = [("name", name)] if name else []
-        return self._client._query("event/list", params=params, index=index, wait=wait, dc=dc,
-                                   decode=lambda d: d or [])
+        return self._client._query("event/list", params=params, decode=lambda d: d or [], **opts)

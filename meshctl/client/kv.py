@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from meshctl.client.client import Area, quote_key
-from meshctl.client.query import Consistency, Params
+from meshctl.client.query import Params, ReadOptions
 from meshctl.client.types import KVPair, Reply
 
 
@@ -18,37 +20,32 @@ def _to_bytes(value: bytes | str | None) -> bytes | None:
 
 
 class KV(Area):
-    """Key/value store: get, list, keys, put, delete."""
+    """Key/value store: get, list, keys, put, delete. Reads take `ReadOptions` keywords."""
 
-    def get(self, key: str, *, index: int | None = None, wait: str | float | None = None,
-            consistency: Consistency | None = None, dc: str | None = None) -> Reply[KVPair | None]:
+    def get(self, key: str, **opts: Unpack[ReadOptions]) -> Reply[KVPair | None]:
         """One entry, or `value=None` (and `found=False`) when the key does not exist."""
         if not key:
             raise ValueError("Missing key name")
         return self._client._query(
-            f"kv/{_check_key(key)}", index=index, wait=wait, consistency=consistency, dc=dc,
-            decode=lambda data: KVPair.from_json(data[0]) if data else None, missing=lambda: None,
+            f"kv/{_check_key(key)}", decode=lambda data: KVPair.from_json(data[0]) if data else None,
+            missing=lambda: None, **opts,
         )
 
-    def list(self, prefix: str = "", *, index: int | None = None, wait: str | float | None = None,
-             consistency: Consistency | None = None, dc: str | None = None) -> Reply[list[KVPair]]:
+    def list(self, prefix: str = "", **opts: Unpack[ReadOptions]) -> Reply[list[KVPair]]:
         """Every entry under `prefix` (recurse), sorted by key; `[]` when there is none."""
         return self._client._query(
-            f"kv/{_check_key(prefix)}", params=[("recurse", "")], index=index, wait=wait,
-            consistency=consistency, dc=dc,
-            decode=lambda data: [KVPair.from_json(d) for d in data or []], missing=list,
+            f"kv/{_check_key(prefix)}", params=[("recurse", "")],
+            decode=lambda data: [KVPair.from_json(d) for d in data or []], missing=list, **opts,
         )
 
-    def keys(self, prefix: str = "", separator: str | None = None, *, index: int | None = None,
-             wait: str | float | None = None, consistency: Consistency | None = None,
-             dc: str | None = None) -> Reply[list[str]]:
+    def keys(self, prefix: str = "", separator: str | None = None,
+             **opts: Unpack[ReadOptions]) -> Reply[list[str]]:
         """Key names under `prefix`, truncated after `separator` when given; `[]` when none."""
         params: Params = [("keys", "")]
         if separator:
             params.append(("separator", separator))
         return self._client._query(
-            f"kv/{_check_key(prefix)}", params=params, index=index, wait=wait, consistency=consistency,
-            dc=dc, decode=lambda data: list(data or []), missing=list,
+            f"kv/{_check_key(prefix)}", params=params, decode=lambda data: list(data or []), missing=list, **opts,
         )
 
     def put(self, key: str, value: bytes | str | None = None, *, flags: int | None = None,

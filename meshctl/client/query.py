@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Literal, TypedDict
 
 from meshctl.flags import format_duration, parse_duration
 
 Consistency = Literal["default", "stale", "consistent"]
 Params = list[tuple[str, str]]
+
+
+
+class ReadOptions(TypedDict, total=False):
+    """Keyword options of every read that Consul can block on."""
+
+    index: int | None  # block until the data's index passes this (0/None: return at once)
+    wait: str | float | None  # longest block: seconds or a Go duration ("30s")
+    consistency: Consistency | None  # "default", "stale" or "consistent"
+    dc: str | None  # datacenter (default: the client's, else the agent's)
+
+
+class QueryOptions(ReadOptions, total=False):
+    """ReadOptions plus the catalog/health extras."""
+
+    filter: str | None  # go-bexpr filter expression
+    near: str | None  # sort by RTT from this node ("_agent" for the local one)
+    node_meta: Mapping[str, str] | Iterable[str] | None  # {"k": "v"} or ["k:v", ...]
+
 
 DEFAULT_BLOCKING_WAIT = 300.0  # the server's default_query_time
 MAX_BLOCKING_WAIT = 600.0  # the server's max_query_time

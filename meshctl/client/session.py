@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from meshctl.client.client import Area, quote_segment
-from meshctl.client.query import Consistency, format_duration_ms, go_duration
+from meshctl.client.query import ReadOptions, format_duration_ms, go_duration
 from meshctl.client.types import Reply
 
 BEHAVIORS = ("release", "delete")
@@ -58,20 +58,15 @@ class Session(Area):
         data = self._client._json(resp)
         return data[0] if data else None
 
-    def info(self, session_id: str, *, index: int | None = None, wait: str | float | None = None,
-             consistency: Consistency | None = None, dc: str | None = None) -> Reply[dict[str, Any] | None]:
+    def info(self, session_id: str, **opts: Unpack[ReadOptions]) -> Reply[dict[str, Any] | None]:
         """One session, or None."""
-        return self._client._query(f"session/info/{quote_segment(session_id)}", index=index, wait=wait,
-                                   consistency=consistency, dc=dc, decode=lambda d: d[0] if d else None)
+        return self._client._query(f"session/info/{quote_segment(session_id)}",
+                                   decode=lambda d: d[0] if d else None, **opts)
 
-    def list(self, *, index: int | None = None, wait: str | float | None = None,
-             consistency: Consistency | None = None, dc: str | None = None) -> Reply[list[dict[str, Any]]]:
+    def list(self, **opts: Unpack[ReadOptions]) -> Reply[list[dict[str, Any]]]:
         """All sessions."""
-        return self._client._query("session/list", index=index, wait=wait, consistency=consistency, dc=dc,
-                                   decode=lambda d: d or [])
+        return self._client._query("session/list", decode=lambda d: d or [], **opts)
 
-    def node(self, node: str, *, index: int | None = None, wait: str | float | None = None,
-             consistency: Consistency | None = None, dc: str | None = None) -> Reply[list[dict[str, Any]]]:
+    def node(self, node: str, **opts: Unpack[ReadOptions]) -> Reply[list[dict[str, Any]]]:
         """Sessions of one node."""
-        return self._client._query(f"session/node/{quote_segment(node)}", index=index, wait=wait,
-                                   consistency=consistency, dc=dc, decode=lambda d: d or [])
+        return self._client._query(f"session/node/{quote_segment(node)}", decode=lambda d: d or [], **opts)
