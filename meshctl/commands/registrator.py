@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
@@ -204,7 +205,8 @@ def main(argv: list[str]) -> int:
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("received %s; exiting (registrations are left in place)", signal.Signals(signum).name)
         stop.set()
-        for _, source in runners:
+        for bridge, source in runners:
+            bridge.wake()
             getattr(source, "stop", lambda: None)()
 
     runners: list[tuple[Bridge, Any]] = []
@@ -229,4 +231,8 @@ def main(argv: list[str]) -> int:
     deadline = time.monotonic() + 5
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() for t in threads):
+        # a request to an engine or master that hangs: do not wait for it
+        logging.shutdown()
+        os._exit(0)
     return 0

@@ -12,6 +12,8 @@ import copy
 import dnslib
 import pytest
 
+from meshctl.registrator.mesos import MesosConfig, state_services
+
 from .conftest import agent_services, wait_until
 from .doubles import MesosMasterDouble, fixture_json
 
@@ -32,6 +34,16 @@ def _mesos(server) -> dict[str, dict]:
     return {k: v for k, v in agent_services(server).items() if k.startswith("mesos-consul:")}
 
 
+def _expected(master: MesosMasterDouble, urls: list[str]) -> int:
+    groups = state_services(master.state, MesosConfig(masters=urls), urls)
+    return len({s.id for svcs in groups.values() for s in svcs})
+
+
+def _all_registered(server, master: MesosMasterDouble, urls: list[str]) -> dict[str, dict]:
+    n = _expected(master, urls)
+    return wait_until(lambda: len(_mesos(server)) == n and _mesos(server), 20, what=f"{n} mesos services")
+
+
 def _start(registrator, masters, server):
     urls = ",".join(m.url for m in masters)
     return registrator("-source", f"mesos={urls}", "-resync", "1", f"consul://127.0.0.1:{server.http_port}")
@@ -40,7 +52,7 @@ def _start(registrator, masters, server):
 def test_running_tasks_masters_and_agents_are_registered(masters, dev_server, registrator):
     a, b = masters
     _start(registrator, masters, dev_server)
-    services = wait_until(lambda: len(_mesos(dev_server)) > 10 and _mesos(dev_server), 20, what="mesos services")
+    services = _all_registered(dev_server, a, [a.url, b.url])
     names = {s["Service"] for s in services.values()}
     assert {"toy-store", "some-box", "liquor-store", "car-store", "chronos", "nginx", "reviewbot"} <= names
     assert "poseidon" not in {n.split("-port")[0] for n in names}, "TASK_KILLED task registered"
@@ -84,7 +96,7 @@ def test_finished_task_is_deregistered(masters, dev_server, registrator):
 def test_leader_moves_and_a_master_dies_without_wrong_deregistrations(masters, dev_server, registrator):
     a, b = masters
     r = _start(registrator, masters, dev_server)
-    before = wait_until(lambda: len(_mesos(dev_server)) > 10 and _mesos(dev_server), 20, what="registered")
+    before = _all_registered(dev_server, a, [a.url, b.url])
     # b's state gains a task, then the leadership moves to b
     with b.lock:
         b.state["frameworks"][0]["tasks"].append({**copy.deepcopy(STATE["frameworks"][0]["tasks"][0]),
@@ -104,7 +116,7 @@ def test_leader_moves_and_a_master_dies_without_wrong_deregistrations(masters, d
 def test_garbage_from_the_master_deregisters_nothing(masters, dev_server, registrator):
     a, b = masters
     r = _start(registrator, (a,), dev_server)
-    before = wait_until(lambda: len(_mesos(dev_server)) > 10 and _mesos(dev_server), 20, what="registered")
+    before = _all_registered(dev_server, a, [a.url])
     a.mode = "garbage"
     wait_until(lambda: r.log().count("not JSON") >= 2, 20, what="garbage reported")
     assert "registrations kept" in r.log()
