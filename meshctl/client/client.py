@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from meshctl.client.config import DEFAULT_TIMEOUT, ClientConfig, resolve_config
 from meshctl.client.errors import ConsulError, Unreachable, error_for
@@ -129,6 +131,8 @@ class Client:
         http = requests.Session()
         http.trust_env = False  # proxies and netrc are not Consul's configuration
         http.verify = cfg.verify
+        if cfg.verify is False:  # the user opted out (CONSUL_HTTP_SSL_VERIFY=false): no warning per request
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         if cfg.cert:
             http.cert = cfg.cert
         if cfg.auth:
