@@ -11,7 +11,7 @@ import socket
 
 import pytest
 import requests
-from conftest import free_port, start_dev_server
+from devserver import free_port, start_dev_server
 
 from .conftest import agent_services, service_checks, wait_until
 
