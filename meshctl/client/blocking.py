@@ -73,13 +73,15 @@ def watch(
     `stop`: set it (from any thread) to end the iterator; it ends at the latest when the
     request in flight returns. Errors in `retry_on` are retried with `backoff` (after
     `on_error(exc, delay)`); after `max_retries` consecutive failures the error is raised.
-    `min_interval`: the least time between two requests whose index did not advance.
+    `min_interval`: the least time between two requests whose index did not advance (a
+    request that went backwards counts too, so a non-monotonic index such as event/list's
+    may add up to `min_interval` of latency when events arrive faster than that).
     `compare_values`: also skip replies whose index changed but whose value did not.
     """
     stop = stop or threading.Event()
     backoff = backoff or Backoff()
     index = 0
-    last_yielded: Reply[T] | None = None
+    last_seen: Reply[T] | None = None
     failures = 0
     not_before = 0.0  # rate limit: no request before this clock value
     while not stop.is_set():
@@ -111,10 +113,10 @@ def watch(
         if index == 0:
             log.debug("index went backwards (%d -> %d); resetting", requested, reply.index)
             continue
-        if last_yielded is not None and reply.index == last_yielded.index:
+        if last_seen is not None and reply.index == last_seen.index:
             continue
-        if compare_values and last_yielded is not None and reply.value == last_yielded.value:
-            last_yielded = reply
+        if compare_values and last_seen is not None and reply.value == last_seen.value:
+            last_seen = reply
             continue
-        last_yielded = reply
+        last_seen = reply
         yield reply
