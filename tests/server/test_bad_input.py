@@ -145,3 +145,22 @@ def test_unknown_fields_are_400_and_change_nothing(url, path, body):
     assert r.status_code == 400 and "unknown field" in r.text
     assert requests.get(f"{url}/v1/catalog/nodes").headers["X-Consul-Index"] == before
     assert requests.get(f"{url}/v1/catalog/service/u").json() == []
+
+
+@pytest.mark.parametrize("method,path,status,text", [
+    ("POST", "/v1/kv/x", 405, "method POST not allowed"),
+    ("GET", "/v1/agent/service/register", 405, "method GET not allowed"),
+    ("GET", "/v1/health/state/", 400, "Missing check state"),
+    ("PUT", "/v1/event/fire/", 400, "Missing name"),
+    ("GET", "/v1/catalog/service/", 400, "Missing service name"),
+    ("GET", "/v1/health/node/", 400, "Missing node name"),
+])
+def test_consul_answers_for_wrong_methods_and_empty_path_parameters(url, method, path, status, text):
+    r = requests.request(method, f"{url}{path}")
+    assert (r.status_code, r.text) == (status, text)
+
+
+def test_non_clean_paths_are_redirected_as_go_does(url):
+    r = requests.put(f"{url}/v1/kv//x", data=b"1", allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"] == "/v1/kv/x"
+    assert requests.get(f"{url}/v1/kv/x").status_code == 404

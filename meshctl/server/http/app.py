@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import posixpath
+import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -46,8 +48,32 @@ async def consul_errors(request: web.Request,
         return _text(500, f"internal error: {exc}")
 
 
-def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@web.middleware
+async def clean_paths(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Paths with `//` or `/./` are redirected with a 301, as Go's ServeMux does.
+
+    `..` segments are not resolved by a redirect: a redirect followed by the client would
+    turn `a/../b` into a write of `b`. They reach the endpoints, and KV refuses them (400).
+    """
+    path = request.raw_path.split("?", 1)[0]
+    if "//" in path or "/./" in path or path.endswith("/."):
+        cleaned = posixpath.normpath(path) + ("/" if path.endswith("/") and path != "/" else "")
+        location = cleaned + (f"?{request.query_string}" if request.query_string else "")
+        return web.Response(status=301, headers={"Location": location})
+    return await handler(request)
+
+
+def _wrap(route: Route, exact: dict[str, set[str]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(raw: web.Request) -> web.StreamResponse:
+        # `/v1/agent/service/register` also matches `/v1/agent/service/{id}`: as Go's mux,
+        # an exact path answers 405 for the methods it does not take.
+        methods = exact.get(raw.path)
+        if methods is not None and raw.method not in methods:
+            raise web.HTTPMethodNotAllowed(raw.method, sorted(methods))
         return await route.handler(Request(raw, raw.app[CTX_KEY]))
 
     handler.__name__ = route.handler.__name__
@@ -56,10 +82,17 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
 def make_app(ctx: ServerContext, extra_routes: list[Route] | None = None) -> web.Application:
     """The HTTP API: all areas' routes plus any extra ones (ACL, operator, snapshot ...)."""
-    app = web.Application(middlewares=[consul_errors], client_max_size=MAX_BODY, handler_args={"max_field_size": 65536})
+    app = web.Application(middlewares=[consul_errors, clean_paths], client_max_size=MAX_BODY,
+                          handler_args={"max_field_size": 65536})
     app[CTX_KEY] = ctx
     routes = [r for area in AREAS for r in area.ROUTES] + list(extra_routes or [])
+    exact: dict[str, set[str]] = {}
     for r in routes:
+        if "{" not in r.path:
+            exact.setdefault(r.path, set()).update(r.methods)
+    for r in routes:
+        # an empty path parameter reaches the handler, which answers Consul's "Missing ..." 400
+        path = _PARAM.sub(r"{\1:[^/]*}", r.path)
         for method in r.methods:
-            app.router.add_route(method, r.path, _wrap(r))
+            app.router.add_route(method, path, _wrap(r, exact))
     return app

@@ -80,7 +80,7 @@ def _same(req: Request, items: list) -> list:
     return items
 
 
-@route(ROUTES, "PUT,POST", "/v1/kv/{key:.*}")
+@route(ROUTES, "PUT", "/v1/kv/{key:.*}")
 async def kv_put(req: Request) -> web.Response:
     check_dc(req)
     key = _key(req)
