@@ -92,7 +92,7 @@ def file_is(path: Path, text: str) -> Callable[[], bool]:
 def dev_agent(tmp_path_factory, **kw: str):
     """A module's `meshctl agent -dev` (generator for a fixture); stopped with SIGKILL at the end,
     because the agent waits for open blocking queries on SIGTERM (up to the test's 10 s timeout)."""
-    from conftest import start_dev_server
+    from devserver import start_dev_server
 
     server = start_dev_server(tmp_path_factory.mktemp("agent"), *(f"-{k}={v}" for k, v in kw.items()))
     try:
