@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     client.agent.service_register({
         "ID": args.name, "Name": args.service, "Address": "127.0.0.1", "Port": args.port, "Tags": args.tag,
         "Check": {"CheckID": f"{args.name}-http", "Name": f"HTTP on {args.name}",
-                  "HTTP": f"http://127.0.0.1:{args.port}/health", "Interval": "1s", "Timeout": "1s"},
+                  "HTTP": f"http://127.0.0.1:{args.port}/health", "Interval": "1s", "Timeout": "3s"},
     })
     print(f"backend {args.name} serving on 127.0.0.1:{args.port}, registered as {args.service}", flush=True)
 

@@ -24,7 +24,7 @@ BACKEND = ROOT / "examples" / "haproxy" / "backend.py"
 
 
 def free_port() -> int:
-    from conftest import free_port as fp
+    from devserver import free_port as fp
 
     return fp()
 
@@ -56,10 +56,8 @@ class Example:
 
     def logs(self) -> str:
         out = []
-        for name in ("template.log",):
-            path = self.workdir / name
-            if path.exists():
-                out.append(f"\n--- {name}\n" + path.read_text()[-4000:])
+        for path in sorted(self.workdir.glob("*.log")):
+            out.append(f"\n--- {path.name}\n" + path.read_text(errors="replace")[-3000:])
         return "".join(out)
 
     def who(self, path: str = "/") -> str:
@@ -145,11 +143,12 @@ def run_scenario(example: Example) -> None:
         config = Path(example.state["config"])
         example.wait_for(lambda: port2 not in config.read_text(), "web-2 to leave the proxy config")
         example.wait_for(lambda: "web-2" not in example.sample(12), "web-2 to stop receiving requests")
-        assert set(example.sample(30)) == {"web-1", "web-3"}
+        seen = example.sample(30)
+        assert set(seen) == {"web-1", "web-3"}, f"{seen}; config:\n{config.read_text()}{example.logs()}"
 
         # A request in flight while the proxy reloads completes.
         slow: dict[str, object] = {}
-        slow_thread = threading.Thread(target=lambda: slow.update(who=example.who("/slow?s=3")), daemon=True)
+        slow_thread = threading.Thread(target=lambda: slow.update(who=example.who("/slow?s=6")), daemon=True)
         slow_thread.start()
         time.sleep(0.5)
 
@@ -157,7 +156,8 @@ def run_scenario(example: Example) -> None:
         port4 = example.add_backend("web-4")
         example.wait_for(lambda: str(port4) in config.read_text(), "web-4 to enter the proxy config")
         example.wait_for(lambda: "web-4" in example.sample(12), "web-4 to receive requests")
-        assert set(example.sample(40)) == {"web-1", "web-3", "web-4"}
+        seen = example.sample(40)
+        assert set(seen) == {"web-1", "web-3", "web-4"}, f"{seen}; config:\n{config.read_text()}{example.logs()}"
         slow_thread.join(20)
         assert slow.get("who") in {"web-1", "web-3"}, slow
 
