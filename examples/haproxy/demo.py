@@ -88,7 +88,7 @@ class Demo:
         r = requests.get(f"http://{self.consul}/v1/health/service/{service}?passing=1", timeout=5)
         return sorted(e["Service"]["ID"] for e in r.json())
 
-    def wait_passing(self, names: list[str], service: str = "web", timeout: float = 30) -> None:
+    def wait_passing(self, names: list[str], service: str = "web", timeout: float = 60) -> None:
         """Until exactly `names` are the passing instances."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -105,7 +105,7 @@ class Demo:
             "-exec-reload-signal", reload_signal, "-exec-kill-signal", kill_signal, "-exec-kill-timeout", "10s",
             "-log-level", "info"), env={**self.env, **env})
 
-    def wait_serving(self, url: str, names: list[str], timeout: float = 30) -> None:
+    def wait_serving(self, url: str, names: list[str], timeout: float = 60) -> None:
         """Until requests to `url` have been answered by every backend in `names`."""
         seen: set[str] = set()
         deadline = time.monotonic() + timeout
