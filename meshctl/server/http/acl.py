@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +20,7 @@ from meshctl.server import watchkeys as wk
 from meshctl.server.acl import state as acl_state
 from meshctl.server.acl.policy import PolicyError, parse_rules
 from meshctl.server.http.common import (
+    Handler,
     HTTPError,
     Request,
     Result,
@@ -90,7 +93,7 @@ async def bootstrap(req: Request) -> web.Response:
     return respond(req, await _apply(req, {"Op": "acl_bootstrap", "Token": token}))
 
 
-# ---------------------------------------------------------------------- tokens
+# ---------------------------------------------------------------------- what each kind's body holds
 
 
 def _token_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -102,106 +105,7 @@ def _token_body(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@route(ROUTES, "PUT", "/v1/acl/token")
-async def token_create(req: Request) -> web.Response:
-    _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    token = _token_body(await _body(req))
-    token["AccessorID"] = _uuid(token.get("AccessorID"), "AccessorID")
-    token["SecretID"] = _uuid(token.get("SecretID"), "SecretID")
-    return respond(req, await _apply(req, {"Op": "acl_token_set", "Token": token, "Create": True}))
-
-
-@route(ROUTES, "GET", "/v1/acl/token/self")
-async def token_self(req: Request) -> web.Response:
-    enforcer = _enforcer(req)
-    rec = enforcer.token_of(enforcer.secret_of(req))
-    if rec is None:
-        raise _not_found()
-    return respond(req, acl_state.token_json(req.ctx.store.state, rec))
-
-
-@route(ROUTES, "GET", "/v1/acl/tokens")
-async def token_list(req: Request) -> web.Response:
-    _enforcer(req)
-    policy, role = req.param("policy"), req.param("role")
-
-    def run(state: Any) -> list[dict[str, Any]]:
-        out = []
-        for rec in sorted(state.acl["Tokens"].values(), key=lambda t: (t["CreateIndex"], t["AccessorID"])):
-            if policy and not any(p["ID"] == policy for p in rec["Policies"]):
-                continue
-            if role and not any(r["ID"] == role for r in rec["Roles"]):
-                continue
-            out.append(acl_state.token_json(state, rec, stub=True))
-        return out
-
-    return await _read(req, run)
-
-
-@route(ROUTES, "GET", "/v1/acl/token/{id}")
-async def token_read(req: Request) -> web.Response:
-    _enforcer(req)
-    accessor = req.match["id"]
-
-    def run(state: Any) -> dict[str, Any]:
-        rec = state.acl["Tokens"].get(accessor)
-        if rec is None:
-            raise _not_found()
-        return acl_state.token_json(state, rec)
-
-    return await _read(req, run)
-
-
-@route(ROUTES, "PUT", "/v1/acl/token/{id}")
-async def token_update(req: Request) -> web.Response:
-    _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    accessor = req.match["id"]
-    token = _token_body(await _body(req))
-    if token.get("AccessorID") and token["AccessorID"] != accessor:
-        raise HTTPError(400, "Token Accessor ID in URL and payload do not match")
-    token["AccessorID"] = accessor
-    return respond(req, await _apply(req, {"Op": "acl_token_set", "Token": token, "Create": False}))
-
-
-@route(ROUTES, "PUT", "/v1/acl/token/{id}/clone")
-async def token_clone(req: Request) -> web.Response:
-    _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    body = await _body(req)
-    source = req.ctx.store.state.acl["Tokens"].get(req.match["id"])
-    if source is None:
-        raise _not_found()
-    if source["AccessorID"] == acl_state.ANONYMOUS_ACCESSOR:
-        raise HTTPError(400, "Cannot clone the anonymous token")
-    token = {k: source[k] for k in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities", "Local")}
-    token.update(AccessorID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()),
-                 Description=body.get("Description") or source["Description"])
-    return respond(req, await _apply(req, {"Op": "acl_token_set", "Token": token, "Create": True}))
-
-
-@route(ROUTES, "DELETE", "/v1/acl/token/{id}")
-async def token_delete(req: Request) -> web.Response:
-    enforcer = _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    accessor = req.match["id"]
-    own = enforcer.token_of(enforcer.secret_of(req))
-    if own is not None and own["AccessorID"] == accessor:
-        raise HTTPError(400, "Deletion of the request's authorization token is not permitted")
-    await _apply(req, {"Op": "acl_token_delete", "AccessorID": accessor})
-    return respond(req, True)
-
-
-# ---------------------------------------------------------------------- policies
-
-
-async def _policy_body(req: Request) -> dict[str, Any]:
-    body = await _body(req)
+def _policy_body(body: dict[str, Any]) -> dict[str, Any]:
     rules = body.get("Rules") or ""
     if not isinstance(rules, str):
         raise HTTPError(400, "Request decode failed: Rules must be a string")
@@ -215,83 +119,7 @@ async def _policy_body(req: Request) -> dict[str, Any]:
     return {k: body[k] for k in ("ID", "Name", "Description", "Rules", "Datacenters") if k in body}
 
 
-@route(ROUTES, "PUT", "/v1/acl/policy")
-async def policy_create(req: Request) -> web.Response:
-    _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    pol = await _policy_body(req)
-    if pol.get("ID"):
-        raise HTTPError(400, "Cannot specify an ID in Policy Creation")
-    pol["ID"] = str(uuid.uuid4())
-    return respond(req, await _apply(req, {"Op": "acl_policy_set", "Policy": pol, "Create": True}))
-
-
-@route(ROUTES, "GET", "/v1/acl/policies")
-async def policy_list(req: Request) -> web.Response:
-    _enforcer(req)
-    return await _read(req, lambda state: [acl_state.policy_json(p, stub=True) for p in
-                                           sorted(state.acl["Policies"].values(), key=lambda p: p["Name"])])
-
-
-@route(ROUTES, "GET", "/v1/acl/policy/name/{name}")
-async def policy_read_by_name(req: Request) -> web.Response:
-    _enforcer(req)
-    name = req.match["name"]
-
-    def run(state: Any) -> dict[str, Any]:
-        pol = acl_state.policy_by_name(state, name)
-        if pol is None:
-            raise _not_found()
-        return acl_state.policy_json(pol)
-
-    return await _read(req, run)
-
-
-@route(ROUTES, "GET", "/v1/acl/policy/{id}")
-async def policy_read(req: Request) -> web.Response:
-    _enforcer(req)
-    pid = req.match["id"]
-
-    def run(state: Any) -> dict[str, Any]:
-        pol = state.acl["Policies"].get(pid)
-        if pol is None:
-            raise _not_found()
-        return acl_state.policy_json(pol)
-
-    return await _read(req, run)
-
-
-@route(ROUTES, "PUT", "/v1/acl/policy/{id}")
-async def policy_update(req: Request) -> web.Response:
-    _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    pid = req.match["id"]
-    pol = await _policy_body(req)
-    if pol.get("ID") and pol["ID"] != pid:
-        raise HTTPError(400, "Policy ID in URL and payload do not match")
-    old = req.ctx.store.state.acl["Policies"].get(pid)
-    if old is not None:  # fields left out keep their values
-        pol = {**{k: old[k] for k in ("Name", "Description", "Rules", "Datacenters")}, **pol}
-    pol["ID"] = pid
-    return respond(req, await _apply(req, {"Op": "acl_policy_set", "Policy": pol, "Create": False}))
-
-
-@route(ROUTES, "DELETE", "/v1/acl/policy/{id}")
-async def policy_delete(req: Request) -> web.Response:
-    _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    await _apply(req, {"Op": "acl_policy_delete", "ID": req.match["id"]})
-    return respond(req, True)
-
-
-# ---------------------------------------------------------------------- roles
-
-
-async def _role_body(req: Request) -> dict[str, Any]:
-    body = await _body(req)
+def _role_body(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("Policies", "ServiceIdentities", "NodeIdentities"):
         if body.get(name) is not None and not isinstance(body[name], list):
             raise HTTPError(400, f"Request decode failed: {name} must be a list")
@@ -299,79 +127,193 @@ async def _role_body(req: Request) -> dict[str, Any]:
             if k in body}
 
 
-@route(ROUTES, "PUT", "/v1/acl/role")
-async def role_create(req: Request) -> web.Response:
+def _token_ids(token: dict[str, Any]) -> None:
+    """A new token keeps the AccessorID and SecretID it was given (if UUIDs); missing ones are generated."""
+    token["AccessorID"] = _uuid(token.get("AccessorID"), "AccessorID")
+    token["SecretID"] = _uuid(token.get("SecretID"), "SecretID")
+
+
+def _generated_id(what: str) -> Callable[[dict[str, Any]], None]:
+    """A new policy or role gets a generated ID; giving one is an error."""
+
+    def assign(rec: dict[str, Any]) -> None:
+        if rec.get("ID"):
+            raise HTTPError(400, f"Cannot specify an ID in {what} Creation")
+        rec["ID"] = str(uuid.uuid4())
+
+    return assign
+
+
+def _not_own_token(req: Request, accessor: str) -> None:
+    enforcer = _enforcer(req)
+    own = enforcer.token_of(enforcer.secret_of(req))
+    if own is not None and own["AccessorID"] == accessor:
+        raise HTTPError(400, "Deletion of the request's authorization token is not permitted")
+
+
+# ---------------------------------------------------------------------- the kinds
+
+
+Render = Callable[[Any, dict[str, Any]], dict[str, Any]]  # (state, record) -> JSON
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One ACL object kind: its state table, JSON, body rules and Consul's error texts.
+
+    Paths: PUT /v1/acl/{name}; GET /v1/acl/{table, lowercase}; GET|PUT|DELETE /v1/acl/{name}/{id};
+    GET /v1/acl/{name}/name/{name} when `by_name` is set. Commands: acl_{name}_set, acl_{name}_delete.
+    """
+
+    name: str
+    table: str  # state.acl[table], records keyed by `id_field`
+    id_field: str
+    parse: Callable[[dict[str, Any]], dict[str, Any]]  # request body -> record fields
+    new_ids: Callable[[dict[str, Any]], None]  # give a created record its IDs
+    render: Render
+    list_render: Render
+    list_order: Callable[[dict[str, Any]], Any]
+    mismatch: str  # 400 text: the body's ID is not the URL's
+    list_filters: tuple[tuple[str, str], ...] = ()  # (?param, link list): only records linked to that ID
+    by_name: Callable[[Any, str], dict[str, Any] | None] | None = None
+    keep_on_update: tuple[str, ...] = ()  # fields an update leaves out keep their values
+    before_delete: Callable[[Request, str], None] | None = None
+
+    @property
+    def key(self) -> str:
+        """The record's key in commands: Token, Policy, Role."""
+        return self.name.capitalize()
+
+
+KINDS = (
+    Kind("token", "Tokens", "AccessorID", _token_body, _token_ids,
+         render=lambda state, rec: acl_state.token_json(state, rec),
+         list_render=lambda state, rec: acl_state.token_json(state, rec, stub=True),
+         list_order=lambda rec: (rec["CreateIndex"], rec["AccessorID"]),
+         mismatch="Token Accessor ID in URL and payload do not match",
+         list_filters=(("policy", "Policies"), ("role", "Roles")), before_delete=_not_own_token),
+    Kind("policy", "Policies", "ID", _policy_body, _generated_id("Policy"),
+         render=lambda state, rec: acl_state.policy_json(rec),
+         list_render=lambda state, rec: acl_state.policy_json(rec, stub=True),
+         list_order=lambda rec: rec["Name"], mismatch="Policy ID in URL and payload do not match",
+         by_name=acl_state.policy_by_name, keep_on_update=("Name", "Description", "Rules", "Datacenters")),
+    Kind("role", "Roles", "ID", _role_body, _generated_id("Role"),
+         render=acl_state.role_json, list_render=acl_state.role_json,
+         list_order=lambda rec: rec["Name"], mismatch="Role ID in URL and payload do not match",
+         list_filters=(("policy", "Policies"),), by_name=acl_state.role_by_name),
+)
+
+
+# ---------------------------------------------------------------------- token-only endpoints
+
+
+@route(ROUTES, "GET", "/v1/acl/token/self")  # before /v1/acl/token/{id}
+async def token_self(req: Request) -> web.Response:
+    enforcer = _enforcer(req)
+    rec = enforcer.token_of(enforcer.secret_of(req))
+    if rec is None:
+        raise _not_found()
+    return respond(req, acl_state.token_json(req.ctx.store.state, rec))
+
+
+@route(ROUTES, "PUT", "/v1/acl/token/{id}/clone")
+async def token_clone(req: Request) -> web.Response:
+    _writing(req)
+    body = await _body(req)
+    source = req.ctx.store.state.acl["Tokens"].get(req.match["id"])
+    if source is None:
+        raise _not_found()
+    if source["AccessorID"] == acl_state.ANONYMOUS_ACCESSOR:
+        raise HTTPError(400, "Cannot clone the anonymous token")
+    token = {k: source[k] for k in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities", "Local")}
+    token.update(AccessorID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()),
+                 Description=body.get("Description") or source["Description"])
+    return respond(req, await _apply(req, {"Op": "acl_token_set", "Token": token, "Create": True}))
+
+
+# ---------------------------------------------------------------------- create, list, read, update, delete
+
+
+def _writing(req: Request) -> None:
+    """What every ACL write checks first: ACLs on, this datacenter, acl:write."""
     _enforcer(req)
     check_dc(req)
     req.authorize("acl", "", "write")
-    role = await _role_body(req)
-    if role.get("ID"):
-        raise HTTPError(400, "Cannot specify an ID in Role Creation")
-    role["ID"] = str(uuid.uuid4())
-    return respond(req, await _apply(req, {"Op": "acl_role_set", "Role": role, "Create": True}))
 
 
-@route(ROUTES, "GET", "/v1/acl/roles")
-async def role_list(req: Request) -> web.Response:
-    _enforcer(req)
-    policy = req.param("policy")
+def _reader(kind: Kind, param: str, find: Callable[[Any, str], dict[str, Any] | None]) -> Handler:
+    """GET one record of `kind`, found by the URL's `param` (a blocking read; 403 ACL not found if none)."""
 
-    def run(state: Any) -> list[dict[str, Any]]:
-        roles = sorted(state.acl["Roles"].values(), key=lambda r: r["Name"])
-        return [acl_state.role_json(state, r) for r in roles
-                if not policy or any(p["ID"] == policy for p in r["Policies"])]
+    async def read(req: Request) -> web.Response:
+        _enforcer(req)
+        value = req.match[param]
 
-    return await _read(req, run)
+        def run(state: Any) -> dict[str, Any]:
+            rec = find(state, value)
+            if rec is None:
+                raise _not_found()
+            return kind.render(state, rec)
 
+        return await _read(req, run)
 
-@route(ROUTES, "GET", "/v1/acl/role/name/{name}")
-async def role_read_by_name(req: Request) -> web.Response:
-    _enforcer(req)
-    name = req.match["name"]
-
-    def run(state: Any) -> dict[str, Any]:
-        role = acl_state.role_by_name(state, name)
-        if role is None:
-            raise _not_found()
-        return acl_state.role_json(state, role)
-
-    return await _read(req, run)
+    return read
 
 
-@route(ROUTES, "GET", "/v1/acl/role/{id}")
-async def role_read(req: Request) -> web.Response:
-    _enforcer(req)
-    rid = req.match["id"]
+def add_crud(kind: Kind) -> None:
+    """Register `kind`'s create, list, read (by ID and by name), update and delete on ROUTES."""
+    one = f"/v1/acl/{kind.name}"
+    set_op, delete_op = f"acl_{kind.name}_set", f"acl_{kind.name}_delete"
 
-    def run(state: Any) -> dict[str, Any]:
-        role = state.acl["Roles"].get(rid)
-        if role is None:
-            raise _not_found()
-        return acl_state.role_json(state, role)
+    async def create(req: Request) -> web.Response:
+        _writing(req)
+        rec = kind.parse(await _body(req))
+        kind.new_ids(rec)
+        return respond(req, await _apply(req, {"Op": set_op, kind.key: rec, "Create": True}))
 
-    return await _read(req, run)
+    async def list_(req: Request) -> web.Response:
+        _enforcer(req)
+        wanted = [(links, value) for param, links in kind.list_filters if (value := req.param(param))]
+
+        def run(state: Any) -> list[dict[str, Any]]:
+            return [kind.list_render(state, rec) for rec in sorted(state.acl[kind.table].values(), key=kind.list_order)
+                    if all(any(link["ID"] == value for link in rec[links]) for links, value in wanted)]
+
+        return await _read(req, run)
+
+    async def update(req: Request) -> web.Response:
+        _writing(req)
+        rid = req.match["id"]
+        rec = kind.parse(await _body(req))
+        if rec.get(kind.id_field) and rec[kind.id_field] != rid:
+            raise HTTPError(400, kind.mismatch)
+        old = req.ctx.store.state.acl[kind.table].get(rid) if kind.keep_on_update else None
+        if old is not None:
+            rec = {**{k: old[k] for k in kind.keep_on_update}, **rec}
+        rec[kind.id_field] = rid
+        return respond(req, await _apply(req, {"Op": set_op, kind.key: rec, "Create": False}))
+
+    async def delete(req: Request) -> web.Response:
+        _writing(req)
+        rid = req.match["id"]
+        if kind.before_delete is not None:
+            kind.before_delete(req, rid)
+        await _apply(req, {"Op": delete_op, kind.id_field: rid})
+        return respond(req, True)
+
+    by_id = _reader(kind, "id", lambda state, rid: state.acl[kind.table].get(rid))
+    endpoints: list[tuple[str, str, str, Handler]] = [
+        ("PUT", one, "create", create), ("GET", f"/v1/acl/{kind.table.lower()}", "list", list_)]
+    if kind.by_name is not None:
+        endpoints.append(("GET", f"{one}/name/{{name}}", "read_by_name", _reader(kind, "name", kind.by_name)))
+    endpoints += [("GET", f"{one}/{{id}}", "read", by_id), ("PUT", f"{one}/{{id}}", "update", update),
+                  ("DELETE", f"{one}/{{id}}", "delete", delete)]
+    for method, path, verb, handler in endpoints:
+        handler.__name__ = f"{kind.name}_{verb}"
+        route(ROUTES, method, path)(handler)
 
 
-@route(ROUTES, "PUT", "/v1/acl/role/{id}")
-async def role_update(req: Request) -> web.Response:
-    _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    rid = req.match["id"]
-    role = await _role_body(req)
-    if role.get("ID") and role["ID"] != rid:
-        raise HTTPError(400, "Role ID in URL and payload do not match")
-    role["ID"] = rid
-    return respond(req, await _apply(req, {"Op": "acl_role_set", "Role": role, "Create": False}))
-
-
-@route(ROUTES, "DELETE", "/v1/acl/role/{id}")
-async def role_delete(req: Request) -> web.Response:
-    _enforcer(req)
-    check_dc(req)
-    req.authorize("acl", "", "write")
-    await _apply(req, {"Op": "acl_role_delete", "ID": req.match["id"]})
-    return respond(req, True)
+for _kind in KINDS:
+    add_crud(_kind)
 
 
 # ---------------------------------------------------------------------- agent tokens
