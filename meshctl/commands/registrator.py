@@ -207,7 +207,8 @@ def main(argv: list[str]) -> int:
         stop.set()
         for bridge, source in runners:
             bridge.wake()
-            getattr(source, "stop", lambda: None)()
+            # closing a stream another thread is reading can block: never in the signal handler
+            threading.Thread(target=getattr(source, "stop", lambda: None), daemon=True).start()
 
     runners: list[tuple[Bridge, Any]] = []
     signal.signal(signal.SIGINT, on_signal)
