@@ -21,7 +21,7 @@ run: install
 
 test: install system-deps
 	$(PYTHON) -m ruff check meshctl tests bench
-	$(PYTHON) -m pytest -q -ra
+	$(PYTHON) -m pytest -q -ra --durations=15
 
 unit: install
 	$(PYTHON) -m pytest -q -m "not integration"
