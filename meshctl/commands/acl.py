@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 from argparse import Namespace
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from meshctl.commands.common import (
     CommandError,
+    Handler,
     dispatch,
     guarded,
     make_client,
     new_parser,
+    no_args,
     out,
     parse,
     read_data_arg,
@@ -95,6 +98,36 @@ def policy_list_lines(items: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------------- the kinds
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One `meshctl acl <kind>` family: its names, how a record prints, how -id / -name pick one.
+
+    The client's methods follow the kind's name: `client.acl.{name}_read`, `_read_by_name`, `_delete`, `_list`.
+    """
+
+    name: str  # token, policy, role
+    plural: str
+    id_help: str
+    lines: Callable[[Any], list[str]]
+    list_lines: Callable[[list[Any]], list[str]]
+    by_name: bool = True  # -name picks a record by its name (policies, roles)
+    reads_self: bool = False  # `read -self` reads the token this command uses
+
+    def op(self, client: Any, verb: str) -> Callable[..., Any]:
+        """The client's `verb` for this kind (`read`, `read_by_name`, `delete`, `list`)."""
+        method: Callable[..., Any] = getattr(client.acl, f"{self.name}_{verb}")
+        return method
+
+
+TOKEN_KIND = Kind("token", "tokens", "AccessorID of the token", token_lines, _listed(token_lines), by_name=False,
+                  reads_self=True)
+POLICY_KIND = Kind("policy", "policies", "ID of the policy", policy_lines, policy_list_lines)
+ROLE_KIND = Kind("role", "roles", "ID of the role", role_lines, _listed(role_lines))
+
+
 # ---------------------------------------------------------------------- parsers
 
 
@@ -116,9 +149,94 @@ def _policies(args: Namespace) -> list[dict[str, str]]:
     return [{"ID": i} for i in args.policy_id] + [{"Name": n} for n in args.policy_name]
 
 
-def _no_rest(rest: list[str]) -> None:
-    if rest:
-        raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
+def _select_flags(p: FlagParser, kind: Kind, name_help: str = "") -> None:
+    """-id, and -name for kinds picked by name."""
+    p.flag("id", default="", help=kind.id_help)
+    if kind.by_name:
+        p.flag("name", default="", help=name_help or f"Name of the {kind.name}")
+
+
+def _check_selected(kind: Kind, args: Namespace) -> None:
+    """Fail unless -id (or -name, or -self, where the kind has them) picks a record."""
+    if args.id or (kind.by_name and args.name) or (kind.reads_self and getattr(args, "self", False)):
+        return
+    raise CommandError("Must specify the -id or -name parameter" if kind.by_name else "Must specify the -id parameter")
+
+
+def _selected_id(client: Any, kind: Kind, args: Namespace) -> str:
+    """The ID -id gives, else that of the record -name names."""
+    if args.id:
+        return str(args.id)
+    return str(kind.op(client, "read_by_name")(args.name)["ID"])
+
+
+def _update_parser(kind: Kind, description: str) -> FlagParser:
+    """`<kind> update` for kinds picked by -id or -name: those two, -new-name and -description."""
+    p = _parser(f"{kind.name} update", description)
+    _select_flags(p, kind, name_help=f"Name of the {kind.name} (when -id is not given)")
+    p.flag("new-name", default=None, help="New name")
+    p.flag("description", default=None, help="New description")
+    return p
+
+
+# ---------------------------------------------------------------------- read, delete, list (every kind)
+
+
+def _read_command(kind: Kind) -> Handler:
+    """`acl <kind> read -id ID | -name NAME | -self`."""
+
+    @guarded
+    def read(argv: list[str]) -> int:
+        p = _parser(f"{kind.name} read", f"Read an ACL {kind.name}.")
+        _select_flags(p, kind)
+        if kind.reads_self:
+            p.bool_flag("self", help="Read the token this command uses")
+        args, rest = parse(p, argv)
+        no_args(rest)
+        client = make_client(args)
+        _check_selected(kind, args)
+        if kind.reads_self and args.self:
+            rec = client.acl.token_self()
+        elif args.id:
+            rec = kind.op(client, "read")(args.id)
+        else:
+            rec = kind.op(client, "read_by_name")(args.name)
+        _show(args, rec, kind.lines)
+        return 0
+
+    return read
+
+
+def _delete_command(kind: Kind) -> Handler:
+    """`acl <kind> delete -id ID | -name NAME`."""
+
+    @guarded
+    def delete(argv: list[str]) -> int:
+        p = _parser(f"{kind.name} delete", f"Delete an ACL {kind.name}.")
+        _select_flags(p, kind)
+        args, rest = parse(p, argv)
+        no_args(rest)
+        _check_selected(kind, args)
+        client = make_client(args)
+        rid = _selected_id(client, kind, args)
+        kind.op(client, "delete")(rid)
+        out(f"{kind.name.capitalize()} {rid!r} deleted successfully")
+        return 0
+
+    return delete
+
+
+def _list_command(kind: Kind) -> Handler:
+    """`acl <kind> list`."""
+
+    @guarded
+    def list_(argv: list[str]) -> int:
+        args, rest = parse(_parser(f"{kind.name} list", f"List ACL {kind.plural}."), argv)
+        no_args(rest)
+        _show(args, kind.op(make_client(args), "list")(), kind.list_lines)
+        return 0
+
+    return list_
 
 
 # ---------------------------------------------------------------------- bootstrap
@@ -128,7 +246,7 @@ def _no_rest(rest: list[str]) -> None:
 def bootstrap(argv: list[str]) -> int:
     """acl bootstrap"""
     args, rest = parse(_parser("bootstrap", "Create the initial management token (works once)."), argv)
-    _no_rest(rest)
+    no_args(rest)
     _show(args, make_client(args).acl.bootstrap(), token_lines)
     return 0
 
@@ -148,31 +266,12 @@ def token_create(argv: list[str]) -> int:
     p.flag("role-name", action="append", default=[], help="Name of a role to link (repeatable)")
     _link_flags(p)
     args, rest = parse(p, argv)
-    _no_rest(rest)
+    no_args(rest)
     roles = [{"ID": i} for i in args.role_id] + [{"Name": n} for n in args.role_name]
     tok = make_client(args).acl.token_create(
         description=args.description, policies=_policies(args) or None, roles=roles or None,  # type: ignore[arg-type]
         service_identities=args.service_identity or None, node_identities=args.node_identity or None,
         secret_id=args.secret, accessor_id=args.accessor, local=args.local or None)
-    _show(args, tok, token_lines)
-    return 0
-
-
-@guarded
-def token_read(argv: list[str]) -> int:
-    """acl token read -id ID | -self"""
-    p = _parser("token read", "Read an ACL token.")
-    p.flag("id", default="", help="AccessorID of the token")
-    p.bool_flag("self", help="Read the token this command uses")
-    args, rest = parse(p, argv)
-    _no_rest(rest)
-    client = make_client(args)
-    if args.self:
-        tok = client.acl.token_self()
-    elif args.id:
-        tok = client.acl.token_read(args.id)
-    else:
-        raise CommandError("Must specify the -id parameter")
     _show(args, tok, token_lines)
     return 0
 
@@ -186,7 +285,7 @@ def token_update(argv: list[str]) -> int:
     p.bool_flag("merge-policies", help="Keep the token's policies and add the given ones")
     _link_flags(p)
     args, rest = parse(p, argv)
-    _no_rest(rest)
+    no_args(rest)
     if not args.id:
         raise CommandError("Cannot update a token without specifying the -id parameter")
     client = make_client(args)
@@ -211,33 +310,10 @@ def token_clone(argv: list[str]) -> int:
     p.flag("id", default="", help="AccessorID of the token to clone")
     p.flag("description", default=None, help="Description of the new token")
     args, rest = parse(p, argv)
-    _no_rest(rest)
+    no_args(rest)
     if not args.id:
         raise CommandError("Cannot clone a token without specifying the -id parameter")
     _show(args, make_client(args).acl.token_clone(args.id, args.description), token_lines)
-    return 0
-
-
-@guarded
-def token_delete(argv: list[str]) -> int:
-    """acl token delete -id ID"""
-    p = _parser("token delete", "Delete an ACL token.")
-    p.flag("id", default="", help="AccessorID of the token")
-    args, rest = parse(p, argv)
-    _no_rest(rest)
-    if not args.id:
-        raise CommandError("Must specify the -id parameter")
-    make_client(args).acl.token_delete(args.id)
-    out(f"Token {args.id!r} deleted successfully")
-    return 0
-
-
-@guarded
-def token_list(argv: list[str]) -> int:
-    """acl token list"""
-    args, rest = parse(_parser("token list", "List ACL tokens."), argv)
-    _no_rest(rest)
-    _show(args, make_client(args).acl.token_list(), _listed(token_lines))
     return 0
 
 
@@ -246,14 +322,6 @@ def token_list(argv: list[str]) -> int:
 
 def _rules(value: str | None) -> str | None:
     return None if value is None else read_data_arg(value).decode()
-
-
-def _policy_id(client: Any, args: Namespace) -> str:
-    if args.id:
-        return str(args.id)
-    if args.name:
-        return str(client.acl.policy_read_by_name(args.name)["ID"])
-    raise CommandError("Must specify the -id or -name parameter")
 
 
 @guarded
@@ -265,7 +333,7 @@ def policy_create(argv: list[str]) -> int:
     p.flag("rules", default="", help="Rules (HCL or JSON); @file reads a file, - reads stdin")
     p.flag("valid-datacenter", action="append", default=[], help="Datacenter the policy is valid in (repeatable)")
     args, rest = parse(p, argv)
-    _no_rest(rest)
+    no_args(rest)
     if not args.name:
         raise CommandError("Missing required '-name' flag")
     pol = make_client(args).acl.policy_create(args.name, _rules(args.rules) or "", description=args.description,
@@ -275,73 +343,21 @@ def policy_create(argv: list[str]) -> int:
 
 
 @guarded
-def policy_read(argv: list[str]) -> int:
-    """acl policy read -id ID | -name NAME"""
-    p = _parser("policy read", "Read an ACL policy.")
-    p.flag("id", default="", help="ID of the policy")
-    p.flag("name", default="", help="Name of the policy")
-    args, rest = parse(p, argv)
-    _no_rest(rest)
-    client = make_client(args)
-    pol = client.acl.policy_read(args.id) if args.id else client.acl.policy_read_by_name(args.name) if args.name \
-        else None
-    if pol is None:
-        raise CommandError("Must specify the -id or -name parameter")
-    _show(args, pol, policy_lines)
-    return 0
-
-
-@guarded
 def policy_update(argv: list[str]) -> int:
     """acl policy update -id ID | -name NAME"""
-    p = _parser("policy update", "Update an ACL policy (fields not given keep their values).")
-    p.flag("id", default="", help="ID of the policy")
-    p.flag("name", default="", help="Name of the policy (when -id is not given)")
-    p.flag("new-name", default=None, help="New name")
-    p.flag("description", default=None, help="New description")
+    p = _update_parser(POLICY_KIND, "Update an ACL policy (fields not given keep their values).")
     p.flag("rules", default=None, help="New rules; @file reads a file, - reads stdin")
     args, rest = parse(p, argv)
-    _no_rest(rest)
+    no_args(rest)
     client = make_client(args)
-    pid = _policy_id(client, args)
+    _check_selected(POLICY_KIND, args)
+    pid = _selected_id(client, POLICY_KIND, args)
     pol = client.acl.policy_update(pid, name=args.new_name, rules=_rules(args.rules), description=args.description)
     _show(args, pol, policy_lines)
     return 0
 
 
-@guarded
-def policy_delete(argv: list[str]) -> int:
-    """acl policy delete -id ID | -name NAME"""
-    p = _parser("policy delete", "Delete an ACL policy.")
-    p.flag("id", default="", help="ID of the policy")
-    p.flag("name", default="", help="Name of the policy")
-    args, rest = parse(p, argv)
-    _no_rest(rest)
-    client = make_client(args)
-    pid = _policy_id(client, args)
-    client.acl.policy_delete(pid)
-    out(f"Policy {pid!r} deleted successfully")
-    return 0
-
-
-@guarded
-def policy_list(argv: list[str]) -> int:
-    """acl policy list"""
-    args, rest = parse(_parser("policy list", "List ACL policies."), argv)
-    _no_rest(rest)
-    _show(args, make_client(args).acl.policy_list(), policy_list_lines)
-    return 0
-
-
 # ---------------------------------------------------------------------- roles
-
-
-def _role_id(client: Any, args: Namespace) -> str:
-    if args.id:
-        return str(args.id)
-    if args.name:
-        return str(client.acl.role_read_by_name(args.name)["ID"])
-    raise CommandError("Must specify the -id or -name parameter")
 
 
 @guarded
@@ -352,7 +368,7 @@ def role_create(argv: list[str]) -> int:
     p.flag("description", default=None, help="Description of the role")
     _link_flags(p)
     args, rest = parse(p, argv)
-    _no_rest(rest)
+    no_args(rest)
     if not args.name:
         raise CommandError("Missing required '-name' flag")
     role = make_client(args).acl.role_create(
@@ -363,65 +379,21 @@ def role_create(argv: list[str]) -> int:
 
 
 @guarded
-def role_read(argv: list[str]) -> int:
-    """acl role read -id ID | -name NAME"""
-    p = _parser("role read", "Read an ACL role.")
-    p.flag("id", default="", help="ID of the role")
-    p.flag("name", default="", help="Name of the role")
-    args, rest = parse(p, argv)
-    _no_rest(rest)
-    client = make_client(args)
-    role = client.acl.role_read(args.id) if args.id else client.acl.role_read_by_name(args.name) if args.name \
-        else None
-    if role is None:
-        raise CommandError("Must specify the -id or -name parameter")
-    _show(args, role, role_lines)
-    return 0
-
-
-@guarded
 def role_update(argv: list[str]) -> int:
-    """acl role update -id ID"""
-    p = _parser("role update", "Update an ACL role (policies given replace the existing ones).")
-    p.flag("id", default="", help="ID of the role")
-    p.flag("name", default="", help="Name of the role (when -id is not given)")
-    p.flag("new-name", default=None, help="New name")
-    p.flag("description", default=None, help="New description")
+    """acl role update -id ID | -name NAME"""
+    p = _update_parser(ROLE_KIND, "Update an ACL role (policies given replace the existing ones).")
     _link_flags(p, identities=False)
     args, rest = parse(p, argv)
-    _no_rest(rest)
+    no_args(rest)
     client = make_client(args)
-    rid = _role_id(client, args)
+    _check_selected(ROLE_KIND, args)
+    rid = _selected_id(client, ROLE_KIND, args)
     old = client.acl.role_read(rid)
     role = client.acl.role_update(rid, args.new_name or old["Name"],
                                   description=args.description if args.description is not None
                                   else old.get("Description", ""),
                                   policies=_policies(args) or old.get("Policies") or [])  # type: ignore[arg-type]
     _show(args, role, role_lines)
-    return 0
-
-
-@guarded
-def role_delete(argv: list[str]) -> int:
-    """acl role delete -id ID | -name NAME"""
-    p = _parser("role delete", "Delete an ACL role.")
-    p.flag("id", default="", help="ID of the role")
-    p.flag("name", default="", help="Name of the role")
-    args, rest = parse(p, argv)
-    _no_rest(rest)
-    client = make_client(args)
-    rid = _role_id(client, args)
-    client.acl.role_delete(rid)
-    out(f"Role {rid!r} deleted successfully")
-    return 0
-
-
-@guarded
-def role_list(argv: list[str]) -> int:
-    """acl role list"""
-    args, rest = parse(_parser("role list", "List ACL roles."), argv)
-    _no_rest(rest)
-    _show(args, make_client(args).acl.role_list(), _listed(role_lines))
     return 0
 
 
@@ -440,36 +412,41 @@ def set_agent_token(argv: list[str]) -> int:
     return 0
 
 
-TOKEN = {
-    "create": (token_create, "Create an ACL token"),
-    "read": (token_read, "Read an ACL token"),
-    "update": (token_update, "Update an ACL token"),
-    "clone": (token_clone, "Clone an ACL token"),
-    "delete": (token_delete, "Delete an ACL token"),
-    "list": (token_list, "List ACL tokens"),
+# ---------------------------------------------------------------------- subcommand tables
+
+
+def _subcommands(kind: Kind, create: Handler, update: Handler,
+                 clone: Handler | None = None) -> dict[str, tuple[Handler, str]]:
+    """`meshctl acl <kind>`: the kind's own create and update (and clone); read, delete, list shared."""
+    table = {"create": (create, f"Create an ACL {kind.name}"),
+             "read": (_read_command(kind), f"Read an ACL {kind.name}"),
+             "update": (update, f"Update an ACL {kind.name}")}
+    if clone is not None:
+        table["clone"] = (clone, f"Clone an ACL {kind.name}")
+    table["delete"] = (_delete_command(kind), f"Delete an ACL {kind.name}")
+    table["list"] = (_list_command(kind), f"List ACL {kind.plural}")
+    return table
+
+
+KINDS: dict[Kind, dict[str, tuple[Handler, str]]] = {
+    TOKEN_KIND: _subcommands(TOKEN_KIND, token_create, token_update, token_clone),
+    POLICY_KIND: _subcommands(POLICY_KIND, policy_create, policy_update),
+    ROLE_KIND: _subcommands(ROLE_KIND, role_create, role_update),
 }
-POLICY = {
-    "create": (policy_create, "Create an ACL policy"),
-    "read": (policy_read, "Read an ACL policy"),
-    "update": (policy_update, "Update an ACL policy"),
-    "delete": (policy_delete, "Delete an ACL policy"),
-    "list": (policy_list, "List ACL policies"),
-}
-ROLE = {
-    "create": (role_create, "Create an ACL role"),
-    "read": (role_read, "Read an ACL role"),
-    "update": (role_update, "Update an ACL role"),
-    "delete": (role_delete, "Delete an ACL role"),
-    "list": (role_list, "List ACL roles"),
+
+
+def _group(kind: Kind) -> tuple[Handler, str]:
+    """`meshctl acl <kind> <subcommand>`."""
+    return (lambda rest: dispatch(f"meshctl acl {kind.name}", rest, KINDS[kind])), f"Manage {kind.plural}"
+
+
+SUBCOMMANDS: dict[str, tuple[Handler, str]] = {
+    "bootstrap": (bootstrap, "Bootstrap Consul's ACL system"),
+    **{kind.name: _group(kind) for kind in KINDS},
+    "set-agent-token": (set_agent_token, "Assign tokens for the agent's use"),
 }
 
 
 def main(argv: list[str]) -> int:
     """acl <subcommand>"""
-    return dispatch("meshctl acl", argv, {
-        "bootstrap": (bootstrap, "Bootstrap Consul's ACL system"),
-        "token": (lambda rest: dispatch("meshctl acl token", rest, TOKEN), "Manage tokens"),
-        "policy": (lambda rest: dispatch("meshctl acl policy", rest, POLICY), "Manage policies"),
-        "role": (lambda rest: dispatch("meshctl acl role", rest, ROLE), "Manage roles"),
-        "set-agent-token": (set_agent_token, "Assign tokens for the agent's use"),
-    })
+    return dispatch("meshctl acl", argv, SUBCOMMANDS)

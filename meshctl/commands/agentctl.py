@@ -5,12 +5,7 @@ from __future__ import annotations
 import json
 
 from meshctl.client import ConsulError, NotFound
-from meshctl.commands.common import CommandError, guarded, make_client, new_parser, out, parse
-
-
-def _no_args(rest: list[str]) -> None:
-    if rest:
-        raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
+from meshctl.commands.common import CommandError, guarded, make_client, new_parser, no_args, out, parse
 
 
 def _text(value: object) -> str:
@@ -22,7 +17,7 @@ def info(argv: list[str]) -> int:
     """info: the agent's Stats, one `section:` per subsystem with `\\tkey = value` lines."""
     p = new_parser("meshctl info", "Show debugging information about the agent.")
     args, rest = parse(p, argv)
-    _no_args(rest)
+    no_args(rest)
     try:
         self_info = make_client(args).agent.self()
     except ConsulError as e:
@@ -44,7 +39,7 @@ def reload(argv: list[str]) -> int:
     """reload: ask the agent to reload its configuration."""
     p = new_parser("meshctl reload", "Trigger the agent to reload its configuration files.")
     args, rest = parse(p, argv)
-    _no_args(rest)
+    no_args(rest)
     try:
         make_client(args).agent.reload()
     except ConsulError as e:
@@ -58,7 +53,7 @@ def leave(argv: list[str]) -> int:
     """leave: make the agent leave the cluster gracefully and shut down."""
     p = new_parser("meshctl leave", "Gracefully leave the cluster and shut the agent down.")
     args, rest = parse(p, argv)
-    _no_args(rest)
+    no_args(rest)
     try:
         make_client(args).agent.leave()
     except ConsulError as e:
@@ -77,7 +72,7 @@ def maint(argv: list[str]) -> int:
     p.flag("reason", default="", help="Why the node or service is in maintenance (with -enable)")
     p.flag("service", default="", help="Service ID to control instead of the whole node")
     args, rest = parse(p, argv)
-    _no_args(rest)
+    no_args(rest)
     if args.enable and args.disable:
         raise CommandError("Only one of -enable or -disable may be provided")
     if not args.enable and args.reason:

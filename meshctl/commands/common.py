@@ -90,6 +90,12 @@ def consistency(args: Namespace) -> str | None:
     return "stale" if getattr(args, "stale", False) else None
 
 
+def no_args(rest: Sequence[str]) -> None:
+    """Refuse positional arguments, as Consul's commands that take none do."""
+    if rest:
+        raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
+
+
 def out(text: str = "") -> None:
     """One line on stdout."""
     sys.stdout.write(text + "\n")

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 
 from meshctl.client import ConsulError
-from meshctl.commands.common import CommandError, columnize, guarded, make_client, new_parser, out, parse
+from meshctl.commands.common import (
+    CommandError,
+    columnize,
+    guarded,
+    make_client,
+    new_parser,
+    no_args,
+    out,
+    parse,
+)
 
 STATUS = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
 
@@ -17,8 +26,7 @@ def main(argv: list[str]) -> int:
     p.bool_flag("wan", help="List WAN members instead of LAN members")
     p.flag("status", default=".*", help="Only members whose status matches this regular expression")
     args, rest = parse(p, argv)
-    if rest:
-        raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
+    no_args(rest)
     try:
         status_re = re.compile(args.status)
     except re.error as e:

@@ -9,6 +9,7 @@ from meshctl.commands.common import (
     guarded,
     make_client,
     new_parser,
+    no_args,
     out,
     parse,
 )
@@ -19,8 +20,7 @@ def list_peers(argv: list[str]) -> int:
     """operator raft list-peers [-stale]"""
     args, rest = parse(new_parser("meshctl operator raft list-peers", "Display the current Raft peer configuration."),
                        argv)
-    if rest:
-        raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
+    no_args(rest)
     config = make_client(args).operator.raft_configuration(stale=args.stale)
     rows = [("Node", "ID", "Address", "State", "Voter", "RaftProtocol")]
     for s in config.get("Servers") or []:
@@ -39,8 +39,7 @@ def remove_peer(argv: list[str]) -> int:
     p.flag("address", default="", help="The address of the server to remove (IP:port)")
     p.flag("id", default="", help="The ID of the server to remove")
     args, rest = parse(p, argv)
-    if rest:
-        raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
+    no_args(rest)
     if bool(args.address) == bool(args.id):
         raise CommandError("Error parsing arguments: exactly one of -address or -id is required")
     make_client(args).operator.raft_remove_peer(id=args.id or None, address=args.address or None)
@@ -55,8 +54,7 @@ def transfer_leader(argv: list[str]) -> int:
     p = new_parser("meshctl operator raft transfer-leader", "Transfer Raft leadership to another server.")
     p.flag("id", default="", help="The ID of the server to hand leadership to (default: any)")
     args, rest = parse(p, argv)
-    if rest:
-        raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
+    no_args(rest)
     if not make_client(args).operator.raft_transfer_leader(id=args.id or None):
         raise CommandError("Error transferring leadership: the server refused")
     out("Success")
