@@ -9,40 +9,31 @@ machine never sees the clock, only the index limit.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
 from typing import Any
+
+from meshctl.server.periodic import Periodic
 
 log = logging.getLogger(__name__)
 TOMBSTONE_TTL = 15 * 60.0
 TICK = 30.0
 
 
-class TombstoneReaper:
-    """Periodic task; only the leader submits reap commands."""
+class TombstoneReaper(Periodic):
+    """Periodic task (every `tick` seconds); only the leader submits reap commands."""
 
     def __init__(self, store: Any, ttl: float = TOMBSTONE_TTL, tick: float = TICK) -> None:
         self.store = store
-        self.ttl, self.tick = ttl, tick
+        self.ttl, self.period = ttl, tick
         self._checkpoints: deque[tuple[float, int]] = deque()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
+    async def tick(self) -> None:
+        await self.reap_once(time.monotonic())
 
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick)
-            try:
-                await self.reap_once(time.monotonic())
-            except Exception:  # leadership may move mid-way; the next tick tries again
-                log.debug("tombstone reap failed", exc_info=True)
+    def failed(self, exc: Exception) -> None:
+        log.debug("tombstone reap failed", exc_info=True)  # leadership may move mid-way; the next tick tries again
 
     async def reap_once(self, now: float) -> None:
         """Record a checkpoint; reap up to the newest checkpoint older than the TTL."""

@@ -9,10 +9,10 @@ and a node that vanished from the catalog is registered again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
+from meshctl.server.periodic import Periodic
 from meshctl.server.state import SERF_CHECK_ID
 
 log = logging.getLogger(__name__)
@@ -44,32 +44,19 @@ def _differs(local: dict[str, Any], remote: dict[str, Any], fields: tuple[str, .
     return False
 
 
-class AntiEntropy:
-    """Periodic (and on-demand) sync of one LocalAgent's services and checks into the catalog."""
+class AntiEntropy(Periodic):
+    """Periodic (every `interval` seconds) and on-demand sync of one LocalAgent's services and checks."""
 
     def __init__(self, agent: Any, interval: float = 60.0) -> None:
         self.agent = agent
-        self.interval = interval
+        self.period = interval
         self.repairs = 0
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
+    async def tick(self) -> None:
+        await self.sync()
 
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.sync()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("anti-entropy sync failed: %s", exc)
+    def failed(self, exc: Exception) -> None:
+        log.warning("anti-entropy sync failed: %s", exc)
 
     async def sync(self) -> int:
         """One full comparison; returns the number of writes it made."""

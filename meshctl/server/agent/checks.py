@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from meshctl.server.agent.definitions import CheckDefinition, duration_seconds
+from meshctl.server.periodic import Periodic
 
 if TYPE_CHECKING:
     from meshctl.server.agent.local import LocalAgent
@@ -80,7 +81,7 @@ class StatusHandler:
             log.debug("check %s failed but has not reached its failure threshold", self.check_id)
 
 
-class PeriodicCheck:
+class PeriodicCheck(Periodic):
     """Run `probe()` every interval until stopped; subclasses implement `probe`."""
 
     default_timeout = 10.0
@@ -92,17 +93,9 @@ class PeriodicCheck:
         self.timeout = duration_seconds(check.timeout) or self.default_timeout
         self.output_max = int(check.spec.get("OutputMaxSize") or DEFAULT_OUTPUT_MAX)
         self.handler = StatusHandler(agent, check)
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _loop(self) -> None:
+    async def run(self) -> None:
+        """Probe at a fixed rate, the first probe at a random point of the first interval (as Consul)."""
         await asyncio.sleep(random.uniform(0, self.interval))  # stagger, as Consul
         while True:
             started = time.monotonic()
@@ -286,32 +279,19 @@ async def close_shared(agent: Any) -> None:
         await session.close()
 
 
-class CriticalReaper:
+class CriticalReaper(Periodic):
     """Deregister services whose check stayed critical past deregister_critical_service_after."""
+
+    failure = "critical-service reaper failed"
+    logger = log
 
     def __init__(self, agent: LocalAgent, period: float = REAP_PERIOD) -> None:
         self.agent = agent
         self.period = period
         self.critical_since: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.period)
-            try:
-                await self.reap(time.monotonic())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("critical-service reaper failed")
+    async def tick(self) -> None:
+        await self.reap(time.monotonic())
 
     async def reap(self, now: float) -> list[str]:
         """One pass; returns the service IDs removed."""

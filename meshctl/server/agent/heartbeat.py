@@ -12,7 +12,6 @@ invalidates its sessions in the state machine and takes its services out of DNS 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, respond, route
+from meshctl.server.periodic import Periodic
 from meshctl.server.state import SERF_CHECK_ID, StateError
 
 log = logging.getLogger(__name__)
@@ -33,23 +33,17 @@ MONITOR_KEY = "heartbeat_monitor"
 ROUTES: list[Route] = []
 
 
-class HeartbeatMonitor:
+class HeartbeatMonitor(Periodic):
     """Marks nodes whose heartbeats stopped as failed (serfHealth critical), and alive again."""
+
+    failure = "heartbeat monitor failed"
+    logger = log
 
     def __init__(self, store: Any, timeout: float = FAILURE_TIMEOUT, period: float = 0.5) -> None:
         self.store = store
         self.timeout = timeout
         self.period = period
         self.last_seen: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
 
     def _serf_status(self, node: str) -> str | None:
         check = self.store.state.checks.get(node, {}).get(SERF_CHECK_ID)
@@ -84,15 +78,8 @@ class HeartbeatMonitor:
                 failed.append(node)
         return failed
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.period)
-            try:
-                await self.scan(time.monotonic())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("heartbeat monitor failed")
+    async def tick(self) -> None:
+        await self.scan(time.monotonic())
 
 
 def _monitor(req: Request) -> HeartbeatMonitor:
