@@ -40,21 +40,14 @@ class Store(Protocol):
     def peers(self) -> list[str]: ...
 
 
-class LocalStore:
-    """One in-process state machine, always its own leader."""
+class FixedLeader:
+    """The leadership half of `Store` where the leader never moves: no elections, nothing to wait for.
 
-    def __init__(self, state: State, server_address: str = "127.0.0.1:8300") -> None:
-        self.state = state
-        self.hub = WatchHub()
-        self.server_address = server_address
+    `leader` is the leader's address (the only peer); `is_leader` says whether it is this process.
+    """
 
-    async def apply(self, command: dict[str, Any]) -> Any:
-        """Apply a command now; wake the blocking queries whose data it changed."""
-        command.setdefault("Now", time.time())
-        try:
-            return self.state.apply(command)
-        finally:
-            self.hub.notify(self.state.drain_changes())
+    leader: str
+    is_leader: bool
 
     async def barrier(self) -> None:
         return None
@@ -64,15 +57,30 @@ class LocalStore:
         return True
 
     @property
-    def is_leader(self) -> bool:
-        return True
-
-    @property
     def last_contact_ms(self) -> int:
         return 0
 
     def leader_address(self) -> str:
-        return self.server_address
+        return self.leader
 
     def peers(self) -> list[str]:
-        return [self.server_address]
+        return [self.leader]
+
+
+class LocalStore(FixedLeader):
+    """One in-process state machine, always its own leader."""
+
+    is_leader = True
+
+    def __init__(self, state: State, server_address: str = "127.0.0.1:8300") -> None:
+        self.state = state
+        self.hub = WatchHub()
+        self.leader = server_address
+
+    async def apply(self, command: dict[str, Any]) -> Any:
+        """Apply a command now; wake the blocking queries whose data it changed."""
+        command.setdefault("Now", time.time())
+        try:
+            return self.state.apply(command)
+        finally:
+            self.hub.notify(self.state.drain_changes())

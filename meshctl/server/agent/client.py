@@ -36,6 +36,7 @@ from meshctl.server.http import agent as agent_area
 from meshctl.server.http.app import consul_errors
 from meshctl.server.http.common import CTX_KEY, HTTPError, Request, ServerContext
 from meshctl.server.state import State, StateError
+from meshctl.server.store import FixedLeader
 from meshctl.server.watch import WatchHub
 
 log = logging.getLogger("meshctl.agent")
@@ -45,18 +46,23 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"
 SERF_INFO_PATH = "/v1/meshctl/serf/info"
 
 
-class RemoteStore:
-    """The store of a client agent: writes and its own node's view go to a server over HTTP."""
+class RemoteStore(FixedLeader):
+    """The store of a client agent: writes and its own node's view go to a server over HTTP.
+
+    Its leader, as far as the agent can tell, is that server (`leader`, host:port of its HTTP API).
+    """
+
+    is_leader = False
 
     def __init__(self, server: str, datacenter: str, session: aiohttp.ClientSession) -> None:
-        self.server = server  # host:port of the server's HTTP API
+        self.leader = server
         self.state = State(datacenter)  # always empty: reads are proxied
         self.hub = WatchHub()
         self.session = session
 
     @property
     def base(self) -> str:
-        return f"http://{self.server}"
+        return f"http://{self.leader}"
 
     async def apply(self, command: dict[str, Any]) -> Any:
         try:
@@ -86,27 +92,6 @@ class RemoteStore:
                                     timeout=aiohttp.ClientTimeout(total=5)) as resp:
             if resp.status != 200:
                 raise StateError(await resp.text())
-
-    async def barrier(self) -> None:
-        return None
-
-    @property
-    def known_leader(self) -> bool:
-        return True
-
-    @property
-    def is_leader(self) -> bool:
-        return False
-
-    @property
-    def last_contact_ms(self) -> int:
-        return 0
-
-    def leader_address(self) -> str:
-        return self.server
-
-    def peers(self) -> list[str]:
-        return [self.server]
 
 
 class ForwardingResolver:
