@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import bisect
 import copy
+import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from meshctl.server import watchkeys as wk
@@ -47,6 +48,15 @@ class KVEntry:
     modify_index: int
     lock_index: int = 0
     session: str = ""
+    # serialised `[entry]` for plain GETs, keyed by what can change; derived, never replicated
+    _wire: tuple[tuple[int, int, str], bytes] | None = field(default=None, repr=False, compare=False)
+
+    def wire_list(self) -> bytes:
+        """`[<this entry's JSON>]` as a single-key GET answers it, serialised once per version."""
+        version = (self.modify_index, self.lock_index, self.session)
+        if self._wire is None or self._wire[0] != version:
+            self._wire = (version, json.dumps([self.to_json()], separators=(",", ":")).encode())
+        return self._wire[1]
 
     def to_json(self, with_value: bool = True) -> dict[str, Any]:
         """Consul's KVPair JSON; Value is base64 (encoded by the caller via `b64`)."""

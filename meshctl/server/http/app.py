@@ -51,9 +51,7 @@ async def consul_errors(request: web.Request,
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
-@web.middleware
-async def clean_paths(request: web.Request,
-                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+def _redirect_if_unclean(request: web.Request) -> web.Response | None:
     """Paths with `//` or `/./` are redirected with a 301, as Go's ServeMux does.
 
     `..` segments are not resolved by a redirect: a redirect followed by the client would
@@ -64,11 +62,14 @@ async def clean_paths(request: web.Request,
         cleaned = posixpath.normpath(path) + ("/" if path.endswith("/") and path != "/" else "")
         location = cleaned + (f"?{request.query_string}" if request.query_string else "")
         return web.Response(status=301, headers={"Location": location})
-    return await handler(request)
+    return None
 
 
 def _wrap(route: Route, exact: dict[str, set[str]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(raw: web.Request) -> web.StreamResponse:
+        redirect = _redirect_if_unclean(raw)
+        if redirect is not None:
+            return redirect
         # `/v1/agent/service/register` also matches `/v1/agent/service/{id}`: as Go's mux,
         # an exact path answers 405 for the methods it does not take.
         methods = exact.get(raw.path)
@@ -82,7 +83,7 @@ def _wrap(route: Route, exact: dict[str, set[str]]) -> Callable[[web.Request], A
 
 def make_app(ctx: ServerContext, extra_routes: list[Route] | None = None) -> web.Application:
     """The HTTP API: all areas' routes plus any extra ones (ACL, operator, snapshot ...)."""
-    app = web.Application(middlewares=[consul_errors, clean_paths], client_max_size=MAX_BODY,
+    app = web.Application(middlewares=[consul_errors], client_max_size=MAX_BODY,
                           handler_args={"max_field_size": 65536})
     app[CTX_KEY] = ctx
     routes = [r for area in AREAS for r in area.ROUTES] + list(extra_routes or [])

@@ -248,6 +248,8 @@ def consistency_of(req: Request) -> str:
 
 def check_read_params(req: Request) -> tuple[int, float]:
     """Validate dc, consistency, index and wait; return (min index, wait seconds)."""
+    if not req.query:  # the common plain read: nothing to validate
+        return 0, 0.0
     check_dc(req)
     if req.flag("stale") and req.flag("consistent"):
         raise HTTPError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")

@@ -71,7 +71,7 @@ async def kv_get(req: Request) -> web.StreamResponse:
         if req.flag("raw"):
             return Result(index, entry.value or b"", content_type="text/plain", headers={
                 "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"})
-        return Result(index, [entry.to_json()])
+        return Result(index, [entry.to_json()] if req.flag("pretty") else entry.wire_list())
 
     return await blocking(req, run_one, Watch(keys=[wk.kv(key)]))
 
