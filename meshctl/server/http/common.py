@@ -292,7 +292,8 @@ async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
     store = req.ctx.store
     if req.flag("consistent"):
         await store.barrier()
-    run = _noting_filtered(req, run)
+    if req.ctx.authorize is not None:
+        run = _noting_filtered(req, run)
     result = run()
     if min_index > 0:
         deadline = time.monotonic() + wait
@@ -363,9 +364,13 @@ def _should_wait(index: int, min_index: int, equal_only: bool) -> bool:
 
 def _answer(req: Request, result: Result) -> web.Response:
     headers = meta_headers(req, result.index)
-    headers.update(result.headers)
+    if result.headers:
+        headers.update(result.headers)
     if result.status == 404 and result.body is None:
         return web.Response(status=404, headers=headers)
+    if isinstance(result.body, bytes) and not req.filtered:  # pre-serialised: skip respond's work
+        return web.Response(body=result.body, status=result.status, headers=headers,
+                            content_type=result.content_type)
     return respond(req, result.body, result.status, headers, result.content_type)
 
 
