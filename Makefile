@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 APT_PACKAGES = docker.io haproxy nginx dnsutils git busybox-static
 
-.PHONY: install system-deps run test unit lint bench
+.PHONY: install system-deps bench-deps run test unit lint bench
 
 install:
 	$(PIP) install --quiet --disable-pip-version-check -e '.[test,fast]'
@@ -17,7 +17,7 @@ system-deps:
 	fi
 
 run: install
-	meshctl agent -dev
+	$(PYTHON) -m meshctl agent -dev
 
 test: install system-deps
 	$(PYTHON) -m ruff check meshctl tests bench
@@ -29,5 +29,9 @@ unit: install
 lint:
 	$(PYTHON) -m ruff check meshctl tests bench
 
+# load generators for bench/ (etcd-server only for the cluster comparison)
+bench-deps:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk dnsperf etcd-server >/dev/null
+
 bench: install
-	$(PYTHON) bench/store.py
+	for b in store cluster template dns checks lock acl registrator; do $(PYTHON) bench/$$b.py || exit 1; done
