@@ -182,28 +182,22 @@ async def service_maintenance(req: Request) -> web.Response:
     return respond(req, None)
 
 
-@route(ROUTES, "PUT", "/v1/agent/reload")
-async def reload(req: Request) -> web.Response:
-    req.authorize("agent", req.ctx.agent.node_name, "write")
-    hook = req.ctx.extra.get("reload")
-    if hook is not None:
-        await hook()
-    return respond(req, None)
+# reload / leave / join: run the agent's hook for it (set by run.py), if there is one
+AGENT_HOOKS = (("/v1/agent/reload", "reload", None), ("/v1/agent/leave", "leave", None),
+               ("/v1/agent/join/{address}", "join", "address"))
 
 
-@route(ROUTES, "PUT", "/v1/agent/leave")
-async def leave(req: Request) -> web.Response:
-    req.authorize("agent", req.ctx.agent.node_name, "write")
-    hook = req.ctx.extra.get("leave")
-    if hook is not None:
-        await hook()
-    return respond(req, None)
+def _hook_handler(name: str, path_arg: str | None):
+    async def handler(req: Request) -> web.Response:
+        req.authorize("agent", req.ctx.agent.node_name, "write")
+        hook = req.ctx.extra.get(name)
+        if hook is not None:
+            await (hook(req.match[path_arg]) if path_arg else hook())
+        return respond(req, None)
+
+    handler.__name__ = name
+    return handler
 
 
-@route(ROUTES, "PUT", "/v1/agent/join/{address}")
-async def join(req: Request) -> web.Response:
-    req.authorize("agent", req.ctx.agent.node_name, "write")
-    hook = req.ctx.extra.get("join")
-    if hook is not None:
-        await hook(req.match["address"])
-    return respond(req, None)
+for _path, _name, _arg in AGENT_HOOKS:
+    route(ROUTES, "PUT", _path)(_hook_handler(_name, _arg))
