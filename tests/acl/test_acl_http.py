@@ -189,10 +189,12 @@ def _read(api: API, kind: str, name: str, token: str) -> bool:
     """Did a read succeed (status, or for filtered lists: the item is there)?"""
     if kind == "key":
         return api.get(f"/v1/kv/{name}", token=token).status_code == 200
-    if kind == "service":
-        return api.get(f"/v1/catalog/service/{name}", token=token).status_code == 200
-    if kind == "node":
-        return api.get(f"/v1/catalog/node/{name}", token=token).status_code == 200
+    if kind == "service":  # filtered to [] when not readable, as Consul does
+        r = api.get(f"/v1/catalog/service/{name}", token=token)
+        return r.status_code == 200 and len(r.json()) > 0
+    if kind == "node":  # filtered to null when not readable
+        r = api.get(f"/v1/catalog/node/{name}", token=token)
+        return r.status_code == 200 and r.json() is not None
     if kind == "session":
         r = api.get(f"/v1/session/node/{NODE}", token=token)
         return r.status_code == 200 and len(r.json()) > 0
@@ -313,7 +315,11 @@ def test_catalog_and_health_lists_filtered_by_service_and_node_read(api: API) ->
     assert [e["Node"]["Node"] for e in health] == ["fn-1", "fn-2"]
     services = api.get("/v1/catalog/node/fn-1", token=token).json()["Services"]
     assert list(services) == ["fsvc-a-fn-1"]
-    assert api.get("/v1/catalog/service/fsvc-b", token=token).status_code == 403
+    # a named service or node the token may not read is filtered away, not refused (Consul)
+    hidden = api.get("/v1/catalog/service/fsvc-b", token=token)
+    assert (hidden.status_code, hidden.json()) == (200, [])
+    assert api.get("/v1/health/service/fsvc-b", token=token).json() == []
+    assert api.get("/v1/catalog/node/hidden-1", token=token).json() is None
 
 
 def test_anonymous_on_deny_by_default_sees_nothing(api: API) -> None:
@@ -380,7 +386,10 @@ def test_blocking_query_policy_matrix(api: API, kind: str, level: str, form: str
     token = api.token_for(rule)
     first = api.get(path, token=token)
     if level == "deny":
-        assert first.status_code == 403
+        if kind == "key":
+            assert first.status_code == 403
+        else:  # lists and nodes are filtered, as Consul does: no data, and no 403
+            assert first.status_code == 200 and first.json() in ([], None)
         return
     assert first.status_code == 200
     index = first.headers["X-Consul-Index"]

@@ -146,9 +146,8 @@ async def service(req: Request) -> web.Response:
     state = req.ctx.store.state
     tags = req.params("tag")
     meta = node_meta_filter(req)
-    req.authorize("service", name, "read")
 
-    def run() -> Result:
+    def run() -> Result:  # instances the token may not read are filtered out, as Consul does
         index, items = state.catalog_service(name, tags)
         items = [i for i in items if meta_matches(i["NodeMeta"], meta)]
         return Result(index, req.ctx.extra.get("filter_nodes", _same)(req, apply_filter(req, items)))
@@ -171,11 +170,11 @@ async def _node_view(req: Request, as_list: bool) -> web.Response:
     if not name:
         raise HTTPError(400, "Missing node name")
     state = req.ctx.store.state
-    req.authorize("node", name, "read")
 
     def run() -> Result:
         index, node_rec, svcs = state.catalog_node(name)
-        if node_rec is None:
+        # a node the token may not read is filtered to null, as Consul does (no 403)
+        if node_rec is None or not req.ctx.extra.get("filter_nodes", _same)(req, [node_rec]):
             return Result(index, b"null")
         svcs = req.ctx.extra.get("filter_services", _same)(req, apply_filter(req, svcs))
         if as_list:
