@@ -109,3 +109,16 @@ def test_services_registered_on_the_client_api_reach_the_catalog(cluster):
     wait_for(lambda: dig(server.dns_port, "side.service.consul") == ["127.0.0.1"], 10, "back after maintenance")
     requests.put(f"{client.url}/v1/agent/service/deregister/side").raise_for_status()
     assert requests.get(f"{server.url}/v1/catalog/service/side").json() == []
+
+
+def test_members_lists_client_agents_alive_then_failed(cluster):
+    server, client, _ = cluster
+
+    def member(name: str) -> dict | None:
+        return next((m for m in requests.get(f"{server.url}/v1/agent/members").json() if m["Name"] == name), None)
+
+    wait_for(lambda: (member("client1") or {}).get("Status") == 1, 30, "client1 alive in members")
+    assert member("client1")["Tags"]["role"] == "node"
+    assert member(server.node)["Tags"]["role"] == "consul"
+    client.stop(signal.SIGKILL)
+    wait_for(lambda: member("client1")["Status"] == 4, 15, "client1 failed in members")

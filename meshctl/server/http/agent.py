@@ -11,6 +11,7 @@ from aiohttp import web
 from meshctl.server.agent.definitions import STATUSES, DefinitionError, parse_check
 from meshctl.server.agent.local import AgentError
 from meshctl.server.http.common import HTTPError, Request, Route, apply_filter, respond, route
+from meshctl.server.state import SERF_CHECK_ID
 
 ROUTES: list[Route] = []
 
@@ -33,7 +34,29 @@ async def agent_self(req: Request) -> web.Response:
 async def members(req: Request) -> web.Response:
     provider = req.ctx.extra.get("members")
     items = provider() if provider else [req.ctx.agent.member_json()]
+    items += _client_members(req, {m["Name"] for m in items})
     return respond(req, req.ctx.extra.get("filter_members", _same)(req, items))
+
+
+def _client_members(req: Request, known: set[str]) -> list[dict[str, Any]]:
+    """Client agents, as gossip would list them: catalog nodes that carry a serfHealth check.
+
+    Only agents register serfHealth (external nodes registered through the catalog do not);
+    the check's status is the member's: passing is alive (1), critical is failed (4).
+    """
+    state = req.ctx.store.state
+    out = []
+    for name in sorted(state.nodes):
+        check = state.checks.get(name, {}).get(SERF_CHECK_ID)
+        if name in known or check is None:
+            continue
+        node = state.nodes[name]
+        member = req.ctx.agent.member_json()
+        member.update(Name=name, Addr=node["Address"], Status=1 if check["Status"] == "passing" else 4)
+        member["Tags"] = dict(member["Tags"], role="node", id=node["ID"])
+        member["Tags"].pop("port", None)
+        out.append(member)
+    return out
 
 
 def _same(req: Request, items: Any) -> Any:
