@@ -2,7 +2,7 @@
 
 Flags (which win) and config files, in Consul's names:
 
-    acl { enabled = true  default_policy = "deny"  enable_key_list_policy = false
+    acl { enabled = true  default_policy = "deny"  enable_key_list_policy = false  token_ttl = "30s"
           tokens { initial_management = "..."  default = "..."  dns = "..."  agent = "..." } }
     ports { https = 8501 }   cert_file / key_file / ca_file / ca_path / verify_incoming
     tls { defaults { cert_file ... verify_incoming } https { ... } }      (newer layout)
@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshctl.flags import FlagParser, parse_bool
+from meshctl.flags import FlagParser, parse_bool, parse_duration
 from meshctl.server.acl.enforce import ACLEnforcer, ACLSettings
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ def add_flags(p: FlagParser) -> None:
     p.flag("acl-token-dns", default=None, help="token DNS answers are filtered with (default: -acl-token)")
     p.flag("acl-agent-token", default=None, help="token of the agent's own requests")
     p.bool_flag("acl-enable-key-list-policy", default=None, help="KV listings need the 'list' policy")
+    p.flag("acl-token-ttl", default=None,
+           help="client agents: how long a token resolved by the servers is cached (default 30s)")
     p.flag("https-port", type=int, default=None, help="HTTPS API port (needs -tls-cert-file, -tls-key-file)")
     p.flag("tls-cert-file", default=None, help="PEM certificate of the HTTPS listener")
     p.flag("tls-key-file", default=None, help="PEM key of the HTTPS listener")
@@ -94,6 +96,9 @@ def from_settings(settings: dict[str, Any]) -> SecurityConfig:
         value = _get(settings, "acl", "tokens", name) or (legacy and _get(settings, legacy))
         if value:
             acl.tokens[name] = str(value)
+    ttl = _get(settings, "acl", "token_ttl")
+    if ttl is not None:
+        acl.token_ttl = _duration(ttl)
     out.https_port = int(_get(settings, "ports", "https") or 0)
     for attr in ("cert_file", "key_file", "ca_file", "ca_path", "verify_incoming"):
         value = _get(settings, "tls", "https", attr)
@@ -107,6 +112,16 @@ def from_settings(settings: dict[str, Any]) -> SecurityConfig:
             setattr(out, attr, bool(parse_bool(str(value))) if attr == "verify_incoming" else str(value))
     out.encrypt = str(_get(settings, "encrypt") or "")
     return out
+
+
+def _duration(value: Any) -> float:
+    try:
+        seconds = parse_duration(value if isinstance(value, (int, float)) else str(value))
+    except ValueError:
+        raise SecurityError(f"Invalid ACL token TTL: {value!r}") from None
+    if seconds < 0:
+        raise SecurityError(f"Invalid ACL token TTL: {value!r}")
+    return seconds
 
 
 def apply_args(cfg: Any, args: Any) -> None:
@@ -123,6 +138,8 @@ def apply_args(cfg: Any, args: Any) -> None:
         sec.acl.enable_key_list_policy = bool(args.acl_enable_key_list_policy)
     if args.acl_initial_management is not None:
         sec.acl.initial_management = args.acl_initial_management
+    if args.acl_token_ttl is not None:
+        sec.acl.token_ttl = _duration(args.acl_token_ttl)
     for name, value in (("default", args.acl_token), ("dns", args.acl_token_dns), ("agent", args.acl_agent_token)):
         if value is not None:
             sec.acl.tokens[name] = value

@@ -55,3 +55,140 @@ def test_client_agent_registers_with_its_agent_token_only(tmp_path) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
         server.stop()
+
+
+# ---------------------------------------------------------------------- local endpoints of a client agent
+
+WEB_RULES = 'service "web" { policy = "write" }\nnode_prefix "" { policy = "read" }'
+
+
+def wait_until(predicate, what: str, timeout: float = 30.0, log=None):
+    """Poll `predicate()` until truthy (its value), else fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except requests.RequestException as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})" + (f"\n{log()}" if log else ""))
+
+
+def make_token(url: str, name: str, rules: str) -> dict:
+    requests.put(f"{url}/v1/acl/policy", headers=H, timeout=10, json={"Name": name, "Rules": rules}).raise_for_status()
+    resp = requests.put(f"{url}/v1/acl/token", headers=H, timeout=10, json={"Policies": [{"Name": name}]})
+    resp.raise_for_status()
+    return resp.json()
+
+
+def test_client_agent_enforces_acls_on_its_local_endpoints(tmp_path) -> None:
+    server = start_dev_server(tmp_path, "-acl-enabled", "-acl-default-policy", "deny", "-acl-initial-management", ROOT)
+    client = None
+    try:
+        agent_tok = make_token(server.url, "c1-agent", 'node "c1" { policy = "write" }')["SecretID"]
+        web = make_token(server.url, "web-writer", WEB_RULES)
+        client = start_client(tmp_path, server.addr, "c1", "-acl-agent-token", agent_tok, "-acl-token-ttl", "1s")
+        port = client.args[client.args.index("-http-port") + 1]
+        curl = f"http://127.0.0.1:{port}"
+        log = (tmp_path / "c1.log").read_text
+
+        def call(method: str, path: str, token: str | None = None, **kw) -> requests.Response:
+            headers = {"X-Consul-Token": token} if token else {}
+            return requests.request(method, f"{curl}{path}", headers=headers, timeout=10, **kw)
+
+        wait_until(lambda: call("GET", "/v1/agent/self", ROOT).status_code == 200, "client agent", log=log)
+
+        def catalog_services() -> dict:
+            return requests.get(f"{server.url}/v1/catalog/services", headers=H, timeout=5).json()
+
+        # anonymous: refused in Consul's words, nothing reaches the catalog
+        r = call("PUT", "/v1/agent/service/register", json={"Name": "anon-svc"})
+        assert (r.status_code, r.text) == (403, "Permission denied: anonymous token lacks permission "
+                                                "'service:write' on \"anon-svc\"")
+        assert call("GET", "/v1/agent/self").status_code == 403
+        r = call("PUT", "/v1/agent/check/register", json={"Name": "anon-check", "TTL": "30s"})
+        assert r.status_code == 403
+        assert call("PUT", "/v1/agent/maintenance?enable=true").status_code == 403
+
+        # a token with service "web" write: web yes, db no
+        r = call("PUT", "/v1/agent/service/register", web["SecretID"], json={"Name": "web", "Port": 80})
+        assert r.status_code == 200, r.text
+        wait_until(lambda: "web" in catalog_services(), "web in the catalog", log=log)
+        r = call("PUT", "/v1/agent/service/register", web["SecretID"], json={"Name": "db", "Port": 5432})
+        assert (r.status_code, r.text) == (403, f"Permission denied: token with AccessorID '{web['AccessorID']}' "
+                                                "lacks permission 'service:write' on \"db\"")
+        # the management token may register db; listings are filtered per token
+        assert call("PUT", "/v1/agent/service/register", ROOT, json={"Name": "db", "Port": 5432}).status_code == 200
+        wait_until(lambda: "db" in catalog_services(), "db in the catalog", log=log)
+        assert "anon-svc" not in catalog_services()
+        assert set(call("GET", "/v1/agent/services", ROOT).json()) == {"web", "db"}
+        r = call("GET", "/v1/agent/services", web["SecretID"])
+        assert set(r.json()) == {"web"}
+        assert r.headers.get("X-Consul-Results-Filtered-By-ACLs") == "true"
+        assert call("GET", "/v1/agent/services").json() == {}
+        assert r.headers.get("X-Consul-Default-ACL-Policy") == "deny"
+
+        # an unknown token
+        for method, path in (("GET", "/v1/agent/services"), ("PUT", "/v1/agent/service/register")):
+            r = call(method, path, str(uuid.uuid4()), json={"Name": "web"})
+            assert (r.status_code, r.text) == (403, "ACL not found")
+
+        # deleted on the server: refused on the client within the TTL (1 s here)
+        requests.delete(f"{server.url}/v1/acl/token/{web['AccessorID']}", headers=H, timeout=10).raise_for_status()
+        wait_until(lambda: call("GET", "/v1/agent/services", web["SecretID"]).text == "ACL not found",
+                   "the deleted token refused", timeout=15, log=log)
+        r = call("PUT", "/v1/agent/service/register", web["SecretID"], json={"Name": "web"})
+        assert (r.status_code, r.text) == (403, "ACL not found")
+
+        # the servers down: a cached token keeps working (extend-cache), an unseen one is refused
+        assert call("GET", "/v1/agent/self", ROOT).status_code == 200
+        server.stop()
+        assert call("GET", "/v1/agent/self", ROOT).status_code == 200
+        time.sleep(1.5)  # past the TTL: the refresh fails, the cached answer is kept
+        assert call("GET", "/v1/agent/self", ROOT).status_code == 200
+        r = call("GET", "/v1/agent/self", "never-seen-" + uuid.uuid4().hex)
+        assert r.status_code == 403 and r.text.startswith("Permission denied: no server could resolve"), r.text
+
+        text = log()
+        for secret in (agent_tok, web["SecretID"], ROOT):
+            assert secret not in text
+    finally:
+        if client is not None:
+            client.terminate()
+            try:
+                client.wait(10)
+            except subprocess.TimeoutExpired:
+                client.kill()
+        server.stop()
+
+
+def test_resolve_endpoint_answers_only_for_the_callers_token(tmp_path) -> None:
+    server = start_dev_server(tmp_path, "-acl-enabled", "-acl-default-policy", "deny", "-acl-initial-management", ROOT)
+    try:
+        web = make_token(server.url, "web-writer", WEB_RULES)
+        url = f"{server.url}/v1/internal/meshctl/acl/resolve"
+        r = requests.get(url, headers={"X-Consul-Token": web["SecretID"]}, timeout=10)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["Enabled"] is True and body["DefaultPolicy"] == "deny"
+        assert body["AccessorID"] == web["AccessorID"] and body["Rules"] == [WEB_RULES]
+        assert "SecretID" not in r.text and ROOT not in r.text and web["SecretID"] not in r.text
+        anon = requests.get(url, timeout=10).json()
+        assert anon["AccessorID"] == "00000000-0000-0000-0000-000000000002" and anon["Rules"] == []
+        r = requests.get(url, headers={"X-Consul-Token": str(uuid.uuid4())}, timeout=10)
+        assert (r.status_code, r.text) == (403, "ACL not found")
+    finally:
+        server.stop()
+
+
+def test_resolve_endpoint_with_acls_off(tmp_path) -> None:
+    server = start_dev_server(tmp_path)
+    try:
+        r = requests.get(f"{server.url}/v1/internal/meshctl/acl/resolve", timeout=10)
+        assert (r.status_code, r.json()) == (200, {"Enabled": False})
+    finally:
+        server.stop()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshctl.server.acl import state as acl_state
 from meshctl.server.acl.authorizer import Authorizer, AuthorizerCache, compile_rules
-from meshctl.server.acl.policy import GLOBAL_MANAGEMENT_RULES, SINGLES, Rules
+from meshctl.server.acl.policy import GLOBAL_MANAGEMENT_RULES, SINGLES
 from meshctl.server.http.common import HTTPError
 
 if TYPE_CHECKING:
@@ -38,10 +38,24 @@ class ACLSettings:
     enable_key_list_policy: bool = False
     initial_management: str = ""
     tokens: dict[str, str] = field(default_factory=dict)  # default, agent, dns ... -> secret
+    token_ttl: float = 30.0  # client agents: how long a token resolved by the servers is trusted
 
     def __repr__(self) -> str:  # never show secrets
         return (f"ACLSettings(enabled={self.enabled}, default_policy={self.default_policy!r}, "
                 f"tokens={sorted(k for k, v in self.tokens.items() if v)})")
+
+
+@dataclass
+class TokenGrant:
+    """A token's AccessorID and the sources of its permissions (policy rule texts, identities)."""
+
+    accessor: str
+    rules: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+
+    def authorizer(self, default_allow: bool) -> Authorizer:
+        return Authorizer(compile_rules(self.rules, self.services, self.nodes), default_allow, self.accessor)
 
 
 class ACLEnforcer:
@@ -94,16 +108,21 @@ class ACLEnforcer:
             raise HTTPError(403, ACL_NOT_FOUND)
         return found
 
-    def _build(self, state: State, secret: str) -> Authorizer | None:
+    def grant_of(self, state: State, secret: str) -> TokenGrant | None:
+        """Where a secret's permissions come from (None: unknown token). Client agents get this too."""
         rec = acl_state.token_by_secret(state, secret)
         if rec is None:
             if secret == acl_state.ANONYMOUS_SECRET:  # before the built-ins are written
-                return Authorizer(Rules(), self.default_allow, acl_state.ANONYMOUS_ACCESSOR)
+                return TokenGrant(acl_state.ANONYMOUS_ACCESSOR)
             if secret and secret == self.settings.initial_management:
-                return Authorizer(compile_rules([GLOBAL_MANAGEMENT_RULES]), self.default_allow, "")
+                return TokenGrant("", [GLOBAL_MANAGEMENT_RULES])
             return None
         texts, services, nodes = acl_state.token_sources(state, rec)
-        return Authorizer(compile_rules(texts, services, nodes), self.default_allow, rec["AccessorID"])
+        return TokenGrant(rec["AccessorID"], texts, services, nodes)
+
+    def _build(self, state: State, secret: str) -> Authorizer | None:
+        grant = self.grant_of(state, secret)
+        return None if grant is None else grant.authorizer(self.default_allow)
 
     def for_request(self, req: Request) -> Authorizer:
         return self.resolve(self.secret_of(req))

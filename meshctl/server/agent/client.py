@@ -3,7 +3,9 @@
 A client keeps no store. `RemoteStore` applies its catalog commands on a server through
 the internal endpoint (heartbeat.py); the HTTP API serves /v1/agent/* locally and proxies
 every other /v1/* call to the server unchanged (blocking queries included); the DNS port
-forwards queries to the server's DNS interface. A heartbeat every second keeps the node's
+forwards queries to the server's DNS interface. Local /v1/agent/* requests are enforced
+with ACL tokens resolved by the server (meshctl/server/acl/remote.py); the agent's own
+registrations use its agent token. A heartbeat every second keeps the node's
 serfHealth passing; anti-entropy repairs the catalog's copy of the node every minute.
 """
 
@@ -18,6 +20,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
+from meshctl.server.acl.remote import ACLResolver, RemoteACLEnforcer, guarded
 from meshctl.server.agent.antientropy import AntiEntropy
 from meshctl.server.agent.checks import CriticalReaper, close_shared
 from meshctl.server.agent.heartbeat import HEARTBEAT_INTERVAL
@@ -144,6 +147,7 @@ class ClientAgent:
         self._runner: web.AppRunner | None = None
         self.dns: Any = None
         self.definitions: Definitions | None = None
+        self.acl: RemoteACLEnforcer | None = None
 
     async def _join(self) -> tuple[str, dict[str, Any]]:
         assert self.session is not None
@@ -176,6 +180,8 @@ class ClientAgent:
         ctx = ServerContext(store=self.store, agent=self.local, datacenter=cfg.datacenter)  # type: ignore[arg-type]
         ctx.extra["reload"] = self.reload
         ctx.extra["leave"] = self._leave
+        self.acl = self._acl_enforcer(info)
+        self.acl.install(ctx)
         app = self._make_app(ctx)
         # in-flight blocking queries are not waited for: a stopping agent answers nothing more
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -219,6 +225,21 @@ class ClientAgent:
                 log.debug("heartbeat failed: %s", exc)
             await asyncio.sleep(HEARTBEAT_INTERVAL)
 
+    def _acl_enforcer(self, info: dict[str, Any]) -> RemoteACLEnforcer:
+        """Local requests are enforced with tokens the servers resolve (ACLs off there: all allowed).
+
+        Always installed, whatever this agent's own `acl.enabled`: the servers decide, so a client
+        started without ACL settings is no open door into an ACL-enforcing cluster.
+        """
+        from meshctl.server.security import SECURITY_KEY, SecurityConfig
+
+        sec: SecurityConfig = self.cfg.extra.get(SECURITY_KEY) or SecurityConfig()
+        assert self.session is not None and self.store is not None
+        store = self.store
+        resolver = ACLResolver(self.session, lambda: store.base, sec.acl.token_ttl,
+                               enabled_guess=bool(info.get("ACLEnabled", True)) or sec.acl.enabled)
+        return RemoteACLEnforcer(sec.acl, resolver)
+
     def _make_app(self, ctx: ServerContext) -> web.Application:
         app = web.Application(middlewares=[consul_errors], client_max_size=8 * 1024 * 1024)
         app[CTX_KEY] = ctx
@@ -226,8 +247,9 @@ class ClientAgent:
             async def handler(raw: web.Request, r: Any = r) -> web.StreamResponse:
                 return await r.handler(Request(raw, raw.app[CTX_KEY]))
 
+            # the local routes only: proxied calls are enforced by the server they go to
             for method in r.methods:
-                app.router.add_route(method, r.path, handler)
+                app.router.add_route(method, r.path, guarded(self.acl, handler))
         app.router.add_route("*", "/{tail:.*}", self._proxy)
         return app
 

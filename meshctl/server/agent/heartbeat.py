@@ -7,7 +7,8 @@ command's node — nothing a caller could not already do with /v1/catalog/regist
 endpoint opens no new door. Each client also sends `PUT /v1/internal/meshctl/heartbeat`
 every second; `HeartbeatMonitor` turns a silent node's serfHealth check critical (which
 invalidates its sessions in the state machine and takes its services out of DNS and
-?passing), and passing again when it is heard from.
+?passing), and passing again when it is heard from. Client agents resolve the tokens of
+their local requests through `GET /v1/internal/meshctl/acl/resolve` (meshctl/server/acl/remote.py).
 """
 
 from __future__ import annotations
@@ -120,12 +121,14 @@ async def internal_info(req: Request) -> web.Response:
     """What a joining client needs: datacenter and this server's DNS port."""
     _monitor(req)
     return respond(req, {"Datacenter": req.ctx.datacenter, "DNSPort": req.ctx.extra.get("dns_port", 0),
-                         "Node": req.ctx.agent.node_name})
+                         "Node": req.ctx.agent.node_name, "ACLEnabled": "acl" in req.ctx.extra})
 
 
 def add_routes(app: web.Application) -> None:
-    """Add the internal routes to a server's HTTP app (before it starts)."""
-    for r in ROUTES:
+    """Add the internal routes to a server's HTTP app (before it starts), ACL resolution included."""
+    from meshctl.server.acl import remote
+
+    for r in ROUTES + remote.ROUTES:
         async def handler(raw: web.Request, r: Route = r) -> web.StreamResponse:
             return await r.handler(Request(raw, raw.app[CTX_KEY]))
 
