@@ -12,7 +12,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
@@ -82,3 +84,20 @@ def start_dev_server(tmp_path, *args: str, node: str = "devnode", env: dict | No
         time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"meshctl agent did not become ready:\n{server.log()}")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
+             log: Callable[[], str] | None = None) -> Any:
+    """Poll until `predicate()` is truthy; its value, or AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except (requests.RequestException, subprocess.SubprocessError, OSError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})" + (f"\n{log()}" if log else ""))

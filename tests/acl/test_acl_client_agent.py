@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import requests
-from devserver import free_port, start_dev_server
+from devserver import free_port, start_dev_server, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,18 +64,7 @@ WEB_RULES = 'service "web" { policy = "write" }\nnode_prefix "" { policy = "read
 
 def wait_until(predicate, what: str, timeout: float = 30.0, log=None):
     """Poll `predicate()` until truthy (its value), else fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except requests.RequestException as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})" + (f"\n{log()}" if log else ""))
+    return wait_for(predicate, timeout, what, log)
 
 
 def make_token(url: str, name: str, rules: str) -> dict:

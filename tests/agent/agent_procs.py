@@ -9,29 +9,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
 from devserver import DevServer, free_port
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
-             log: Callable[[], str] | None = None) -> Any:
-    """Poll until `predicate()` is truthy; its value, or AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except (requests.RequestException, subprocess.SubprocessError, OSError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})" + (f"\n{log()}" if log else ""))
 
 
 def start_client_agent(tmp_path, join: str, *args: str, node: str = "client1") -> DevServer:

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 import requests
-from agent_procs import HTTPBackend, TCPBackend, dig, passing_ids, wait_for
-from devserver import free_port, start_dev_server
+from agent_procs import HTTPBackend, TCPBackend, dig, passing_ids
+from devserver import free_port, start_dev_server, wait_for
 
 pytestmark = pytest.mark.integration
 

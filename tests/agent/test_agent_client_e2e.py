@@ -8,8 +8,8 @@ import time
 
 import pytest
 import requests
-from agent_procs import HTTPBackend, dig, passing_ids, start_client_agent, wait_for
-from devserver import start_dev_server
+from agent_procs import HTTPBackend, dig, passing_ids, start_client_agent
+from devserver import start_dev_server, wait_for
 
 pytestmark = pytest.mark.integration
 
