@@ -707,9 +707,13 @@ class LeaderElection:
                     self.on_elected()
                 self._wake.wait()
             finally:
+                # on_lost runs before the lock is released: the old leader has stopped its
+                # work before a successor can be elected, never after
                 try:
-                    self.lock.release()
-                except LockError as e:
-                    log.debug("releasing leadership on %s: %s", self.key, e)
-                if self.on_lost is not None:
-                    self.on_lost()
+                    if self.on_lost is not None:
+                        self.on_lost()
+                finally:
+                    try:
+                        self.lock.release()
+                    except LockError as e:
+                        log.debug("releasing leadership on %s: %s", self.key, e)

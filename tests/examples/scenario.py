@@ -129,6 +129,20 @@ class Load:
             t.join(15)
 
 
+def draining_workers() -> list[int]:
+    """Pids of nginx workers still shutting down after a reload (their title says so)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"worker process is shutting down" in title:
+                pids.append(int(entry.name))
+    return pids
+
+
 def run_scenario(example: Example) -> None:
     """Every healthy backend is reached; a failing one is dropped; a new one is added; nothing is dropped."""
     backends = sorted(example.state["backends"])
@@ -143,6 +157,8 @@ def run_scenario(example: Example) -> None:
         config = Path(example.state["config"])
         example.wait_for(lambda: port2 not in config.read_text(), "web-2 to leave the proxy config")
         example.wait_for(lambda: "web-2" not in example.sample(12), "web-2 to stop receiving requests")
+        # the reload is over once the old workers have drained (nginx keeps them a moment)
+        example.wait_for(lambda: not draining_workers(), "old proxy workers to exit")
         seen = example.sample(30)
         assert set(seen) == {"web-1", "web-3"}, f"{seen}; config:\n{config.read_text()}{example.logs()}"
 
