@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from meshctl.client import ConsulError, NotFound
 from meshctl.commands.common import CommandError, guarded, make_client, new_parser, no_args, out, parse
@@ -34,32 +35,30 @@ def info(argv: list[str]) -> int:
     return 0
 
 
-@guarded
-def reload(argv: list[str]) -> int:
-    """reload: ask the agent to reload its configuration."""
-    p = new_parser("meshctl reload", "Trigger the agent to reload its configuration files.")
-    args, rest = parse(p, argv)
-    no_args(rest)
-    try:
-        make_client(args).agent.reload()
-    except ConsulError as e:
-        raise CommandError(f"Error reloading: {e}") from e
-    out("Configuration reload triggered")
-    return 0
+def _agent_action(name: str, description: str, action: str, failure: str, done: str) -> Any:
+    """A command that makes one agent call with no arguments and prints one line."""
+
+    @guarded
+    def command(argv: list[str]) -> int:
+        p = new_parser(f"meshctl {name}", description)
+        args, rest = parse(p, argv)
+        no_args(rest)
+        try:
+            getattr(make_client(args).agent, action)()
+        except ConsulError as e:
+            raise CommandError(f"{failure}: {e}") from e
+        out(done)
+        return 0
+
+    command.__name__ = name
+    command.__doc__ = f"{name}: {description}"
+    return command
 
 
-@guarded
-def leave(argv: list[str]) -> int:
-    """leave: make the agent leave the cluster gracefully and shut down."""
-    p = new_parser("meshctl leave", "Gracefully leave the cluster and shut the agent down.")
-    args, rest = parse(p, argv)
-    no_args(rest)
-    try:
-        make_client(args).agent.leave()
-    except ConsulError as e:
-        raise CommandError(f"Error leaving: {e}") from e
-    out("Graceful leave complete")
-    return 0
+reload = _agent_action("reload", "Trigger the agent to reload its configuration files.", "reload",
+                       "Error reloading", "Configuration reload triggered")
+leave = _agent_action("leave", "Gracefully leave the cluster and shut the agent down.", "leave",
+                      "Error leaving", "Graceful leave complete")
 
 
 @guarded

@@ -214,19 +214,28 @@ def _token_delete(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
     return {"OK": True}
 
 
+def _check_named(table: dict[str, Any], kind: str, rid: str, name: str, old: dict[str, Any] | None,
+                 create: bool) -> dict[str, Any] | None:
+    """Consul's checks on a policy or role write: exists (or not), valid and unique name."""
+    if not create and old is None:
+        return _error(f"Cannot find {kind.lower()} {rid!r}")
+    if create and old is not None:
+        return _error(f"Invalid {kind}: ID is already in use")
+    if not _NAME_RE.match(name):
+        return _error(f"Invalid {kind}: invalid Name. Only alphanumeric characters, '-' and '_' are allowed")
+    if any(r["Name"] == name and r["ID"] != rid for r in table.values()):
+        return _error(f"Invalid {kind}: A {kind} with Name {name!r} already exists")
+    return None
+
+
 def _policy_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
     acl = state.acl
     pol = dict(cmd["Policy"])
     pid, name = pol.get("ID") or "", pol.get("Name") or ""
     old = acl["Policies"].get(pid)
-    if not cmd.get("Create") and old is None:
-        return _error(f"Cannot find policy {pid!r}")
-    if cmd.get("Create") and old is not None:
-        return _error("Invalid Policy: ID is already in use")
-    if not _NAME_RE.match(name):
-        return _error("Invalid Policy: invalid Name. Only alphanumeric characters, '-' and '_' are allowed")
-    if any(p["Name"] == name and p["ID"] != pid for p in acl["Policies"].values()):
-        return _error(f"Invalid Policy: A Policy with Name {name!r} already exists")
+    bad = _check_named(acl["Policies"], "Policy", pid, name, old, bool(cmd.get("Create")))
+    if bad:
+        return bad
     if pid == GLOBAL_MANAGEMENT_ID:
         if old is not None and pol.get("Rules", old["Rules"]) != old["Rules"]:
             return _error("Changing the Rules for the builtin global-management policy is not permitted")
@@ -255,14 +264,9 @@ def _role_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
     role = dict(cmd["Role"])
     rid, name = role.get("ID") or "", role.get("Name") or ""
     old = acl["Roles"].get(rid)
-    if not cmd.get("Create") and old is None:
-        return _error(f"Cannot find role {rid!r}")
-    if cmd.get("Create") and old is not None:
-        return _error("Invalid Role: ID is already in use")
-    if not _NAME_RE.match(name):
-        return _error("Invalid Role: invalid Name. Only alphanumeric characters, '-' and '_' are allowed")
-    if any(r["Name"] == name and r["ID"] != rid for r in acl["Roles"].values()):
-        return _error(f"Invalid Role: A Role with Name {name!r} already exists")
+    bad = _check_named(acl["Roles"], "Role", rid, name, old, bool(cmd.get("Create")))
+    if bad:
+        return bad
     bad = _identities(role)
     if bad:
         return bad
