@@ -122,6 +122,28 @@ class Demo:
         raise RuntimeError(f"{url} answered from {sorted(seen)}, want {sorted(names)}; "
                            f"see {self.workdir}/template.log")
 
+    def start_store_and_backends(self, count: int) -> tuple[str, list[str]]:
+        """The dev store and `count` backends web-1..web-N, once all their checks pass."""
+        consul = self.start_store()
+        names = [f"web-{i}" for i in range(1, count + 1)]
+        for name in names:
+            self.start_backend(name)
+        self.wait_passing(names)
+        return consul, names
+
+    def serve_until_signal(self, proxy: str, url: str, names: list[str], config: Path) -> None:
+        """Record the state, print how to play with the running example, wait for Ctrl-C."""
+        state = self.write_state(proxy=url, config=str(config), backend_script=str(BACKEND))
+        print(f"""
+{proxy} is serving {url} from {len(names)} backends registered in {self.consul}.
+  curl {url}                                       # answered by web-1, web-2, ... in turn
+  curl -X POST http://127.0.0.1:<backend port>/fail   # its check fails: out of {proxy} after the reload
+  python3 {BACKEND} web-9 <port> --consul {self.consul}   # a new backend joins
+  cat {config}
+State: {state}   Logs: {self.workdir}/*.log   Ctrl-C stops everything.
+ready""", flush=True)
+        wait_for_signal()
+
     def write_state(self, **extra: object) -> Path:
         """`<workdir>/state.json`: the addresses a user (or a test) needs."""
         path = self.workdir / "state.json"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from demo import Demo, free_port, wait_for_signal  # noqa: E402
+from demo import Demo, free_port  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,11 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="meshctl-haproxy-"))
     demo = Demo(workdir, args.consul or None)
     try:
-        consul = demo.start_store()
-        names = [f"web-{i}" for i in range(1, args.backends + 1)]
-        for name in names:
-            demo.start_backend(name)
-        demo.wait_passing(names)
+        consul, names = demo.start_store_and_backends(args.backends)
 
         port = args.port or free_port()
         cfg = workdir / "haproxy.cfg"
@@ -54,16 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                             env={"SERVICE": "web", "HAPROXY_BIND": f"127.0.0.1:{port}", "CONSUL_HTTP_ADDR": consul})
         url = f"http://127.0.0.1:{port}/"
         demo.wait_serving(url, names)
-        state = demo.write_state(proxy=url, config=str(cfg), backend_script=str(Path(__file__).parent / "backend.py"))
-        print(f"""
-haproxy is serving {url} from {len(names)} backends registered in {consul}.
-  curl {url}                                       # answered by web-1, web-2, ... in turn
-  curl -X POST http://127.0.0.1:<backend port>/fail   # its check fails: out of haproxy after the reload
-  python3 {Path(__file__).parent / 'backend.py'} web-9 <port> --consul {consul}   # a new backend joins
-  cat {cfg}
-State: {state}   Logs: {workdir}/*.log   Ctrl-C stops everything.
-ready""", flush=True)
-        wait_for_signal()
+        demo.serve_until_signal("haproxy", url, names, cfg)
     finally:
         demo.close()
     return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "haproxy"))
 
-from demo import Demo, free_port, wait_for_signal  # noqa: E402
+from demo import Demo, free_port  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,11 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="meshctl-nginx-"))
     demo = Demo(workdir, args.consul or None)
     try:
-        consul = demo.start_store()
-        names = [f"web-{i}" for i in range(1, args.backends + 1)]
-        for name in names:
-            demo.start_backend(name)
-        demo.wait_passing(names)
+        consul, names = demo.start_store_and_backends(args.backends)
 
         port = args.port or free_port()
         (workdir / "tmp").mkdir(exist_ok=True)
@@ -61,17 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                             env={"TAG": "http", "CONSUL_HTTP_ADDR": consul})
         url = f"http://127.0.0.1:{port}/"
         demo.wait_serving(url, names)
-        state = demo.write_state(proxy=url, config=str(upstreams),
-                                 backend_script=str(HERE.parent / "haproxy" / "backend.py"))
-        print(f"""
-nginx is serving {url} from {len(names)} backends registered in {consul}.
-  curl {url}                                       # answered by web-1, web-2, ... in turn
-  curl -X POST http://127.0.0.1:<backend port>/fail   # its check fails: out of nginx after the reload
-  python3 {HERE.parent / 'haproxy' / 'backend.py'} web-9 <port> --consul {consul}   # a new backend joins
-  cat {upstreams}
-State: {state}   Logs: {workdir}/*.log   Ctrl-C stops everything.
-ready""", flush=True)
-        wait_for_signal()
+        demo.serve_until_signal("nginx", url, names, upstreams)
     finally:
         demo.close()
     return 0
