@@ -628,6 +628,14 @@ def _parse_arg_number(fmt: str, i: int) -> tuple[int, int, bool]:
     return 0, 1, False
 
 
+def _arg_number(fmt: str, i: int, argnum: int, nargs: int) -> tuple[int, int, bool, bool]:
+    """Go's argNumber for a ``[n]`` at fmt[i]: (argnum, new i, found, n in range)."""
+    idx, width, ok = _parse_arg_number(fmt, i)
+    if ok and 0 <= idx < nargs:
+        return idx, i + width, True, True
+    return argnum, i + width, ok, False
+
+
 def _int_from_arg(args: Sequence[Any], argnum: int) -> tuple[int, bool, int]:
     num, isint, new = 0, False, argnum
     if argnum < len(args):
@@ -691,14 +699,8 @@ def sprintf(fmt: str, args: Sequence[Any]) -> str:
         # argument index
         if i < end and fmt[i] == "[":
             reordered = True
-            idx, w, ok = _parse_arg_number(fmt, i)
-            if ok and 0 <= idx < nargs:
-                argnum = idx
-                after_index = True
-            else:
-                good_argnum = False
-                after_index = ok
-            i += w
+            argnum, i, after_index, in_range = _arg_number(fmt, i, argnum, nargs)
+            good_argnum = good_argnum and in_range
         # width
         if i < end and fmt[i] == "*":
             i += 1
@@ -721,14 +723,8 @@ def sprintf(fmt: str, args: Sequence[Any]) -> str:
                 good_argnum = False
             if i < end and fmt[i] == "[":
                 reordered = True
-                idx, w, ok = _parse_arg_number(fmt, i)
-                if ok and 0 <= idx < nargs:
-                    argnum = idx
-                    after_index = True
-                else:
-                    good_argnum = False
-                    after_index = ok
-                i += w
+                argnum, i, after_index, in_range = _arg_number(fmt, i, argnum, nargs)
+                good_argnum = good_argnum and in_range
             if i < end and fmt[i] == "*":
                 i += 1
                 f.prec, f.prec_p, argnum = _int_from_arg(args, argnum)
