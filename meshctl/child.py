@@ -78,6 +78,45 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def describe_exit(returncode: int) -> str:
+    """A Popen return code in Go's words: "exit status 3", or "signal: hangup" for a death by signal."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    try:
+        name = signal.strsignal(-returncode) or f"signal {-returncode}"
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"signal: {name[0].lower()}{name[1:]}"
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process is left in process group `pgid`.
+
+    A zombie still answers `kill(0)`, and an orphan's zombie may never be reaped when PID 1 is
+    not an init (containers); on Linux /proc tells them apart.
+    """
+    proc = "/proc"
+    if not os.path.isdir(f"{proc}/self"):
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
 class Child:
     """One supervised command; start it, signal it, stop it, restart it, learn how it exited.
 
@@ -320,7 +359,36 @@ class Child:
                         signal.Signals(sig).name)
             self.signal(signal.SIGKILL)
             code = self.wait()
+        self.stop_stragglers(timeout, sig)
         return code
+
+    def stop_stragglers(self, kill_timeout: float | None = None, sig: int | None = None) -> bool:
+        """Once the command has exited, stop what is left of its process group; True if anything was.
+
+        `sh -c 'server'` may fork instead of exec: when the shell dies (say of a relayed SIGHUP)
+        the server lives on in the group. Kill signal, then SIGKILL after the kill timeout.
+        Needs `setpgid`; a no-op while the command itself still runs.
+        """
+        proc = self._proc
+        if not self.setpgid or proc is None or self.running or not process_group_alive(proc.pid):
+            return False
+        timeout = self.kill_timeout if kill_timeout is None else kill_timeout
+        sig = self.kill_signal if sig is None else sig
+        log.info("pid %d exited, leaving processes in its group; sending %s", proc.pid, signal.Signals(sig).name)
+        for each, wait in ((sig, timeout), (signal.SIGKILL, 1.0)):
+            try:
+                os.killpg(proc.pid, each)
+            except ProcessLookupError:
+                return True
+            deadline = time.monotonic() + wait
+            while process_group_alive(proc.pid):
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.02)
+            else:
+                return True
+        log.warning("processes of group %d survived SIGKILL", proc.pid)
+        return True
 
     def kill(self) -> int | None:
         """SIGKILL now, and wait for the exit."""

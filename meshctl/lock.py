@@ -6,8 +6,9 @@
 The loop (consul's command/lock/lock.go): acquire → start the child with
 `CONSUL_LOCK_HELD=true` → wait for whichever comes first:
 
-* the child exits: release the lock, clean the key up, exit 0 (2 with `child_exit_code` if
-  the child failed);
+* the child exits: stop what it left in its process group (a forking `sh -c` leaves the real
+  command there when the shell dies), release the lock, clean the key up, exit 0 (2 with
+  `child_exit_code` if the child failed);
 * SIGINT/SIGTERM: relay it to the child, SIGKILL it after `kill_timeout`, release, exit 0;
   other signals (HUP, USR1, USR2, QUIT, WINCH) are only relayed;
 * the lock is lost (session invalidated, key deleted or taken, agent unreachable past
@@ -29,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from meshctl.child import Child, ChildError
+from meshctl.child import Child, ChildError, describe_exit
 from meshctl.client import Client, ConsulError
 from meshctl.client.lock import (
     DEFAULT_SESSION_TTL,
@@ -309,7 +310,11 @@ class LockRunner:
                 return "lost", None
             elif kind == "child_exit":
                 if data != 0:
-                    self.error(f"Error running handler: exit status {data}")
+                    self.error(f"Error running handler: {describe_exit(data)}")
+                # What the command left behind in its process group (a forked `sh -c` shell's
+                # child) must not outlive the lock.
+                if child.stop_stragglers():
+                    self.info("Stopped processes the child left in its process group")
                 self.info("Child terminated, releasing lock")
                 return "child", data
 

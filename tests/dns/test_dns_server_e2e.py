@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 from devserver import start_dev_server
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,10 @@ class Upstream:
                 data, addr = self.sock.recvfrom(4096)
             except OSError:
                 return
-            q = DNSRecord.parse(data)
+            try:
+                q = DNSRecord.parse(data)
+            except DNSError:  # an empty read as the socket closes, or junk: not a query
+                continue
             self.queries.append(str(q.q.qname))
             reply = q.reply()
             reply.add_answer(RR(q.q.qname, QTYPE.A, ttl=60, rdata=A("127.0.0.53")))

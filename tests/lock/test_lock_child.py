@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from meshctl.child import Child, ChildError, exit_status, forward_signals, parse_signal, shell_command
+from meshctl.child import (
+    Child,
+    ChildError,
+    describe_exit,
+    exit_status,
+    forward_signals,
+    parse_signal,
+    process_group_alive,
+    shell_command,
+)
 
 PY = sys.executable
 
@@ -247,3 +256,35 @@ def test_parse_signal():
     assert parse_signal("10") == signal.SIGUSR1
     with pytest.raises(ValueError):
         parse_signal("SIGNOPE")
+
+
+def test_stragglers_of_a_dead_shell_are_stopped_then_killed(tmp_path):
+    # The shell forks a grandchild that ignores SIGTERM, then the shell is killed by SIGHUP (it
+    # has no handler) — the grandchild lives on in the group until stop_stragglers ends it.
+    ready = tmp_path / "ready"
+    script = f"{PY} -c \"import signal,time; signal.signal(15, signal.SIG_IGN); " \
+             f"signal.signal(1, signal.SIG_IGN); open('{ready}','w').write(str(__import__('os').getpid())); " \
+             f"time.sleep(60)\"; true"
+    child = Child(script, shell=True, shell_path="/bin/sh", kill_timeout=0.3)
+    child.start()
+    wait_for(lambda: ready.exists() and ready.read_text(), what="grandchild ready")
+    grandchild = int(ready.read_text())
+    assert child.stop_stragglers() is False  # the shell still runs: nothing to do yet
+    child.signal(signal.SIGHUP)
+    assert child.wait(5) == -signal.SIGHUP
+    assert process_group_alive(child._proc.pid)  # the grandchild outlived its shell
+    started = time.monotonic()
+    assert child.stop_stragglers() is True
+    assert time.monotonic() - started >= 0.3  # SIGTERM was ignored: SIGKILL after kill_timeout
+    assert not process_group_alive(child._proc.pid)
+    stat = Path(f"/proc/{grandchild}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    assert child.stop_stragglers() is False
+
+
+def test_describe_exit_in_gos_words():
+    assert describe_exit(0) == "exit status 0"
+    assert describe_exit(3) == "exit status 3"
+    assert describe_exit(-signal.SIGHUP) == "signal: hangup"
+    assert describe_exit(-signal.SIGKILL) == "signal: killed"
+    assert describe_exit(-signal.SIGUSR1) == "signal: user defined signal 1"

@@ -90,6 +90,15 @@ def starts(path: Path) -> int:
     return sum(1 for line in read_log(path) if line[0] == "start")
 
 
+def alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan's zombie may linger here: PID 1 does not always reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZX"
+
+
 def max_concurrency(items: list[Interval]) -> int:
     events = sorted([(i.start, 1) for i in items] + [(i.stop or float("inf"), -1) for i in items],
                     key=lambda e: (e[0], e[1]))
@@ -112,6 +121,8 @@ class Harness:
         self.procs: list[subprocess.Popen] = []
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUL_")}
         self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
+        # -shell runs `$SHELL -c`: pin it, since bash execs a lone command while dash forks.
+        self.env["SHELL"] = "/bin/sh"
 
     def work(self, seconds: float, *extra: str) -> list[str]:
         return [PY, str(self.worker), str(self.log), str(seconds), *extra]
@@ -304,7 +315,8 @@ def test_semaphore_three_of_six_and_document_stays_consistent(h, client, prefix)
 
 
 def test_signals_are_forwarded_and_sigint_releases(h, client, prefix):
-    proc = h.spawn(prefix, " ".join(h.work(-1)))  # -shell (default): one string run by sh -c
+    # -shell (default): one string run by sh -c; `exec` so that the worker is the child itself
+    proc = h.spawn(prefix, "exec " + " ".join(h.work(-1)))
     wait_for(lambda: starts(h.log) == 1, what="child")
     proc.send_signal(signal.SIGUSR1)
     proc.send_signal(signal.SIGHUP)
@@ -318,6 +330,23 @@ def test_signals_are_forwarded_and_sigint_releases(h, client, prefix):
         not s["Name"].endswith(f"at '{prefix}'") for s in client.session.list().value)
 
 
+def test_a_forking_shell_killed_by_a_relayed_signal_leaves_nothing_running_past_the_release(
+        h, client, prefix):
+    # `; true` makes every shell fork: the worker runs in the shell's process group, and a relayed
+    # SIGHUP kills the shell (no handler) while the worker only notes it.
+    proc = h.spawn(prefix, " ".join(h.work(-1)) + "; true")
+    wait_for(lambda: starts(h.log) == 1, what="child")
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(15) == 0, h.stderr(proc)  # the child "exited"; without -child-exit-code: 0
+    assert "Error running handler: signal: hangup" in h.stderr(proc)
+    seen = [line[0] for line in read_log(h.log)]
+    assert seen[:2] == ["start", "SIGHUP"] and "SIGTERM" in seen  # stopped, not left running
+    run = intervals(h.log)[0]
+    assert run.stop is not None
+    assert client.kv.get(f"{prefix}/.lock").value is None
+    assert not alive(run.pid)
+
+
 def test_lost_lock_terminates_child_then_kills_it_and_exits_nonzero(h, client, prefix):
     proc = h.spawn("-shell=false", "-kill-timeout", "500ms", prefix, *h.work(-1, "ignore-term"))
     wait_for(lambda: starts(h.log) == 1, what="child")
@@ -327,9 +356,7 @@ def test_lost_lock_terminates_child_then_kills_it_and_exits_nonzero(h, client, p
     assert "Lock lost" in h.stderr(proc)
     assert "SIGTERM" in {line[0] for line in read_log(h.log)}
     assert intervals(h.log)[0].stop is None  # it ignored SIGTERM and was SIGKILLed
-    pid = intervals(h.log)[0].pid
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert not alive(intervals(h.log)[0].pid)
 
 
 def test_reacquire_after_loss(h, client, prefix):

@@ -257,10 +257,19 @@ def test_sigterm_stops_the_agent_promptly_despite_parked_blocking_queries(tmp_pa
 
     server = start_dev_server(tmp_path)
     index = int(requests.get(f"{server.url}/v1/kv/?recurse").headers["X-Consul-Index"])
-    waiter = threading.Thread(target=lambda: requests.get(f"{server.url}/v1/kv/x?index={index}&wait=5m",
-                                                          timeout=60), daemon=True)
+    outcome: list[object] = []
+
+    def park() -> None:
+        try:
+            outcome.append(requests.get(f"{server.url}/v1/kv/x?index={index}&wait=5m", timeout=60))
+        except requests.ConnectionError as e:  # the server went away under the parked query
+            outcome.append(e)
+
+    waiter = threading.Thread(target=park, daemon=True)
     waiter.start()
     time.sleep(0.3)
     started = time.monotonic()
     assert server.stop(timeout=30) == 0
     assert time.monotonic() - started < 5
+    waiter.join(5)
+    assert outcome, "the parked query was still waiting after the agent stopped"
