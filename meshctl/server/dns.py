@@ -2,18 +2,28 @@
 
 Pure over `state` (no sockets): `Resolver.answer(wire, transport)` takes a query as bytes
 and returns the response as bytes, or `FORWARD` when the name lies outside our domains
-and recursors are configured (the transport in `dns_server.py` does the forwarding).
+and recursors are configured (the transport in `dns_server.py` does the forwarding), or a
+`Pending` when the answer CNAMEs to a hostname outside our domains that the recursors must
+resolve first: the transport sends `Pending.queries` to them and calls `Pending.finish()`.
 
 Name forms (consul-api.md §10): `[<tag>.]<svc>.service[.<dc>].<domain>`,
 `_<svc>._<tag>[.service][.<dc>].<domain>`, `<node>.node[.<dc>].<domain>`,
 `<hex>.addr[.<dc>].<domain>`, reverse `in-addr.arpa` / `ip6.arpa` PTR, and the domain's
 own SOA/NS. Only passing and warning instances answer (only passing with `only_passing`).
 
+Hostname addresses (consul-api.md §10, Consul's makeRecordFromFQDN / resolveCNAME): an
+A/AAAA/ANY answer is a CNAME to the hostname plus its records, an SRV answer targets the
+hostname with its records in the additional section. Targets inside our domains are
+resolved here from the catalog (at most MAX_RECURSION_LEVEL links deep); others by the
+recursors if any (else the CNAME alone). Instances with IP addresses win over hostnames,
+and of hostname-only instances one CNAME chain answers (a CNAME can have no siblings).
+
 Speed: answers are cached per (question, transport, EDNS size) and stamped with the
 catalog's table indexes; a stamp that no longer matches is a miss, so an answer is never
 served past a catalog change. Each cache entry holds a few shuffled orders of the records
 (one is picked per query), so cached answers still come in random order. A hit costs a
-header parse, a dict lookup and a byte splice: no dnslib at all.
+header parse, a dict lookup and a byte splice: no dnslib at all. Answers that wait on the
+recursors are never cached (what the recursors say is not stamped by our catalog).
 """
 
 from __future__ import annotations
@@ -23,8 +33,8 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dnslib import AAAA, CNAME, EDNS0, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSHeader, DNSRecord
@@ -42,6 +52,9 @@ MAX_TCP_SIZE = 65535
 CACHE_LIMIT = 20000
 MAX_VARIANTS = 12
 OPT_TYPE = 41
+MAX_RECURSE_RECORDS = 5  # records behind one CNAME in a non-EDNS answer (Consul's maxRecurseRecords)
+MAX_RECURSION_LEVEL = 3  # internal CNAME links followed (Consul's maxRecursionLevelDefault)
+CHASE_TYPES = (QTYPE.CNAME, QTYPE.A, QTYPE.AAAA)  # what a resolved CNAME target contributes
 
 
 @dataclass
@@ -86,12 +99,24 @@ def fqdn(name: str) -> str:
     return name if name.endswith(".") else name + "."
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """A CNAME target outside our domains, to be resolved by the recursors."""
+
+    name: str
+    qtype: int  # asked of the recursors
+    ttl: int | None  # replaces the recursor's TTLs (service answers, as Consul); None keeps them
+    room: int | None  # records still allowed behind this CNAME (non-EDNS cap), None = no cap
+    extra: bool  # into the additional section (SRV targets) rather than the answers
+
+
 @dataclass
 class Unit:
     """Records that travel together when answers are shuffled or cut (one instance)."""
 
     answers: list[RR]
     extra: list[RR] = field(default_factory=list)
+    lookup: Lookup | None = None  # its records come from the recursors at answer time
 
 
 @dataclass
@@ -104,6 +129,43 @@ class Plan:
     soa: bool = False  # SOA in the authority section (NXDOMAIN / no data)
     limit: int = 0  # a_record_limit, 0 = none
     authority: list[RR] = field(default_factory=list)
+    pick_one: bool = False  # answer with one unit chosen at random (alternative CNAME chains)
+
+    @property
+    def lookups(self) -> bool:
+        return any(u.lookup is not None for u in self.units)
+
+
+class Pending:
+    """An answer waiting on the recursors: send each of `queries` (wire format) to them, then
+    `finish()` with the replies (None where none came). Whatever fails, the CNAME alone stays."""
+
+    def __init__(self, resolver: Resolver, request: DNSRecord, plan: Plan, transport: str, order: list[int],
+                 queries: dict[tuple[str, int], bytes]) -> None:
+        self.resolver = resolver
+        self.request = request
+        self.plan = plan
+        self.transport = transport
+        self.order = order
+        self.queries = queries  # (name, qtype) -> query
+
+    def finish(self, replies: Mapping[tuple[str, int], bytes | None]) -> bytes:
+        """The response, with what the recursors answered appended behind each CNAME."""
+        units = list(self.plan.units)
+        for i in self.order:
+            unit = units[i]
+            if unit.lookup is None:
+                continue
+            key = (unit.lookup.name, unit.lookup.qtype)
+            query = self.queries.get(key)
+            records = _recursor_records(unit.lookup, query, replies.get(key)) if query else []
+            if records:
+                if unit.lookup.extra:
+                    units[i] = Unit(unit.answers, unit.extra + records)
+                else:
+                    units[i] = Unit(unit.answers + records, unit.extra)
+        plan = replace(self.plan, units=units)
+        return bytes(self.resolver._render(self.request, plan, self.transport, self.order).pack())
 
 
 class Resolver:
@@ -131,8 +193,9 @@ class Resolver:
         """ACLs: may the DNS token read this node or service? (always, with ACLs off)"""
         return self.acl_check is None or self.acl_check(resource, name)
 
-    def answer(self, data: bytes, transport: str = "udp") -> bytes | None:
-        """The response to one query (bytes), FORWARD for recursion, or None to drop it."""
+    def answer(self, data: bytes, transport: str = "udp") -> bytes | Pending | None:
+        """The response to one query (bytes), FORWARD for recursion, a Pending answer that needs
+        the recursors to resolve a CNAME target, or None to drop it."""
         if type(data) is not bytes:
             data = bytes(data)
         key, qend = _cache_key(data, transport)
@@ -157,6 +220,8 @@ class Resolver:
             if self.config.recursors:
                 return FORWARD
             return bytes(self._render(request, Plan(rcode=RCODE.REFUSED), transport, None).pack())
+        if plan.lookups:
+            return self._pending(request, plan, transport)
         variants = self._variants(request, plan, transport)
         if key is not None:
             if len(self._cache) >= CACHE_LIMIT:
@@ -164,8 +229,37 @@ class Resolver:
             self._cache[key] = (stamp, variants)
         return variants[0] if len(variants) == 1 else random.choice(variants)
 
+    def _pending(self, request: DNSRecord, plan: Plan, transport: str) -> bytes | Pending:
+        """Fix one order now and ask the recursors only about the units that will be sent."""
+        n = len(plan.units)
+        if plan.pick_one:
+            order = [random.randrange(n)]
+        else:
+            order = list(range(n))
+            if plan.shuffle:
+                random.shuffle(order)
+        window = self._window(plan, transport, _edns_size(request))
+        queries = {}
+        for i in order[:window]:
+            lookup = plan.units[i].lookup
+            if lookup is not None and (lookup.name, lookup.qtype) not in queries:
+                queries[(lookup.name, lookup.qtype)] = DNSRecord.question(lookup.name, QTYPE[lookup.qtype]).pack()
+        if not queries:
+            return bytes(self._render(request, plan, transport, order).pack())
+        return Pending(self, request, plan, transport, order, queries)
+
+    def _window(self, plan: Plan, transport: str, edns: int | None) -> int | None:
+        """How many units at most survive the a_record_limit and UDP answer-count cuts (None: all)."""
+        window = plan.limit or None
+        if transport == "udp" and edns is None:
+            limit = min(self.config.udp_answer_limit or MAX_UDP_ANSWER_LIMIT, MAX_UDP_ANSWER_LIMIT)
+            window = limit if window is None else min(window, limit)
+        return window
+
     def _variants(self, request: DNSRecord, plan: Plan, transport: str) -> list[bytes]:
         n = len(plan.units)
+        if plan.pick_one and n > 1:
+            return [bytes(self._render(request, plan, transport, [i]).pack()) for i in range(n)]
         if not plan.shuffle or n < 2:
             return [bytes(self._render(request, plan, transport, None).pack())]
         if n <= 4:
@@ -189,9 +283,9 @@ class Resolver:
         edns = _edns_size(request)
         truncated = False
         if transport == "udp":
-            limit = min(cfg.udp_answer_limit or MAX_UDP_ANSWER_LIMIT, MAX_UDP_ANSWER_LIMIT)
-            if edns is None and len(units) > limit:
-                units = units[:limit]
+            window = self._window(plan, transport, edns)
+            if window is not None and len(units) > window:
+                units = units[:window]
                 truncated = cfg.enable_truncate
             max_size = 512 if edns is None else max(512, min(edns, MAX_EDNS_SIZE))
         else:
@@ -213,8 +307,11 @@ class Resolver:
             truncated = True
             if with_extra and any(u.extra for u in units):
                 with_extra = False
-            elif units:
+            elif len(units) > 1:
                 units = units[:-1]
+            elif units and len(units[0].answers) > 1:
+                # one CNAME chain too long: shorten it behind the CNAME rather than answer nothing
+                units = [Unit(units[0].answers[:-1])]
             else:
                 break
         reply.header.tc = 1 if truncated else 0
@@ -225,8 +322,13 @@ class Resolver:
     def resolve(self, request: DNSRecord, state: State) -> Plan | None:
         """What to answer for the request's first question; None if the name is not ours."""
         q = request.q
-        name = str(q.qname).lower()
-        qtype = q.qtype
+        capped = _edns_size(request) is None
+        return self._resolve_name(q.qname, q.qtype, state, MAX_RECURSION_LEVEL, capped)
+
+    def _resolve_name(self, qname: Any, qtype: int, state: State, depth: int, capped: bool) -> Plan | None:
+        """resolve() for one name; `depth` internal CNAME links may still be followed, `capped`
+        limits the records behind a CNAME (non-EDNS queries)."""
+        name = str(qname).lower()
         cfg = self.config
         labels = None
         for domain in (cfg.domain, cfg.alt_domain):
@@ -240,13 +342,13 @@ class Resolver:
                 break
         if labels is None:
             if name.endswith(".in-addr.arpa.") or name.endswith(".ip6.arpa."):
-                plan = self._ptr(q.qname, name, state)
+                plan = self._ptr(qname, name, state)
                 if plan.rcode == RCODE.NXDOMAIN and cfg.recursors:
                     return None
                 return plan
             return None
         if not labels:
-            return self._apex(q.qname, qtype, state)
+            return self._apex(qname, qtype, state)
         parsed = parse_name(labels)
         if parsed is None:
             return nxdomain()
@@ -254,12 +356,59 @@ class Resolver:
         if dc is not None and dc != cfg.datacenter.lower():
             return nxdomain()
         if kind == "service":
-            return self._service(q.qname, qtype, prefix, state)
+            return self._service(qname, qtype, prefix, state, depth, capped)
         if kind == "node":
-            return self._node(q.qname, qtype, ".".join(prefix), state)
+            return self._node(qname, qtype, ".".join(prefix), state, depth, capped)
         if kind == "addr":
-            return self._addr(q.qname, qtype, prefix)
+            return self._addr(qname, qtype, prefix)
         return nxdomain()
+
+    def _ours(self, name: str) -> bool:
+        cfg = self.config
+        return name.endswith("." + cfg.domain) or bool(cfg.alt_domain and name.endswith("." + cfg.alt_domain))
+
+    def _chase(self, target: str, qtype: int, ttl: int | None, state: State, depth: int, capped: bool,
+               extra: bool = False) -> tuple[list[RR], Lookup | None]:
+        """The records behind a CNAME to `target` (Consul's resolveCNAME): from the catalog when the
+        name is ours, else a Lookup for the recursors (none without recursors: the CNAME alone).
+
+        Only records of the asked type follow the CNAME (A, AAAA, both for ANY and SRV), CNAMEs
+        of a chain included; `ttl`, if given, replaces theirs.
+        """
+        room = MAX_RECURSE_RECORDS if capped else None
+        if not self._ours(target):
+            if not self.config.recursors:
+                return [], None
+            return [], Lookup(target, QTYPE.AAAA if qtype == QTYPE.AAAA else QTYPE.A, ttl, room, extra)
+        if depth < 1:
+            log.warning("CNAME chain too deep at %s: not resolved further", target)
+            return [], None
+        sub_qtype = qtype if qtype in (QTYPE.A, QTYPE.AAAA) else QTYPE.ANY
+        plan = self._resolve_name(target, sub_qtype, state, depth - 1, capped)
+        if plan is None or not plan.units:
+            return [], None
+        units = plan.units[: plan.limit] if plan.limit else plan.units
+        if plan.pick_one:
+            units = [random.choice(units)]
+        elif plan.shuffle:
+            units = random.sample(units, len(units))
+        records: list[RR] = []
+        lookup = None
+        for unit in units:
+            records += [rr for rr in unit.answers if rr.rtype in CHASE_TYPES]
+            lookup = lookup or unit.lookup
+        if room is not None:
+            records = records[:room]
+            room -= len(records)
+        if ttl is not None:
+            for rr in records:  # fresh records of a plan that is not kept: safe to change
+                rr.ttl = ttl
+        if lookup is not None:
+            if room == 0:
+                lookup = None
+            else:
+                lookup = Lookup(lookup.name, lookup.qtype, lookup.ttl if ttl is None else ttl, room, extra)
+        return records, lookup
 
     def _soa_rr(self) -> RR:
         cfg = self.config
@@ -280,7 +429,8 @@ class Resolver:
             return Plan(units=units)
         return nodata()
 
-    def _service(self, qname: Any, qtype: int, prefix: list[str], state: State) -> Plan:
+    def _service(self, qname: Any, qtype: int, prefix: list[str], state: State, depth: int = MAX_RECURSION_LEVEL,
+                 capped: bool = True) -> Plan:
         cfg = self.config
         if not prefix:
             return nxdomain()
@@ -294,10 +444,17 @@ class Resolver:
         if not instances:
             return nxdomain()
         ttl = cfg.ttl_for_service(service)
+        name = str(qname).lower()
         units: list[Unit] = []
+        cnames: list[Unit] = []
         seen: set[str] = set()
         for node, svc, status in instances:
-            address = svc["Address"] or node["Address"]
+            svc_address = svc["Address"]
+            node_ip = bool(node["Address"]) and address_kind(node["Address"]) != "host"
+            if svc_address and node_ip and fqdn(svc_address) == name:
+                svc_address = ""  # the service's address names this very service: Consul uses the node's
+            address = svc_address or node["Address"]
+            kind = address_kind(address)
             if qtype == QTYPE.SRV:
                 key = f"{node['Node']}:{address}:{svc['Port']}"
                 if key in seen:
@@ -305,18 +462,18 @@ class Resolver:
                 seen.add(key)
                 weights = svc.get("Weights") or {}
                 weight = weights.get("Warning" if status == "warning" else "Passing", 1)
-                kind = address_kind(address)
-                if not svc["Address"]:
-                    target = f"{node['Node']}.node.{cfg.datacenter}.{cfg.domain}".lower()
-                elif kind == "host":
+                node_name = f"{node['Node']}.node.{cfg.datacenter}.{cfg.domain}".lower()
+                lookup = None
+                if kind == "host":
                     target = fqdn(address)
+                    extra, lookup = self._chase(target, qtype, ttl, state, depth, capped, extra=True)
                 else:
-                    target = f"{ip_hex(address)}.addr.{cfg.datacenter}.{cfg.domain}"
+                    target = node_name if not svc_address else f"{ip_hex(address)}.addr.{cfg.datacenter}.{cfg.domain}"
+                    extra = _addr_records(target, address, ttl, QTYPE.ANY)
                 answer = RR(qname, QTYPE.SRV, ttl=ttl, rdata=SRV(1, weight, svc["Port"], target))
-                extra = [] if kind == "host" else _addr_records(target, address, ttl, QTYPE.ANY)
-                if cfg.enable_additional_node_meta_txt and not svc["Address"]:
-                    extra += _meta_txt(target, node, ttl)
-                units.append(Unit([answer], extra))
+                if cfg.enable_additional_node_meta_txt and not svc_address:
+                    extra += _meta_txt(node_name, node, ttl)
+                units.append(Unit([answer], extra, lookup))
             elif qtype == QTYPE.TXT:
                 if node["Node"] in seen:
                     continue
@@ -328,9 +485,17 @@ class Resolver:
                 if address in seen:
                     continue
                 seen.add(address)
+                if kind == "host":
+                    target = fqdn(address)
+                    records, lookup = self._chase(target, qtype, ttl, state, depth, capped)
+                    cnames.append(Unit([RR(qname, QTYPE.CNAME, ttl=ttl, rdata=CNAME(target)), *records], lookup=lookup))
+                    continue
                 records = _addr_records(qname, address, ttl, qtype)
                 if records:
                     units.append(Unit(records))
+        if not units and cnames:
+            # a CNAME may not share its name with other records: one chain, and only if no instance has an IP
+            return Plan(units=cnames, pick_one=True)
         if not units:
             return nodata()
         return Plan(units=units, shuffle=True, limit=cfg.a_record_limit if qtype != QTYPE.SRV else 0)
@@ -359,7 +524,8 @@ class Resolver:
                 out.append((node, svc, worst))
         return out
 
-    def _node(self, qname: Any, qtype: int, name: str, state: State) -> Plan:
+    def _node(self, qname: Any, qtype: int, name: str, state: State, depth: int = MAX_RECURSION_LEVEL,
+              capped: bool = True) -> Plan:
         cfg = self.config
         node = state.nodes.get(name)
         if node is None:
@@ -367,13 +533,20 @@ class Resolver:
         if node is None or not self._readable("node", node["Node"]):
             return nxdomain()
         records = []
+        lookup = None
         if qtype in (QTYPE.A, QTYPE.AAAA, QTYPE.ANY):
-            records += _addr_records(qname, node["Address"], cfg.node_ttl, qtype)
+            address = node["Address"]
+            if address and address_kind(address) == "host":
+                target = fqdn(address)
+                chased, lookup = self._chase(target, qtype, None, state, depth, capped)
+                records += [RR(qname, QTYPE.CNAME, ttl=cfg.node_ttl, rdata=CNAME(target)), *chased]
+            else:
+                records += _addr_records(qname, address, cfg.node_ttl, qtype)
         if qtype in (QTYPE.TXT, QTYPE.ANY):
             records += _meta_txt(qname, node, cfg.node_ttl)
         if not records:
             return nodata()
-        return Plan(units=[Unit(records)])
+        return Plan(units=[Unit(records, lookup=lookup)])
 
     def _addr(self, qname: Any, qtype: int, prefix: list[str]) -> Plan:
         if len(prefix) != 1:
@@ -478,6 +651,26 @@ def _addr_records(owner: Any, address: str, ttl: int, qtype: int) -> list[RR]:
     if kind == "host" and qtype in (QTYPE.A, QTYPE.AAAA, QTYPE.ANY):
         return [RR(owner, QTYPE.CNAME, ttl=ttl, rdata=CNAME(fqdn(address)))]
     return []
+
+
+def _recursor_records(lookup: Lookup, query: bytes, reply: bytes | None) -> list[RR]:
+    """The CNAME/A/AAAA answers of a recursor's reply to `query` ([] for none, junk or a mismatch)."""
+    if not reply:
+        return []
+    try:
+        asked, got = DNSRecord.parse(query), DNSRecord.parse(reply)
+    except Exception:
+        log.debug("unparsable recursor reply for %s", lookup.name)
+        return []
+    if got.header.id != asked.header.id or not got.header.qr or got.header.rcode != RCODE.NOERROR:
+        return []
+    records = [rr for rr in got.rr if rr.rtype in CHASE_TYPES]
+    if lookup.room is not None:
+        records = records[: lookup.room]
+    if lookup.ttl is not None:
+        for rr in records:
+            rr.ttl = lookup.ttl
+    return records
 
 
 def _meta_txt(owner: Any, node: dict[str, Any], ttl: int) -> list[RR]:

@@ -3,6 +3,10 @@
 Answers come from a `Resolver` (dns.py) synchronously; only names outside our domains
 are forwarded, to each recursor in turn (UDP for UDP clients, TCP for TCP clients), until
 one answers NOERROR or NXDOMAIN. All failing gives SERVFAIL with RA set, as Consul.
+
+A `Pending` answer (a CNAME to a hostname outside our domains) has its targets looked up
+the same way, over UDP as Consul does, all at once; a target no recursor resolves in time
+leaves its CNAME alone in the answer, never a SERVFAIL.
 """
 
 from __future__ import annotations
@@ -10,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 from dnslib import RCODE, DNSRecord
 
-from meshctl.server.dns import FORWARD, Resolver
+from meshctl.server.dns import FORWARD, Pending, Resolver
 
 log = logging.getLogger(__name__)
+
+MAX_PARALLEL_LOOKUPS = 16  # CNAME targets of one answer asked of the recursors at once
 
 
 def split_hostport(address: str, default_port: int) -> tuple[str, int]:
@@ -47,15 +54,17 @@ class _UDPProtocol(asyncio.DatagramProtocol):
             reply = _servfail(data)
         if reply is None:
             return
-        if reply == FORWARD:
-            asyncio.ensure_future(self._forward(data, addr))
+        if isinstance(reply, Pending):
+            self.server.spawn(self._send_later(self.server.complete(reply), addr))
+        elif reply == FORWARD:
+            self.server.spawn(self._send_later(self.server.recurse(data, "udp"), addr))
         elif self.transport is not None:
             self.transport.sendto(reply, addr)
 
-    async def _forward(self, data: bytes, addr: Any) -> None:
-        reply = await self.server.recurse(data, "udp")
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(reply, addr)
+    async def _send_later(self, reply: Awaitable[bytes | None], addr: Any) -> None:
+        data = await reply
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, addr)
 
 
 class DNSServer:
@@ -67,6 +76,13 @@ class DNSServer:
         self.port = port
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.AbstractServer] = []
+        self._tasks: set[asyncio.Task[Any]] = set()  # answers in flight: the loop keeps only weak references
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` in the background, keeping it alive until done."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -87,6 +103,8 @@ class DNSServer:
                 await asyncio.wait_for(server.wait_closed(), 2)
             except (TimeoutError, asyncio.CancelledError):
                 pass
+        for task in list(self._tasks):
+            task.cancel()
         self._udp.clear()
         self._tcp.clear()
 
@@ -101,10 +119,12 @@ class DNSServer:
                 except Exception:
                     log.exception("DNS query failed")
                     reply = _servfail(data)
+                if isinstance(reply, Pending):
+                    reply = await self.complete(reply)
+                elif reply == FORWARD:
+                    reply = await self.recurse(data, "tcp")
                 if reply is None:
                     break
-                if reply == FORWARD:
-                    reply = await self.recurse(data, "tcp")
                 writer.write(struct.pack("!H", len(reply)) + reply)
                 await writer.drain()
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
@@ -114,6 +134,12 @@ class DNSServer:
 
     async def recurse(self, data: bytes, transport: str) -> bytes:
         """Ask each recursor in turn; SERVFAIL (with RA) when none gives a usable answer."""
+        reply = await self.ask_recursors(data, transport)
+        return reply if reply is not None else _servfail(data, recursion=True)
+
+    async def ask_recursors(self, data: bytes, transport: str) -> bytes | None:
+        """The first NOERROR/NXDOMAIN reply of the recursors, tried in turn, each within
+        recursor_timeout; None if none gives one."""
         cfg = self.resolver.config
         for recursor in cfg.recursors:
             host, port = split_hostport(recursor, 53)
@@ -128,8 +154,27 @@ class DNSServer:
                 log.debug("recursor %s answered rcode %d", recursor, rcode)
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
                 log.debug("recursor %s failed: %s", recursor, exc)
-        return _servfail(data, recursion=True)
+        return None
 
+    async def complete(self, pending: Pending) -> bytes | None:
+        """Finish a Pending answer with the recursors' records for its CNAME targets."""
+        gate = asyncio.Semaphore(MAX_PARALLEL_LOOKUPS)
+
+        async def lookup(query: bytes) -> bytes | None:
+            async with gate:
+                return await self.ask_recursors(query, "udp")
+
+        keys = list(pending.queries)
+        replies = await asyncio.gather(*(lookup(pending.queries[k]) for k in keys))
+        try:
+            return pending.finish(dict(zip(keys, replies, strict=True)))
+        except Exception:
+            log.exception("DNS answer with recursor records failed; sending the CNAME alone")
+        try:
+            return pending.finish({})
+        except Exception:
+            log.exception("DNS query failed")
+            return _servfail(pending.request.pack())
 
 class _OneShot(asyncio.DatagramProtocol):
     def __init__(self, done: asyncio.Future[bytes]) -> None:
