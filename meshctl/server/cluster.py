@@ -4,7 +4,16 @@ Discovery (Consul's -bootstrap-expect + -retry-join): every server answers on it
 port with who it is (node, raft and HTTP addresses) and which servers it knows. A new
 server asks the -retry-join addresses (and whatever they know, transitively) until it knows
 -bootstrap-expect servers, then starts Raft with exactly those voters. The voter set is kept
-in <data-dir>/peers.json, so a restarted server needs nobody to start again.
+in <data-dir>/raft/peers.json, so a restarted server needs nobody to start again; it follows
+the live Raft configuration (rewritten whenever the voters change, e.g. after
+`operator raft remove-peer`), so a restart never brings a removed server back.
+
+A removed server is not told (the leader drops it as soon as the removal is in its log) and
+keeps its old peers.json. Restarted with that data dir, it cannot disturb the others: they
+refuse Raft connections from a server outside their configuration, so it never gets a leader
+(writes answer "No cluster leader") and never starts an election they would hear of. It
+warns in its log once another server's voter set shows it was removed; as in Consul, it
+serves again only once it is re-joined.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SERF_INFO_PATH = "/v1/meshctl/serf/info"
 STATUS_ALIVE, STATUS_FAILED = 1, 4
+REMOVED_CHECK_EVERY = 5.0  # seconds; while no leader is known, ask the others whether this server is a voter
 
 
 @dataclass
@@ -129,7 +139,9 @@ class ServerCluster:
         log.info("raft voters: %s", ", ".join(peers))
         self.store.cfg.peers = peers
         self.store.cfg.info = {k: v for k, v in self.info().items() if k != "Expect"}
+        self.store.on_voters_change.append(self._voters_changed)
         await self.store.start()
+        self.spawn(self._watch_removed())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -156,10 +168,56 @@ class ServerCluster:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path + ".tmp", "w") as f:
                 json.dump(peers, f)
+                f.flush()
+                os.fsync(f.fileno())  # replaced only by a complete file: a crash keeps old or new
             os.replace(path + ".tmp", path)
 
+    def _voters_changed(self, voters: list[str]) -> None:
+        """The Raft configuration changed: keep peers.json (and discovery's answer) on it."""
+        self._save_peers(voters)
+        # a removed server is no longer handed out to joining servers and client agents
+        for addr in [a for a in self.known if a not in voters and a != self.cfg.raft_address]:
+            del self.known[addr]
+
     async def _serve_info(self, _request: web.Request) -> web.Response:
-        return web.json_response({**self.info(), "Known": list(self.known.values())})
+        return web.json_response({**self.info(), "Known": list(self.known.values()), "Voters": self.store.peers()})
+
+    def _peer_serf_addresses(self) -> list[str]:
+        """Serf addresses of the other voters this server knows of, then its -retry-join ones."""
+        directory = {**self.known, **self.store.members}
+        out = [str(directory.get(addr, {}).get("Serf") or "") for addr in self.store.peers()
+               if addr != self.cfg.raft_address]
+        out += self.cfg.retry_join
+        return list(dict.fromkeys(a for a in out if a and a != self.cfg.serf_address))
+
+    async def _watch_removed(self) -> None:
+        """While no leader is known, warn if another server's voter set leaves this one out.
+
+        That is what a server removed by `operator raft remove-peer` sees after a restart:
+        nothing tells it, and the others refuse its Raft connections.
+        """
+        warned: list[str] = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while True:
+                await asyncio.sleep(REMOVED_CHECK_EVERY)
+                if self.store.known_leader:
+                    continue
+                for serf in self._peer_serf_addresses():
+                    try:
+                        async with session.get(f"http://{serf}{SERF_INFO_PATH}") as resp:
+                            body = await resp.json()
+                    except (TimeoutError, aiohttp.ClientError, ValueError):
+                        continue
+                    voters = body.get("Voters") if isinstance(body, dict) else None
+                    if not voters or self.cfg.raft_address in voters:
+                        continue
+                    if voters != warned:
+                        warned = list(voters)
+                        log.warning("this server (%s) is not in the Raft configuration of %s (voters: %s): it "
+                                    "was removed (operator raft remove-peer) and gets no leader until it is "
+                                    "re-joined", self.cfg.raft_address, body.get("Node") or serf,
+                                    ", ".join(voters))
+                    break
 
     async def _discover(self) -> list[str]:
         """Ask -retry-join addresses (transitively) until -bootstrap-expect servers are known."""
@@ -179,7 +237,8 @@ class ServerCluster:
                                     self.cfg.datacenter)
                         continue
                     for item in [body, *body.get("Known", [])]:
-                        self.known.setdefault(item["Raft"], {k: v for k, v in item.items() if k != "Known"})
+                        self.known.setdefault(item["Raft"],
+                                              {k: v for k, v in item.items() if k not in ("Known", "Voters")})
                         if item.get("Serf") and item["Serf"] != self.cfg.serf_address:
                             to_ask.add(item["Serf"])
                 if len(self.known) >= expect:

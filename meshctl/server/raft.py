@@ -20,6 +20,13 @@ its entry is applied here, this replica has everything committed before it (?con
 
 A follower's writes are forwarded by pysyncobj itself to the leader; their result comes
 from the follower's own application of the committed entry (so it can read its writes).
+
+Voters. pysyncobj changes its voter set when a membership entry reaches its log (before
+commit, as Raft wants; undone if the entry is rolled back) and when it loads a snapshot, but
+it has no callback for that. So a tick callback watches the public `otherNodes` and hands
+each new set to the loop (`voters`, `on_voters_change`): the cluster keeps peers.json on it,
+so a restart starts from the configuration the server last had, not the one it bootstrapped
+with.
 """
 
 from __future__ import annotations
@@ -128,6 +135,9 @@ class RaftStore:
         self.members: dict[str, dict[str, Any]] = {}  # raft address -> published info
         self.applied_index = 0  # raft log index of the last entry applied on the loop
         self.on_leader_change: list[Callable[[bool], None]] = []
+        self.voters: list[str] = []  # the live voter set, this server included (loop's copy)
+        self.on_voters_change: list[Callable[[list[str]], None]] = []  # loop thread, new `voters`
+        self._others_seen: frozenset[str] = frozenset()  # raft thread: `otherNodes` last handed over
         self.replica: _Replica | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[tuple[dict[str, Any] | None, asyncio.Future[Any]]] = []
@@ -162,6 +172,8 @@ class RaftStore:
             appendEntriesBatchSizeBytes=2 ** 20, sendBufferSize=2 ** 20, recvBufferSize=2 ** 20,
             onStateChanged=self._on_state_changed_raft,
             serializer=self._serialize, deserializer=self._deserialize, password=cfg.password or None, **files)
+        self.voters = sorted({*cfg.peers, cfg.address})
+        self._others_seen = frozenset(self.voters) - {cfg.address}
         self.replica = _Replica(self, cfg, conf)  # binds the raft port, starts the raft thread
         transport = self.replica._SyncObj__transport  # type: ignore[attr-defined]
         on_message = self.replica._SyncObj__onMessageReceived  # type: ignore[attr-defined]
@@ -173,6 +185,7 @@ class RaftStore:
 
         transport.setOnMessageReceivedCallback(watch_contact)
         self.replica.addOnTickCallback(self._run_raft_calls)
+        self.replica.addOnTickCallback(self._watch_voters)
         self._sweeper = asyncio.ensure_future(self._sweep())
 
     async def stop(self) -> None:
@@ -213,9 +226,8 @@ class RaftStore:
         return str(leader) if leader is not None else ""
 
     def peers(self) -> list[str]:
-        if self.replica is None:
-            return []
-        return sorted([self.cfg.address] + [str(n) for n in self.replica.otherNodes])
+        """The Raft voters' addresses, this server's included (what peers.json holds)."""
+        return list(self.voters) if self.replica is not None else []
 
     # ------------------------------------------------------------------ cluster views
 
@@ -294,9 +306,15 @@ class RaftStore:
                 fut.set_exception(exc)
 
     async def remove_peer(self, address: str) -> None:
-        """Remove a voter from the configuration (must run where the leader is)."""
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        """Remove a voter from the configuration (must run where the leader is).
+
+        Returns once the removal is committed and `voters` (hence peers.json) no longer has it.
+        """
         assert self.replica is not None and self.loop is not None
+        if address == self.cfg.address and self.is_leader:
+            # pysyncobj's leader cannot remove itself (it would answer "request denied")
+            raise StateError(f"cannot remove peer {address}: it is the leader; transfer leadership first")
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         loop = self.loop
 
         def callback(_res: Any, err: int) -> None:
@@ -306,6 +324,9 @@ class RaftStore:
         err = await asyncio.wait_for(done, APPLY_TIMEOUT)
         if err != FAIL_REASON.SUCCESS:
             raise StateError(f"cannot remove peer {address}: {_FAILURES.get(err, err)}")
+        deadline = time.monotonic() + 5.0
+        while address in self.voters and time.monotonic() < deadline:  # the next tick reports it
+            await asyncio.sleep(0.01)
 
     async def transfer_leadership(self, address: str | None = None) -> None:
         """Ask the leader to hand leadership to `address` (or the most up-to-date follower)."""
@@ -325,6 +346,30 @@ class RaftStore:
             await asyncio.sleep(0.05)
         if err != FAIL_REASON.SUCCESS:
             raise StateError(f"cannot transfer leadership: {_FAILURES.get(err, err)}")
+
+    def _watch_voters(self) -> None:
+        """Raft thread, every tick: hand a changed voter set to the loop."""
+        rep = self.replica
+        if rep is None or self.loop is None:
+            return
+        others = frozenset(str(n) for n in rep.otherNodes)
+        if others != self._others_seen:
+            self._others_seen = others
+            try:
+                self.loop.call_soon_threadsafe(self._set_voters, sorted(others | {self.cfg.address}))
+            except RuntimeError:  # the loop is already closed: shutting down
+                pass
+
+    def _set_voters(self, voters: list[str]) -> None:
+        if voters == self.voters:
+            return
+        log.info("raft: voters now %s", ", ".join(voters))
+        self.voters = voters
+        for cb in list(self.on_voters_change):
+            try:
+                cb(list(voters))
+            except Exception:
+                log.exception("voter change hook failed")
 
     # ------------------------------------------------------------------ group commit
 
