@@ -1,11 +1,14 @@
 """Client agents: `meshctl agent -join SERVER` on every node that is not a server.
 
-A client keeps no store. `RemoteStore` applies its catalog commands on a server through
-the internal endpoint (heartbeat.py); the HTTP API serves /v1/agent/* locally and proxies
-every other /v1/* call to the server unchanged (blocking queries included); the DNS port
-forwards queries to the server's DNS interface. Local /v1/agent/* requests are enforced
-with ACL tokens resolved by the server (meshctl/server/acl/remote.py); the agent's own
-registrations use its agent token. A heartbeat every second keeps the node's
+A client keeps no store. It learns every server of its datacenter from the ones it joins
+and talks to one of them, failing over to the next when that one cannot be reached
+(servers.py: reads are retried anywhere, writes only when they surely were not sent).
+`RemoteStore` applies its catalog commands on a server through the internal endpoint
+(heartbeat.py); the HTTP API serves /v1/agent/* locally (members: the server's LAN list)
+and proxies every other /v1/* call to the server unchanged (blocking queries included);
+the DNS port forwards queries to the servers' DNS interfaces. Local /v1/agent/* requests
+are enforced with ACL tokens resolved by the server (meshctl/server/acl/remote.py); the
+agent's own registrations use its agent token. A heartbeat every second keeps the node's
 serfHealth passing; anti-entropy repairs the catalog's copy of the node every minute.
 """
 
@@ -34,10 +37,11 @@ from meshctl.server.agent.runtime import (
     dns_config_from,
     reload_files,
 )
+from meshctl.server.agent.servers import CONNECT_TIMEOUT, NoServers, ServerPool
 from meshctl.server.dns import FORWARD, DNSConfig
 from meshctl.server.http import agent as agent_area
 from meshctl.server.http.app import consul_errors
-from meshctl.server.http.common import CTX_KEY, HTTPError, Request, ServerContext
+from meshctl.server.http.common import CTX_KEY, HTTPError, Request, ServerContext, respond
 from meshctl.server.state import State, StateError
 from meshctl.server.store import FixedLeader
 from meshctl.server.watch import WatchHub
@@ -46,89 +50,90 @@ log = logging.getLogger("meshctl.agent")
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade",
                "proxy-connection", "te", "trailer"}
-SERF_INFO_PATH = "/v1/meshctl/serf/info"
+APPLY_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=CONNECT_TIMEOUT)
+HEARTBEAT_TIMEOUT = aiohttp.ClientTimeout(total=3, sock_connect=CONNECT_TIMEOUT)
+MEMBERS_TIMEOUT = aiohttp.ClientTimeout(total=5, sock_connect=CONNECT_TIMEOUT)
+# a proxied blocking query may wait up to 10 minutes (plus jitter) for its answer
+PROXY_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_read=700, sock_connect=CONNECT_TIMEOUT)
 
 
 class RemoteStore(FixedLeader):
     """The store of a client agent: writes and its own node's view go to a server over HTTP.
 
-    Its leader, as far as the agent can tell, is that server (`leader`, host:port of its HTTP API).
+    Requests go through the agent's `ServerPool`, so they fail over to another server; its
+    leader, as far as the agent can tell, is the server in use (`leader`, host:port of its HTTP API).
     """
 
     is_leader = False
 
-    def __init__(self, server: str, datacenter: str, session: aiohttp.ClientSession) -> None:
-        self.leader = server
+    def __init__(self, pool: ServerPool, datacenter: str) -> None:
+        self.pool = pool
         self.state = State(datacenter)  # always empty: reads are proxied
         self.hub = WatchHub()
-        self.session = session
+
+    @property  # type: ignore[override]
+    def leader(self) -> str:
+        return self.pool.current.http if self.pool.current is not None else ""
 
     @property
     def base(self) -> str:
-        return f"http://{self.leader}"
+        return self.pool.base
+
+    @property
+    def known_servers(self) -> int:
+        """How many servers this agent knows (Consul's agent/self Stats.consul.known_servers)."""
+        return len(self.pool.servers)
 
     async def apply(self, command: dict[str, Any]) -> Any:
         try:
-            async with self.session.put(f"{self.base}/v1/internal/meshctl/apply", json=command,
-                                        timeout=aiohttp.ClientTimeout(total=30)) as resp:
-                text = await resp.text()
-                if resp.status != 200:
-                    raise StateError(text or f"server answered {resp.status}")
-                return await resp.json(content_type=None) if text else None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise StateError(f"No known Consul servers ({exc})") from None
+            # a write: sent to another server only if it surely never reached the first
+            reply = await self.pool.call("PUT", "/v1/internal/meshctl/apply", json_body=command,
+                                         timeout=APPLY_TIMEOUT)
+        except NoServers as exc:
+            raise StateError(str(exc)) from None
+        if reply.status != 200:
+            raise StateError(reply.text or f"server answered {reply.status}")
+        return reply.json()
+
+    async def _get(self, path: str) -> Any:
+        reply = await self.pool.call("GET", path, timeout=APPLY_TIMEOUT)
+        if reply.status != 200:
+            raise StateError(f"GET {path}: server answered {reply.status}: {reply.text[:200]}")
+        return reply.json()
 
     async def node_view(self, node: str) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with self.session.get(f"{self.base}/v1/catalog/node/{quote(node, safe='')}", timeout=timeout) as resp:
-            resp.raise_for_status()
-            body = await resp.json(content_type=None)
+        body = await self._get(f"/v1/catalog/node/{quote(node, safe='')}")
         if body is None:
             return None, {}, {}
-        async with self.session.get(f"{self.base}/v1/health/node/{quote(node, safe='')}", timeout=timeout) as resp:
-            resp.raise_for_status()
-            checks = await resp.json(content_type=None) or []
+        checks = await self._get(f"/v1/health/node/{quote(node, safe='')}") or []
         return body["Node"], dict(body.get("Services") or {}), {c["CheckID"]: c for c in checks}
 
     async def heartbeat(self, node: str) -> None:
-        async with self.session.put(f"{self.base}/v1/internal/meshctl/heartbeat", json={"Node": node},
-                                    timeout=aiohttp.ClientTimeout(total=5)) as resp:
-            if resp.status != 200:
-                raise StateError(await resp.text())
+        # repeating a heartbeat is harmless: it may go to the next server after any failure
+        reply = await self.pool.call("PUT", "/v1/internal/meshctl/heartbeat", json_body={"Node": node},
+                                     timeout=HEARTBEAT_TIMEOUT, safe=True)
+        if reply.status != 200:
+            raise StateError(reply.text)
 
 
 class ForwardingResolver:
-    """A client's DNS: every query goes to the server's DNS interface."""
+    """A client's DNS: every query goes to a server's DNS interface, the one in use first."""
 
-    def __init__(self, server_dns: str) -> None:
-        self.config = DNSConfig(recursors=[server_dns], recursor_timeout=3.0)
+    def __init__(self, pool: ServerPool) -> None:
+        self.pool = pool
+        self.config = DNSConfig(recursor_timeout=3.0)
+        self.update()
+
+    def update(self) -> None:
+        """Follow the pool: its servers' DNS addresses, in the order requests try them."""
+        self.config.recursors = [f"{s.http.rpartition(':')[0]}:{s.dns_port}" for s in self.pool.ordered()
+                                 if s.dns_port]
 
     def answer(self, data: bytes, transport: str = "udp") -> bytes:
         return FORWARD
 
     def reconfigure(self, config: DNSConfig) -> None:
         return None
-
-
-async def find_server(session: aiohttp.ClientSession, addresses: list[str]) -> tuple[str, dict[str, Any]]:
-    """The HTTP address of a server reachable through one of `addresses` (serf or HTTP), and its info."""
-    timeout = aiohttp.ClientTimeout(total=3)
-    for address in addresses:
-        http = address
-        try:
-            async with session.get(f"http://{address}{SERF_INFO_PATH}", timeout=timeout) as resp:
-                if resp.status == 200:
-                    info = await resp.json(content_type=None)
-                    http = info.get("HTTP") or address
-                    host, _, port = http.rpartition(":")
-                    if host in ("0.0.0.0", "::", "[::]"):
-                        http = f"{address.rpartition(':')[0]}:{port}"
-            async with session.get(f"http://{http}/v1/internal/meshctl/info", timeout=timeout) as resp:
-                if resp.status == 200:
-                    return http, await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.debug("join %s: %s", address, exc)
-    raise ConnectionError(f"no server answered at {', '.join(addresses)}")
 
 
 class ClientAgent:
@@ -148,17 +153,7 @@ class ClientAgent:
         self.dns: Any = None
         self.definitions: Definitions | None = None
         self.acl: RemoteACLEnforcer | None = None
-
-    async def _join(self) -> tuple[str, dict[str, Any]]:
-        assert self.session is not None
-        delay = 0.2
-        while True:
-            try:
-                return await find_server(self.session, self.join)
-            except ConnectionError as exc:
-                log.warning("join failed: %s; retrying", exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        self.pool: ServerPool | None = None
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -167,12 +162,16 @@ class ClientAgent:
         self.session = aiohttp.ClientSession(headers=agent_headers(cfg))  # ACLs: the agent's own token
         self.proxy_session = aiohttp.ClientSession(auto_decompress=False,
                                                    connector=aiohttp.TCPConnector(limit=0))
-        server, info = await self._join()
+        self.pool = ServerPool(self.session, self.join)
+        info = await self.pool.join_servers()
+        server = self.pool.base
         if info.get("Datacenter") and info["Datacenter"] != cfg.datacenter:
             log.warning("server %s is in datacenter %s; using it", server, info["Datacenter"])
             cfg.datacenter = info["Datacenter"]
-        log.info("joined server %s (node %s)", server, info.get("Node"))
-        self.store = RemoteStore(server, cfg.datacenter, self.session)
+        self.pool.datacenter = cfg.datacenter  # from now on, servers of other datacenters are ignored
+        log.info("joined server %s (node %s); %d server(s) known", server, info.get("Node"), len(self.pool.servers))
+        self.pool.start()
+        self.store = RemoteStore(self.pool, cfg.datacenter)
         self.local = LocalAgent(self.store, cfg.node, address=cfg.bind, datacenter=cfg.datacenter, server=False,
                                 ports={"server": cfg.server_port, "serf_lan": cfg.serf_port})
         configure_local(self.local, self.opts)
@@ -191,8 +190,9 @@ class ClientAgent:
         if cfg.dns_port > 0 and info.get("DNSPort"):
             from meshctl.server.dns_server import DNSServer
 
-            server_dns = f"{server.rpartition(':')[0]}:{info['DNSPort']}"
-            self.dns = DNSServer(ForwardingResolver(server_dns), cfg.client.split(), cfg.dns_port)  # type: ignore[arg-type]
+            resolver = ForwardingResolver(self.pool)
+            self.pool.on_change.append(resolver.update)
+            self.dns = DNSServer(resolver, cfg.client.split(), cfg.dns_port)  # type: ignore[arg-type]
             await self.dns.start()
         await self._register()
         await self.definitions.sync(self.opts.files)
@@ -248,26 +248,52 @@ class ClientAgent:
                 return await r.handler(Request(raw, raw.app[CTX_KEY]))
 
             # the local routes only: proxied calls are enforced by the server they go to
+            if r.path == "/v1/agent/members":
+                handler = self._members
             for method in r.methods:
                 app.router.add_route(method, r.path, guarded(self.acl, handler))
         app.router.add_route("*", "/{tail:.*}", self._proxy)
         return app
 
+    async def _members(self, raw: web.Request) -> web.StreamResponse:
+        """The LAN pool as a server lists it (servers, then client agents); only this agent if none answers.
+
+        Consul agents share one gossip view, filtered by the caller's token: the list is asked for
+        with the agent's token, then filtered here with the caller's.
+        """
+        assert self.pool is not None and self.local is not None
+        req = Request(raw, raw.app[CTX_KEY])
+        me = self.local.member_json()  # an agent always sees itself alive, with its own ports
+        items: Any = None
+        try:
+            reply = await self.pool.call("GET", "/v1/agent/members", timeout=MEMBERS_TIMEOUT)
+            if reply.status == 200:
+                items = reply.json()
+            else:
+                log.debug("members from %s: %d %s", self.pool.base, reply.status, reply.text[:200])
+        except (NoServers, ValueError) as exc:
+            log.debug("members: %s", exc)
+        members = [m for m in items if isinstance(m, dict)] if isinstance(items, list) else []
+        names = [m.get("Name") for m in members]
+        if me["Name"] in names:
+            members[names.index(me["Name"])] = me
+        else:
+            members.append(me)
+        filter_members = req.ctx.extra.get("filter_members")
+        return respond(req, filter_members(req, members) if filter_members else members)
+
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
-        """Any API call the client does not own goes to the server as it is."""
-        assert self.store is not None and self.proxy_session is not None
+        """Any API call the client does not own goes to a server as it is (failing over as `ServerPool` allows)."""
+        assert self.pool is not None and self.proxy_session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         body = await request.read()
-        url = f"{self.store.base}{request.raw_path}"
         try:
-            async with self.proxy_session.request(request.method, url, headers=headers, data=body or None,
-                                                  allow_redirects=False,
-                                                  timeout=aiohttp.ClientTimeout(total=None, sock_read=700)) as resp:
-                data = await resp.read()
-                out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
-                return web.Response(status=resp.status, body=data, headers=out_headers)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HTTPError(500, f"No known Consul servers ({exc})") from None
+            reply = await self.pool.call(request.method, request.raw_path, body=body or None, headers=headers,
+                                         timeout=PROXY_TIMEOUT, session=self.proxy_session)
+        except NoServers as exc:
+            raise HTTPError(500, str(exc)) from None
+        out_headers = {k: v for k, v in reply.headers.items() if k.lower() not in HOP_HEADERS}
+        return web.Response(status=reply.status, body=reply.body, headers=out_headers)
 
     async def reload(self) -> None:
         assert self.definitions is not None
@@ -310,6 +336,8 @@ class ClientAgent:
     async def shutdown(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self.pool is not None:
+            self.pool.stop()
         for part in ("reaper", "anti_entropy"):
             if hasattr(self, part):
                 getattr(self, part).stop()

@@ -5,9 +5,9 @@ A client agent has no store: it applies its catalog writes on a server through
 (`register`, `deregister`, `check_update`) and authorizes them as `node:write` on the
 command's node — nothing a caller could not already do with /v1/catalog/register, so the
 endpoint opens no new door. Each client also sends `PUT /v1/internal/meshctl/heartbeat`
-every second; `HeartbeatMonitor` turns a silent node's serfHealth check critical (which
-invalidates its sessions in the state machine and takes its services out of DNS and
-?passing), and passing again when it is heard from. Client agents resolve the tokens of
+every second to the server it uses (any server: it fails over); `HeartbeatMonitor` turns a
+silent node's serfHealth check critical (which invalidates its sessions in the state machine
+and takes its services out of DNS and ?passing), and passing again when it is heard from. Client agents resolve the tokens of
 their local requests through `GET /v1/internal/meshctl/acl/resolve` (meshctl/server/acl/remote.py).
 """
 
@@ -57,12 +57,14 @@ class HeartbeatMonitor(Periodic):
             log.info("node %s is alive again", node)
             await self._set(node, "passing", ALIVE_OUTPUT)
 
-    async def _set(self, node: str, status: str, output: str) -> None:
+    async def _set(self, node: str, status: str, output: str) -> bool:
         try:
             await self.store.apply({"Op": "check_update", "Node": node, "CheckID": SERF_CHECK_ID,
                                     "Status": status, "Output": output})
+            return True
         except StateError as exc:
             log.debug("serfHealth of %s not updated: %s", node, exc)
+            return False
 
     async def scan(self, now: float) -> list[str]:
         """One pass: the nodes newly marked failed."""
@@ -75,8 +77,11 @@ class HeartbeatMonitor(Periodic):
                 del self.last_seen[node]  # deregistered: forget it
             elif status != "critical":
                 log.warning("node %s: no heartbeat for %.1fs, marking it failed", node, now - seen)
-                await self._set(node, "critical", DEAD_OUTPUT)
-                failed.append(node)
+                if await self._set(node, "critical", DEAD_OUTPUT):
+                    failed.append(node)
+                    # forget it once marked: if it failed over to another server, that server revives
+                    # it and this one must not mark it failed again and again (flapping)
+                    del self.last_seen[node]
         return failed
 
     async def tick(self) -> None:

@@ -283,6 +283,11 @@ class LocalAgent:
 
     def self_json(self) -> dict[str, Any]:
         member = self.member_json()
+        consul = {"server": str(self.server).lower(), "leader": str(self.store.is_leader).lower(),
+                  "known_datacenters": "1"}
+        known_servers = getattr(self.store, "known_servers", None)  # client agents: how many servers they know
+        if known_servers is not None:
+            consul["known_servers"] = str(known_servers)
         return {
             "Config": {"Datacenter": self.datacenter, "PrimaryDatacenter": self.datacenter,
                        "NodeName": self.node_name, "NodeID": self.node_id, "Server": self.server,
@@ -291,8 +296,7 @@ class LocalAgent:
             "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
             "Member": member,
             "Stats": {"agent": {"checks": str(len(self.checks)), "services": str(len(self.services))},
-                      "consul": {"server": str(self.server).lower(), "leader": str(self.store.is_leader).lower(),
-                                 "known_datacenters": "1"},
+                      "consul": consul,
                       "raft": {"last_log_index": str(self.store.state.index)}},
             "Meta": dict(self.node_meta),
             "xDS": {},
