@@ -30,12 +30,12 @@ import aiohttp
 from aiohttp import web
 
 from meshctl import __version__
+from meshctl.server.agent.servers import SERF_INFO_PATH
 from meshctl.server.raft import RaftConfig, RaftStore
 from meshctl.server.server_health import ServerHealth
 
 log = logging.getLogger(__name__)
 
-SERF_INFO_PATH = "/v1/meshctl/serf/info"
 STATUS_ALIVE, STATUS_FAILED = 1, 4
 REMOVED_CHECK_EVERY = 5.0  # seconds; while no leader is known, ask the others whether this server is a voter
 

@@ -31,7 +31,8 @@ from meshctl.server.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
-# kept equal to meshctl.server.cluster.SERF_INFO_PATH (not imported: that module pulls in Raft)
+# Where a server answers discovery on its serf port; defined here (not in cluster.py, which
+# pulls in Raft) so that client agents and servers share it.
 SERF_INFO_PATH = "/v1/meshctl/serf/info"
 INFO_PATH = "/v1/internal/meshctl/info"
 READ_METHODS = frozenset({"GET", "HEAD"})
