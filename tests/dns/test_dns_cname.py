@@ -7,15 +7,14 @@ recursor a double on 127.0.0.1 that answers, stays silent, or is gone.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
 import requests
 from devserver import start_dev_server
-from dnslib import AAAA, EDNS0, QTYPE, RCODE, RR, A, DNSError, DNSRecord
+from dnslib import AAAA, EDNS0, QTYPE, RCODE, RR, A, DNSRecord
+from recursor_double import Recursor
 
 from meshctl.server.dns import DNSConfig, Pending, Resolver
 from meshctl.server.state import State
@@ -210,46 +209,6 @@ def test_an_oversized_cname_chain_is_shortened_not_dropped(state):
 
 
 # ---------------------------------------------------------------------- a real agent, with dig
-
-
-class Recursor:
-    """A recursor double on 127.0.0.1: `records` maps (name, type) to addresses, other names get
-    NXDOMAIN; with `silent` it reads queries and never answers."""
-
-    def __init__(self, records: dict[tuple[str, str], list[str]] | None = None, silent: bool = False) -> None:
-        self.records = records or {}
-        self.silent = silent
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.queries: list[tuple[str, str]] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, addr = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            try:
-                q = DNSRecord.parse(data)
-            except DNSError:
-                continue
-            key = (str(q.q.qname).lower(), QTYPE[q.q.qtype])
-            self.queries.append(key)
-            if self.silent:
-                continue
-            reply = q.reply()
-            if key in self.records:
-                for address in self.records[key]:
-                    rtype, rdata = (QTYPE.AAAA, AAAA(address)) if ":" in address else (QTYPE.A, A(address))
-                    reply.add_answer(RR(q.q.qname, rtype, ttl=60, rdata=rdata))
-            else:
-                reply.header.rcode = RCODE.NXDOMAIN
-            self.sock.sendto(reply.pack(), addr)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def dig(port: int, *args: str) -> str:

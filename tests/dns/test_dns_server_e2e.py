@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
-import threading
 
 import pytest
 import requests
 from devserver import start_dev_server
-from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord
+from dnslib import RCODE, DNSRecord
+from recursor_double import Recursor
 
 pytestmark = pytest.mark.integration
 
@@ -27,38 +27,9 @@ def register(url: str, node: str, address: str, service: str, port: int, status:
         "Check": {"CheckID": f"chk-{service}", "ServiceID": service, "Status": status}}).raise_for_status()
 
 
-class Upstream:
-    """A recursor double on 127.0.0.1: answers every A query with 127.0.0.53."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.queries: list[str] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, addr = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            try:
-                q = DNSRecord.parse(data)
-            except DNSError:  # an empty read as the socket closes, or junk: not a query
-                continue
-            self.queries.append(str(q.q.qname))
-            reply = q.reply()
-            reply.add_answer(RR(q.q.qname, QTYPE.A, ttl=60, rdata=A("127.0.0.53")))
-            self.sock.sendto(reply.pack(), addr)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    upstream = Upstream()
+    upstream = Recursor(default=["127.0.0.53"])  # answers every name
     srv = start_dev_server(tmp_path_factory.mktemp("dns"), "-recursor", f"127.0.0.1:{upstream.port}",
                            "-node-meta", "zone:z1")
     for i in range(1, 6):
@@ -117,7 +88,7 @@ def test_node_txt_ptr_and_addr(server):
 def test_names_outside_the_domain_go_to_the_recursor(server):
     out = dig(server.dns_port, "www.example.test", "+short")
     assert out.split() == ["127.0.0.53"]
-    assert "www.example.test." in server.upstream.queries
+    assert ("www.example.test.", "A") in server.upstream.queries
     q = DNSRecord.question("other.example.test", "A")
     reply = DNSRecord.parse(q.send("127.0.0.1", server.dns_port, tcp=True, timeout=5))
     assert reply.header.rcode == RCODE.SERVFAIL and reply.header.ra  # the double speaks UDP only
