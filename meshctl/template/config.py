@@ -3,14 +3,20 @@
 defaults < config files (in order; a directory's files in lexical order) < command-line flags.
 Files use consul-template's names (`consul { address }`, `template { source destination ... }`,
 `wait { min max }`, `exec { command kill_signal ... }`); its HCL files load unchanged
-(leading-zero numbers such as `perms = 0600` are octal, as in HCL1). Templates accumulate:
-the files' `template` blocks first, then each `-template` flag.
+(leading-zero numbers such as `perms = 0600` are octal, and heredocs keep their final newline,
+as in HCL1). Templates accumulate: the files' `template` blocks first, then each `-template` flag.
+
+As in consul-template, a field nobody knows is an error naming it (exit 15); consul-template
+options meshctl does not honour (vault, deduplicate, nomad, syslog, ...) are kept in
+`Config.warnings`, which the runner logs at start, so nothing is ignored silently.
 """
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -41,8 +47,18 @@ class WaitConfig:
 
 
 @dataclass
+class EnvConfig:
+    """`exec { env { ... } }`: what a child sees (deny beats allow; `custom` always passes)."""
+
+    pristine: bool = False
+    custom: list[str] = field(default_factory=list)
+    allowlist: list[str] = field(default_factory=list)
+    denylist: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ExecConfig:
-    """A supervised child (`-exec`) or a template's command."""
+    """A supervised child (`-exec`)."""
 
     command: list[str] | str | None = None
     timeout: float = 0.0
@@ -50,10 +66,7 @@ class ExecConfig:
     kill_signal: str = "SIGTERM"
     kill_timeout: float = 30.0
     splay: float = 0.0
-    env_pristine: bool = False
-    env_custom: list[str] = field(default_factory=list)
-    env_allowlist: list[str] = field(default_factory=list)
-    env_denylist: list[str] = field(default_factory=list)
+    env: EnvConfig = field(default_factory=EnvConfig)
 
 
 @dataclass
@@ -65,7 +78,12 @@ class TemplateConfig:
     destination: str = ""
     command: list[str] | str | None = None
     command_timeout: float = 30.0
+    env: EnvConfig = field(default_factory=EnvConfig)  # the command's environment (`exec { env }`)
     perms: int | None = None
+    user: str = ""  # as written (name or id); `uid` is what it resolved to at load time
+    group: str = ""
+    uid: int | None = None
+    gid: int | None = None
     backup: bool = False
     wait: WaitConfig | None = None
     left_delimiter: str = ""
@@ -135,6 +153,7 @@ class Config:
     watch_templates: bool = False
     syntax: str = ""
     config_paths: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # options read but not honoured (logged at start)
 
 
 # -- parsing values ---------------------------------------------------------------------------
@@ -181,14 +200,17 @@ def parse_perms(value: Any) -> int | None:
     """A file mode: "0644" (octal string) or a number; 0 or empty means "keep/0644"."""
     if value in (None, "", 0, "0"):
         return None
+    mode: int | None = None
     if isinstance(value, str):
         try:
-            return int(value, 8)
+            mode = int(value, 8)
         except ValueError:
-            raise ConfigError(f"perms: invalid file mode {value!r}") from None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise ConfigError(f"perms: invalid file mode {value!r}")
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    if mode is None or not 0 <= mode <= 0o7777:
+        raise ConfigError(f"perms: invalid file mode {value!r}")
+    return mode or None
 
 
 def parse_bool(value: Any, what: str) -> bool:
@@ -230,12 +252,36 @@ def _unquote(value: Any) -> Any:
     return value
 
 
+_HEREDOC = re.compile(r"<<(-?)([A-Za-z_][\w-]*)\n(.*?\n)?([ \t]*)\2", re.S)
+
+
+def _heredoc(value: str) -> str:
+    """A heredoc's text as HCL1 (consul-template's parser) gives it: with its final newline.
+
+    `<<-` removes the closing marker's indentation from every line, if every line has it.
+    (python-hcl2 drops the final newline, which would change every file rendered from
+    `contents = <<EOT`; so heredocs are kept raw by the parser and finished here.)
+    """
+    m = _HEREDOC.fullmatch(value)
+    if m is None:
+        return value
+    body, indent = m.group(3) or "", m.group(4)
+    if not m.group(1) or not indent:
+        return body
+    lines = body.split("\n")[:-1]
+    if all(line.startswith(indent) for line in lines):
+        return "".join(line[len(indent):] + "\n" for line in lines)
+    return body
+
+
 def _clean_hcl(value: Any) -> Any:
     if isinstance(value, dict):
         return {_unquote(k): _clean_hcl(v) for k, v in value.items() if not str(k).startswith("__")}
     if isinstance(value, list):
         return [_clean_hcl(v) for v in value]
-    return _unquote(value)
+    if isinstance(value, str):
+        return _heredoc(_unquote(value))
+    return value
 
 
 def parse_hcl(text: str) -> dict[str, Any]:
@@ -246,7 +292,7 @@ def parse_hcl(text: str) -> dict[str, Any]:
         from hcl2.utils import SerializationOptions
 
         options: dict[str, Any] = {"serialization_options": SerializationOptions(
-            with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False)}
+            with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=True)}
     except ImportError:
         options = {}
     text = _OCTAL.sub(lambda m: f'{m.group(1)}"{m.group(2)}"', text)
@@ -348,21 +394,89 @@ def _command(value: Any) -> list[str] | str | None:
     return str(value)
 
 
-def _exec(d: dict[str, Any]) -> ExecConfig:
-    env = _one(d.get("env") or {})
-    e = ExecConfig(command=_command(d.get("command")), timeout=duration(d.get("timeout"), "exec.timeout"))
+_EXEC_KEYS = {"command", "timeout", "env", "splay", "reload_signal", "kill_signal", "kill_timeout", "enabled"}
+_ENV_KEYS = {"pristine", "custom", "allowlist", "denylist", "whitelist", "blacklist"}
+_WAIT_KEYS = {"min", "max", "enabled"}
+
+
+def _check_keys(d: dict[str, Any], known: set[str], where: str) -> None:
+    """consul-template's decoder refuses unknown fields; so do we, naming them."""
+    unknown = set(d) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    """A list of strings; a single string is split on commas, as consul-template's decoder does."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    raise ConfigError(f"{what}: expected a list of strings, got {value!r}")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    value = _one(value)
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what}: expected a block (object), got {value!r}")
+    return value
+
+
+def _env(value: Any, what: str) -> EnvConfig:
+    env = _object(value, what)
+    _check_keys(env, _ENV_KEYS, what)
+    return EnvConfig(
+        pristine=parse_bool(env.get("pristine", False), f"{what}.pristine"),
+        custom=_strings(env.get("custom"), f"{what}.custom"),
+        # the old names are merged with the new ones, as consul-template does
+        allowlist=_strings(env.get("allowlist"), f"{what}.allowlist") + _strings(env.get("whitelist"), f"{what}.whitelist"),
+        denylist=_strings(env.get("denylist"), f"{what}.denylist") + _strings(env.get("blacklist"), f"{what}.blacklist"),
+    )
+
+
+def _exec(d: dict[str, Any], what: str = "exec") -> ExecConfig:
+    _check_keys(d, _EXEC_KEYS, what)
+    e = ExecConfig(command=_command(d.get("command")), timeout=duration(d.get("timeout"), f"{what}.timeout"))
     if d.get("reload_signal") not in (None, ""):
         e.reload_signal = str(d["reload_signal"])
     if d.get("kill_signal"):
         e.kill_signal = str(d["kill_signal"])
     if d.get("kill_timeout") not in (None, ""):
-        e.kill_timeout = duration(d["kill_timeout"], "exec.kill_timeout")
-    e.splay = duration(d.get("splay"), "exec.splay")
-    e.env_pristine = parse_bool(env.get("pristine", False), "exec.env.pristine")
-    e.env_custom = list(env.get("custom") or [])
-    e.env_allowlist = list(env.get("allowlist") or env.get("whitelist") or [])
-    e.env_denylist = list(env.get("denylist") or env.get("blacklist") or [])
+        e.kill_timeout = duration(d["kill_timeout"], f"{what}.kill_timeout")
+    e.splay = duration(d.get("splay"), f"{what}.splay")
+    e.env = _env(d.get("env"), f"{what}.env")
+    if d.get("enabled") is not None and not parse_bool(d["enabled"], f"{what}.enabled"):
+        e.command = None
     return e
+
+
+def _owner_id(value: Any, what: str, kind: str) -> int | None:
+    """A user or group given as a name or a numeric id → the id (None: leave as it is).
+
+    Names are resolved once, when the configuration is loaded, so that a typo stops the start
+    (exit 15) instead of failing the first render; ids are taken as they are, like chown(1).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigError(f"{what}: invalid {kind} {value!r}")
+    text = str(value).strip()
+    try:
+        n = int(text)
+    except ValueError:
+        try:
+            return pwd.getpwnam(text).pw_uid if kind == "user" else grp.getgrnam(text).gr_gid
+        except KeyError:
+            raise ConfigError(f"{what}: unknown {kind} {text!r}") from None
+    if n == -1:  # Go's chown "leave unchanged"
+        return None
+    if n < 0:
+        raise ConfigError(f"{what}: invalid {kind} id {n}")
+    return n
 
 
 _TEMPLATE_KEYS = {
@@ -384,24 +498,41 @@ def build_template(d: dict[str, Any]) -> TemplateConfig:
         raise ConfigError("template: cannot specify both source and contents")
     if not t.source and t.contents is None:
         raise ConfigError("template: must specify exactly one of source or contents")
+    where = f"template ({t.label})"
     t.command = _command(d.get("command"))
     if d.get("command_timeout") not in (None, ""):
-        t.command_timeout = duration(d["command_timeout"], "template.command_timeout")
-    ex = _one(d.get("exec"))
-    if isinstance(ex, dict):
+        t.command_timeout = duration(d["command_timeout"], f"{where}: command_timeout")
+    ex = _object(d.get("exec"), f"{where}: exec")
+    if ex:
+        # exec { } wins over the legacy command / command_timeout (consul-template's Finalize)
+        e = _exec(ex, f"{where}: exec")
         t.command = _command(ex.get("command")) or t.command
         if ex.get("timeout") not in (None, ""):
-            t.command_timeout = duration(ex["timeout"], "template.exec.timeout")
+            t.command_timeout = e.timeout
+        if ex.get("enabled") is not None and not parse_bool(ex["enabled"], f"{where}: exec.enabled"):
+            t.command = None
+        t.env = e.env
     t.perms = parse_perms(d.get("perms"))
-    t.backup = parse_bool(d.get("backup", False), "template.backup")
+    # `user`/`group` (names or ids) win over the legacy numeric `uid`/`gid`
+    t.user = str(d["user"]) if d.get("user") not in (None, "") else ""
+    t.group = str(d["group"]) if d.get("group") not in (None, "") else ""
+    t.uid = _owner_id(d.get("user") if t.user else d.get("uid"), f"{where}: {'user' if t.user else 'uid'}", "user")
+    t.gid = _owner_id(d.get("group") if t.group else d.get("gid"), f"{where}: {'group' if t.group else 'gid'}",
+                      "group")
+    t.backup = parse_bool(d.get("backup", False), f"{where}: backup")
     if d.get("wait") not in (None, ""):
-        t.wait = parse_wait(_one(d["wait"]), "template.wait")
+        wait = _one(d["wait"])
+        if isinstance(wait, dict):
+            _check_keys(wait, _WAIT_KEYS, f"{where}: wait")
+        t.wait = parse_wait(wait, f"{where}: wait")
     t.left_delimiter = str(d.get("left_delimiter") or "")
     t.right_delimiter = str(d.get("right_delimiter") or "")
-    t.error_on_missing_key = parse_bool(d.get("error_on_missing_key", False), "template.error_on_missing_key")
-    t.create_dest_dirs = parse_bool(d.get("create_dest_dirs", True), "template.create_dest_dirs")
-    t.error_fatal = parse_bool(d.get("error_fatal", True), "template.error_fatal")
-    t.function_denylist = list(d.get("function_denylist") or d.get("function_blacklist") or [])
+    t.error_on_missing_key = parse_bool(d.get("error_on_missing_key", False), f"{where}: error_on_missing_key")
+    t.create_dest_dirs = parse_bool(d.get("create_dest_dirs", True), f"{where}: create_dest_dirs")
+    t.error_fatal = parse_bool(d.get("error_fatal", True), f"{where}: error_fatal")
+    # both names are honoured together (consul-template combines the lists)
+    t.function_denylist = (_strings(d.get("function_denylist"), f"{where}: function_denylist")
+                           + _strings(d.get("function_blacklist"), f"{where}: function_blacklist"))
     t.sandbox_path = str(d.get("sandbox_path") or "")
     t.syntax = str(d.get("syntax") or "")
     return t
@@ -411,10 +542,61 @@ def _signal_or_none(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
+_TOP_KEYS = {
+    # consul-template's
+    "consul", "deduplicate", "default_delimiters", "exec", "kill_signal", "log_level", "log_file", "max_stale",
+    "pid_file", "reload_signal", "syslog", "template", "template_error_fatal", "vault", "nomad", "wait", "once",
+    "parse_only", "block_query_wait", "err_on_failed_lookup", "telemetry",
+    # meshctl's
+    "dry", "graceful_signal", "default_left_delimiter", "default_right_delimiter", "watch_templates", "syntax",
+}
+_CONSUL_KEYS = {"address", "auth", "namespace", "retry", "ssl", "token", "token_file", "transport"}
+
+
+def _enabled(block: dict[str, Any], what: str) -> bool:
+    """consul-template's rule for optional blocks: `enabled` if given, else any field enables it."""
+    if "enabled" in block:
+        return parse_bool(block["enabled"], f"{what}.enabled")
+    return bool(block)
+
+
+def _unsupported(data: dict[str, Any], consul: dict[str, Any]) -> list[str]:
+    """Warnings for consul-template options meshctl reads but does not honour (never silently)."""
+    out: list[str] = []
+    if _object(data.get("vault"), "vault"):
+        out.append("vault: Vault is not supported; the vault block is ignored "
+                   "(secret, secrets and pkiCert are not available)")
+    if _enabled(_object(data.get("deduplicate"), "deduplicate"), "deduplicate"):
+        out.append("deduplicate: de-duplication mode is not supported; this instance watches Consul itself")
+    if _object(data.get("nomad"), "nomad"):
+        out.append("nomad: Nomad is not supported; the nomad block is ignored")
+    if _enabled(_object(data.get("syslog"), "syslog"), "syslog"):
+        out.append("syslog: logging to syslog is not supported; logs go to stderr (or -log-file)")
+    if _object(data.get("log_file"), "log_file"):
+        out.append("log_file: not read from configuration files; use the -log-file flag (no rotation)")
+    if _object(data.get("telemetry"), "telemetry"):
+        out.append("telemetry: not supported; the telemetry block is ignored")
+    if consul.get("namespace"):
+        out.append("consul.namespace: namespaces (Consul Enterprise) are not supported; ignored")
+    if _object(consul.get("transport"), "consul.transport"):
+        out.append("consul.transport: connection tuning is not supported; ignored")
+    if _object(consul.get("ssl"), "consul.ssl").get("ca_path"):
+        out.append("consul.ssl.ca_path: not supported; use consul.ssl.ca_cert (a PEM bundle)")
+    for key in sorted(set(consul) - _CONSUL_KEYS):
+        out.append(f"consul.{key}: unknown option; ignored")
+    return out
+
+
 def build(data: dict[str, Any]) -> Config:
     """A Config from merged data (file keys; flags use the same names)."""
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
     c = Config()
-    consul = _one(data.get("consul") or {})
+    consul_value = _one(data.get("consul"))
+    if isinstance(consul_value, str):  # consul-template's deprecated `consul = "host:port"`
+        consul_value = {"address": consul_value}
+    consul = _object(consul_value, "consul")
     if consul:
         cc = c.consul
         cc.address = str(consul.get("address") or "")
@@ -426,7 +608,7 @@ def build(data: dict[str, Any]) -> Config:
                 cc.auth = f"{auth.get('username')}:{auth.get('password') or ''}".rstrip(":")
         elif auth:
             cc.auth = str(auth)
-        ssl = _one(consul.get("ssl") or {})
+        ssl = _object(consul.get("ssl"), "consul.ssl")
         if ssl:
             if "enabled" in ssl:
                 cc.ssl_enabled = parse_bool(ssl["enabled"], "consul.ssl.enabled")
@@ -436,7 +618,7 @@ def build(data: dict[str, Any]) -> Config:
             cc.ssl_cert = str(ssl.get("cert") or "")
             cc.ssl_key = str(ssl.get("key") or "")
             cc.ssl_server_name = str(ssl.get("server_name") or "")
-        retry = _one(consul.get("retry") or {})
+        retry = _object(consul.get("retry"), "consul.retry")
         if retry:
             r = cc.retry
             r.enabled = parse_bool(retry.get("enabled", True), "consul.retry.enabled")
@@ -446,8 +628,12 @@ def build(data: dict[str, Any]) -> Config:
                 r.backoff = duration(retry["backoff"], "consul.retry.backoff")
             if retry.get("max_backoff") not in (None, ""):
                 r.max_backoff = duration(retry["max_backoff"], "consul.retry.max_backoff")
+    c.warnings = _unsupported(data, consul)
     if data.get("wait") not in (None, ""):
-        c.wait = parse_wait(_one(data["wait"]))
+        wait = _one(data["wait"])
+        if isinstance(wait, dict):
+            _check_keys(wait, _WAIT_KEYS, "wait")
+        c.wait = parse_wait(wait)
     if data.get("max_stale") not in (None, ""):
         c.max_stale = duration(data["max_stale"], "max_stale")
     if data.get("block_query_wait") not in (None, ""):
@@ -463,16 +649,21 @@ def build(data: dict[str, Any]) -> Config:
     for name in ("kill_signal", "reload_signal", "graceful_signal"):
         if name in data:
             setattr(c, name, _signal_or_none(data[name]))
-    delims = _one(data.get("default_delimiters") or {})
+    delims = _object(data.get("default_delimiters"), "default_delimiters")
+    _check_keys(delims, {"left", "right"}, "default_delimiters")
     c.default_left_delimiter = str(delims.get("left") or data.get("default_left_delimiter") or "")
     c.default_right_delimiter = str(delims.get("right") or data.get("default_right_delimiter") or "")
     c.syntax = str(data.get("syntax") or "")
-    ex = _one(data.get("exec"))
-    if isinstance(ex, dict) and ex.get("command"):
-        c.exec = _exec(ex)
-    c.templates = [build_template(t) for t in _blocks(data.get("template"))]
-    for t in c.templates:
-        if c.template_error_fatal is not None:
+    ex = _object(data.get("exec"), "exec")
+    if ex:
+        e = _exec(ex)
+        if e.command:
+            c.exec = e
+    blocks = _blocks(data.get("template"))
+    c.templates = [build_template(t) for t in blocks]
+    for raw, t in zip(blocks, c.templates, strict=True):
+        # template_error_fatal is the default; a template's own error_fatal wins
+        if c.template_error_fatal is not None and raw.get("error_fatal") in (None, ""):
             t.error_fatal = c.template_error_fatal
         if not t.syntax and c.syntax:
             t.syntax = c.syntax

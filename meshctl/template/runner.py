@@ -10,6 +10,7 @@ configuration order, once each.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import queue
@@ -26,7 +27,7 @@ from typing import IO, Any
 from meshctl.child import Child, ChildError, exit_status, parse_signal
 from meshctl.client import Client
 from meshctl.template.brain import Brain
-from meshctl.template.config import Config, TemplateConfig, WaitConfig, split_command
+from meshctl.template.config import Config, EnvConfig, TemplateConfig, WaitConfig, split_command
 from meshctl.template.dependency import Dependency
 from meshctl.template.renderer import RenderError, render
 from meshctl.template.template import Execution, Template, TemplateError, read_source, syntax_for
@@ -69,13 +70,19 @@ class TemplateState:
 
 
 def command_env(config: Config) -> dict[str, str]:
-    """What templates' env and commands see on top of the process environment."""
+    """What templates' env and commands see on top of the process environment.
+
+    The address and token fall back to the environment meshctl itself read them from, as
+    consul-template's defaults do, so that they reach commands even through `env` filters.
+    """
     c = config.consul
     env: dict[str, str] = {}
-    if c.address:
-        env["CONSUL_HTTP_ADDR"] = c.address
-    if c.token:
-        env["CONSUL_HTTP_TOKEN"] = c.token
+    address = c.address or os.environ.get("CONSUL_HTTP_ADDR", "")
+    token = c.token or os.environ.get("CONSUL_HTTP_TOKEN") or os.environ.get("CONSUL_TOKEN", "")
+    if address:
+        env["CONSUL_HTTP_ADDR"] = address
+    if token:
+        env["CONSUL_HTTP_TOKEN"] = token
     if c.token_file:
         env["CONSUL_HTTP_TOKEN_FILE"] = c.token_file
     if c.auth:
@@ -84,6 +91,25 @@ def command_env(config: Config) -> dict[str, str]:
         env["CONSUL_HTTP_SSL"] = str(c.ssl_enabled).lower()
     if c.ssl_verify is not None:
         env["CONSUL_HTTP_SSL_VERIFY"] = str(c.ssl_verify).lower()
+    return env
+
+
+def child_env(env_config: EnvConfig, consul_env: dict[str, str]) -> dict[str, str]:
+    """A command's or the child's environment, as consul-template builds it.
+
+    pristine: nothing inherited; else the process environment, kept by `allowlist` and then
+    dropped by `denylist` (globs; deny wins). On top: `consul_env`, then `custom` — neither is
+    filtered, so a command always knows how to reach Consul.
+    """
+    env: dict[str, str] = {} if env_config.pristine else dict(os.environ)
+    if env_config.allowlist:
+        env = {k: v for k, v in env.items() if any(fnmatch.fnmatchcase(k, g) for g in env_config.allowlist)}
+    if env_config.denylist:
+        env = {k: v for k, v in env.items() if not any(fnmatch.fnmatchcase(k, g) for g in env_config.denylist)}
+    env.update(consul_env)
+    for item in env_config.custom:
+        k, _, v = item.partition("=")
+        env[k] = v
     return env
 
 
@@ -160,6 +186,11 @@ class Runner:
             states.append(TemplateState(tc, tmpl, i))
         return states
 
+    @staticmethod
+    def _warn_unsupported(config: Config) -> None:
+        for warning in config.warnings:
+            log.warning("%s", warning)
+
     def _write_pid(self) -> None:
         if self.config.pid_file:
             try:
@@ -180,6 +211,7 @@ class Runner:
     def run(self) -> int:
         """Run until done; the exit code."""
         try:
+            self._warn_unsupported(self.config)
             self.states = self._load_states(self.config)
             if self.config.parse_only:
                 return EXIT_OK
@@ -294,7 +326,10 @@ class Runner:
     def _wait_for(self, s: TemplateState) -> WaitConfig:
         if self.config.once:
             return WaitConfig()
-        return s.config.wait if s.config.wait is not None else self.config.wait
+        # a template's own wait applies when it is enabled; else the global one (as consul-template)
+        if s.config.wait is not None and s.config.wait.enabled:
+            return s.config.wait
+        return self.config.wait
 
     def _all_rendered(self) -> bool:
         return all(s.rendered for s in self.states)
@@ -377,7 +412,7 @@ class Runner:
         try:
             result = render(s.config.destination, ex.output, perms=s.config.perms, backup=s.config.backup,
                             create_dest_dirs=s.config.create_dest_dirs, dry=self.config.dry,
-                            dry_stream=self.stdout)
+                            dry_stream=self.stdout, uid=s.config.uid, gid=s.config.gid)
         except RenderError as e:
             if s.config.error_fatal:
                 raise RunnerError(str(e)) from None
@@ -411,17 +446,17 @@ class Runner:
                 continue
             seen.add(ident)
             try:
-                self._run_command(cmd, s.config.command_timeout)
+                self._run_command(cmd, s.config.command_timeout, child_env(s.config.env, self.env))
             except RunnerError as e:
                 if s.config.error_fatal:
                     raise
                 log.error("%s", e)
 
-    def _run_command(self, cmd: list[str] | str, timeout: float) -> None:
+    def _run_command(self, cmd: list[str] | str, timeout: float, env: dict[str, str]) -> None:
         argv, _ = split_command(cmd)
         log.info("executing command %r", cmd)
         try:
-            proc = subprocess.Popen(argv, env={**os.environ, **self.env}, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
                                     process_group=0)
         except OSError as e:
             raise RunnerError(f"failed to execute command {cmd!r}: {e.strerror or e}") from None
@@ -438,21 +473,9 @@ class Runner:
             raise RunnerError(f"failed to execute command {cmd!r}: exit status {exit_status(code)}")
 
     def _exec_env(self) -> tuple[dict[str, str | None], bool]:
-        import fnmatch
-
         ex = self.config.exec
         assert ex is not None
-        base = {} if ex.env_pristine else dict(os.environ)
-        base.update(self.env)
-        if ex.env_allowlist:
-            base = {k: v for k, v in base.items() if any(fnmatch.fnmatchcase(k, g) for g in ex.env_allowlist)}
-        if ex.env_denylist:
-            base = {k: v for k, v in base.items()
-                    if not any(fnmatch.fnmatchcase(k, g) for g in ex.env_denylist)}
-        for item in ex.env_custom:
-            k, _, v = item.partition("=")
-            base[k] = v
-        return dict(base), False
+        return dict(child_env(ex.env, self.env)), False
 
     def _exec_child(self, changed: bool) -> None:
         ex = self.config.exec
@@ -508,6 +531,7 @@ class Runner:
     def _reload(self, dirty: set[int]) -> None:
         try:
             config = self.reload_config() if self.reload_config else self.config
+            self._warn_unsupported(config)
             states = self._load_states(config)
         except Exception as e:  # a bad edit must not take the running service down
             log.error("reload failed, keeping the running configuration: %s", e)
