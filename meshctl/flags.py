@@ -33,6 +33,11 @@ class FlagParser(argparse.ArgumentParser):
         """A Go boolean flag: `-x`, `-x=true`, `-x=false` (and `--x`)."""
         self.flag(name, *aliases, nargs="?", const=True, default=default, type=parse_bool, help=help)
 
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        # Go's flag package neither abbreviates nor glues a value to a one-letter flag: without
+        # this, `-vault-addr` would read as `-v ault-addr` instead of an unknown flag.
+        return []
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # One clear line and exit 1, as Consul's tools do on bad flags.
         self.exit(1, f"{self.prog}: {message}\n")

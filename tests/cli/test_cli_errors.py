@@ -108,6 +108,12 @@ def test_unknown_flag_is_one_line():
     assert r.code == 1 and r.err.count("\n") == 1 and "-nope" in r.err and "Traceback" not in r.err
 
 
+def test_unknown_flag_starting_like_a_one_letter_flag_is_reported_as_unknown():
+    # Go's flag package never reads `-vault-addr` as template's `-v` with `ault-addr` glued on
+    r = run_meshctl("template", "-vault-addr", "http://127.0.0.1:8200", "-once")
+    assert r.code != 0 and "unrecognized arguments: -vault-addr" in r.err and "ault-addr'" not in r.err
+
+
 def test_bad_flag_value_is_one_line():
     r = run_meshctl("kv", "put", "-flags=abc", "k", "v")
     assert r.code == 1 and r.err.count("\n") == 1 and "Traceback" not in r.err
