@@ -112,7 +112,7 @@ def flags_data(args: argparse.Namespace) -> dict[str, Any]:
                       ("consul_auth", "auth")):
         if getattr(args, flag) is not None:
             consul[key] = getattr(args, flag)
-    ssl = {k: getattr(args, f"consul_ssl_{k}") for k in ("ca_cert", "cert", "key", "server_name", "verify")
+    ssl = {k: getattr(args, f"consul_ssl_{k}") for k in ("ca_cert", "ca_path", "cert", "key", "server_name", "verify")
            if getattr(args, f"consul_ssl_{k}") is not None}
     if args.consul_ssl is not None:
         ssl["enabled"] = args.consul_ssl
@@ -206,8 +206,8 @@ def make_client(config: Config) -> Client:
     if c.ssl_enabled is not None:
         scheme = "https" if c.ssl_enabled else "http"
     verify: bool | str | None = c.ssl_verify
-    if c.ssl_ca_cert and verify is not False:
-        verify = c.ssl_ca_cert
+    if (c.ssl_ca_cert or c.ssl_ca_path) and verify is not False:
+        verify = c.ssl_ca_cert or c.ssl_ca_path
     cfg = resolve_config(c.address or None, c.token or None, token_file=c.token_file or None, scheme=scheme,
                          verify=verify, client_cert=c.ssl_cert or None, client_key=c.ssl_key or None,
                          tls_server_name=c.ssl_server_name or None, auth=c.auth or None)

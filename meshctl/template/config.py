@@ -122,6 +122,7 @@ class ConsulConfig:
     ssl_enabled: bool | None = None
     ssl_verify: bool | None = None
     ssl_ca_cert: str = ""
+    ssl_ca_path: str = ""  # a directory of CA certificates (hashed names, as OpenSSL's capath)
     ssl_cert: str = ""
     ssl_key: str = ""
     ssl_server_name: str = ""
@@ -580,8 +581,6 @@ def _unsupported(data: dict[str, Any], consul: dict[str, Any]) -> list[str]:
         out.append("consul.namespace: namespaces (Consul Enterprise) are not supported; ignored")
     if _object(consul.get("transport"), "consul.transport"):
         out.append("consul.transport: connection tuning is not supported; ignored")
-    if _object(consul.get("ssl"), "consul.ssl").get("ca_path"):
-        out.append("consul.ssl.ca_path: not supported; use consul.ssl.ca_cert (a PEM bundle)")
     for key in sorted(set(consul) - _CONSUL_KEYS):
         out.append(f"consul.{key}: unknown option; ignored")
     return out
@@ -615,6 +614,7 @@ def build(data: dict[str, Any]) -> Config:
             if "verify" in ssl:
                 cc.ssl_verify = parse_bool(ssl["verify"], "consul.ssl.verify")
             cc.ssl_ca_cert = str(ssl.get("ca_cert") or "")
+            cc.ssl_ca_path = str(ssl.get("ca_path") or "")
             cc.ssl_cert = str(ssl.get("cert") or "")
             cc.ssl_key = str(ssl.get("key") or "")
             cc.ssl_server_name = str(ssl.get("server_name") or "")

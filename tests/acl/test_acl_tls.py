@@ -157,16 +157,25 @@ def test_cli_token_file(server, pki, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
 
 
-def test_template_tool_passes_token_and_speaks_tls(server, pki, tmp_path) -> None:
+@pytest.mark.parametrize("ca_flag", ["-consul-ssl-ca-cert", "-consul-ssl-ca-path"])
+def test_template_tool_passes_token_and_speaks_tls(server, pki, tmp_path, ca_flag) -> None:
     with tls_client(server, pki) as c:
         c.kv.put("tls/tmpl", b"from-consul")
+    ca = str(pki["ca"])
+    if ca_flag == "-consul-ssl-ca-path":  # a directory as OpenSSL reads one: <subject hash>.0
+        ca_dir = tmp_path / "cas"
+        ca_dir.mkdir()
+        subject_hash = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", ca], capture_output=True,
+                                      text=True, check=True).stdout.strip()
+        (ca_dir / f"{subject_hash}.0").write_bytes(pki["ca"].read_bytes())
+        ca = str(ca_dir)
     src, dst = tmp_path / "in.ctmpl", tmp_path / "out.txt"
     src.write_text('value={{ key "tls/tmpl" }}\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUL_")}
     env["PYTHONPATH"] = str(REPO)
     r = subprocess.run([sys.executable, "-m", "meshctl", "template", "-once",
                         "-consul-addr", f"127.0.0.1:{server.https_port}", "-consul-ssl",
-                        "-consul-ssl-ca-cert", str(pki["ca"]), "-consul-ssl-cert", str(pki["client_crt"]),
+                        ca_flag, ca, "-consul-ssl-cert", str(pki["client_crt"]),
                         "-consul-ssl-key", str(pki["client_key"]), "-consul-token", ROOT,
                         "-template", f"{src}:{dst}"], capture_output=True, text=True, env=env, timeout=60,
                        cwd=str(REPO))
