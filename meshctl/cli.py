@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "catalog": ("meshctl.commands.catalog", "Interact with the catalog"),
     "envconsul": ("meshctl.commands.envconsul", "Run a command with Consul KV prefixes as its environment"),
     "event": ("meshctl.commands.event", "Fire and list user events"),
+    "git2consul": ("meshctl.commands.git2consul", "Mirror git repositories into the KV store (git2consul)"),
     "info": ("meshctl.commands.agentctl:info", "Provides debugging information for operators"),
     "kv": ("meshctl.commands.kv", "Interact with the key-value store"),
     "leave": ("meshctl.commands.agentctl:leave", "Gracefully leaves the cluster and shuts down"),
