@@ -14,6 +14,10 @@ refuse Raft connections from a server outside their configuration, so it never g
 (writes answer "No cluster leader") and never starts an election they would hear of. It
 warns in its log once another server's voter set shows it was removed; as in Consul, it
 serves again only once it is re-joined.
+
+The serf port also answers the WAN exchange of meshctl/server/wan.py (`-retry-join-wan`):
+servers of other datacenters announce themselves there and learn this one's servers
+(`lan_servers`).
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class ServerCluster:
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._forwarder: Any = None
+        self.wan: Any = None  # the WanPool (meshctl/server/wan.py), answered on the serf port when set
 
     def spawn(self, coro: Any) -> None:
         """Run a background task owned by this server (cancelled by `stop`)."""
@@ -129,6 +134,10 @@ class ServerCluster:
         """Listen on the serf port, find the voters, start Raft."""
         app = web.Application()
         app.router.add_get(SERF_INFO_PATH, self._serve_info)
+        if self.wan is not None:
+            from meshctl.server.wan import WAN_PATH
+
+            app.router.add_post(WAN_PATH, self.wan.serve)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.cfg.bind, self.cfg.serf_port, reuse_address=True).start()
@@ -181,6 +190,16 @@ class ServerCluster:
 
     async def _serve_info(self, _request: web.Request) -> web.Response:
         return web.json_response({**self.info(), "Known": list(self.known.values()), "Voters": self.store.peers()})
+
+    def lan_servers(self) -> list[dict[str, Any]]:
+        """This server, then the other voters: node, HTTP and serf address (what the WAN pool announces)."""
+        directory = {**self.known, **self.store.members}
+        out = [{"Node": self.cfg.node, "HTTP": self.cfg.http_address, "WAN": self.cfg.serf_address}]
+        for addr in self.store.peers():
+            info = directory.get(addr) or {}
+            if addr != self.cfg.raft_address and info.get("Serf") and info.get("HTTP"):
+                out.append({"Node": info.get("Node") or addr, "HTTP": info["HTTP"], "WAN": info["Serf"]})
+        return out
 
     def _peer_serf_addresses(self) -> list[str]:
         """Serf addresses of the other voters this server knows of, then its -retry-join ones."""

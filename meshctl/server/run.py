@@ -14,13 +14,16 @@ from aiohttp import web
 from meshctl.flags import FlagParser
 from meshctl.server import security
 from meshctl.server.agent import runtime as agent_runtime
+from meshctl.server.agent.config import setting
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.http.app import make_app
 from meshctl.server.http.common import ServerContext
+from meshctl.server.http.forward import DatacenterForwarder
 from meshctl.server.reaper import TombstoneReaper
 from meshctl.server.sessions import SessionTimers
 from meshctl.server.state import State
 from meshctl.server.store import LocalStore
+from meshctl.server.wan import WAN_PATH, WanPool
 
 log = logging.getLogger("meshctl.agent")
 
@@ -45,6 +48,7 @@ class AgentConfig:
     data_dir: str | None = None
     bootstrap_expect: int = 0
     retry_join: list[str] = field(default_factory=list)
+    retry_join_wan: list[str] = field(default_factory=list)  # servers of other datacenters (wan.py)
     sync_writes: bool | None = None  # default: on for -server, off for -dev
     raft_snapshot_threshold: int = 8192
 
@@ -65,6 +69,8 @@ def build_parser() -> FlagParser:
     p.flag("data-dir", help="where a server keeps its Raft journal and snapshots")
     p.flag("bootstrap-expect", type=int, default=0, help="servers to wait for before bootstrapping Raft")
     p.flag("retry-join", action="append", default=[], help="serf address of another server (repeatable)")
+    p.flag("retry-join-wan", "join-wan", dest="retry_join_wan", action="append", default=[],
+           help="serf address of a server of another datacenter (a -dev server: its HTTP address); repeatable")
     p.bool_flag("sync-writes", default=None, help="fsync the journal before acknowledging a write "
                 "(default: on for -server, off for -dev)")
     p.flag("raft-snapshot-threshold", type=int, default=8192, help="Raft log entries between snapshots")
@@ -83,6 +89,12 @@ def config_from_args(argv: list[str]) -> AgentConfig:
     cfg.data_dir, cfg.bootstrap_expect, cfg.retry_join = args.data_dir, args.bootstrap_expect, list(args.retry_join)
     cfg.sync_writes, cfg.raft_snapshot_threshold = args.sync_writes, args.raft_snapshot_threshold
     agent_runtime.apply_args(cfg, args, build_parser().parse_args([]))  # config files, checks, DNS
+    cfg.retry_join_wan = list(args.retry_join_wan)
+    files = cfg.extra[agent_runtime.OPTIONS_KEY].files.settings
+    for key in ("retry_join_wan", "start_join_wan"):  # Consul's config-file names
+        for addr in setting(files, key, default=[]) or []:
+            if str(addr) not in cfg.retry_join_wan:
+                cfg.retry_join_wan.append(str(addr))
     security.apply_args(cfg, args)  # ACLs, TLS, -encrypt (flags over config files)
     return cfg
 
@@ -115,6 +127,12 @@ class Agent:
             self.cluster.store.cfg.password = security.encryption_key(cfg)  # -encrypt: Raft traffic
             self.store = self.ctx.store = self.local.store = self.timers.store = self.cluster.store
             self.local.node_id = self.cluster.node_id
+        # the WAN: a Raft server announces its serf address, a -dev server its HTTP address
+        self.wan = WanPool(cfg.datacenter, cfg.retry_join_wan, self._lan_servers, default_port=cfg.serf_port)
+        self.ctx.extra["wan"] = self.wan
+        self.dc_forwarder = DatacenterForwarder(self.wan)
+        if self.cluster is not None:
+            self.cluster.wan = self.wan
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.runtime = agent_runtime.AgentRuntime(self)
@@ -125,6 +143,9 @@ class Agent:
         if self.cluster is not None:
             await self.cluster.start()
         app = make_app(self.ctx)
+        app.middlewares.append(self.dc_forwarder.middleware)  # ?dc=: before any leader forwarding
+        if self.cluster is None:
+            app.router.add_post(WAN_PATH, self.wan.serve)
         self.runtime.attach(app)
         if self.cluster is not None:
             self.cluster.attach(app, self.ctx, self.timers, self.local)
@@ -142,6 +163,14 @@ class Agent:
                  self.cfg.client, self.cfg.http_port, " (dev mode, in memory)" if self.cfg.dev else "")
         await self.runtime.start()
         self.reaper.start()
+        self.wan.start()
+
+    def _lan_servers(self) -> list[dict[str, Any]]:
+        """The servers of this datacenter for the WAN pool (a -dev server is alone)."""
+        if self.cluster is not None:
+            return self.cluster.lan_servers()
+        http = f"{self.cfg.client.split()[0]}:{self.cfg.http_port}"
+        return [{"Node": self.cfg.node, "HTTP": http, "WAN": http}]
 
     def stop(self) -> None:
         self._stop.set()
@@ -157,6 +186,8 @@ class Agent:
 
     async def shutdown(self) -> None:
         self.reaper.stop()
+        await self.wan.close()
+        await self.dc_forwarder.close()
         await self.runtime.stop()
         self.timers.stop()
         await self.local.stop()

@@ -91,7 +91,9 @@ async def deregister(req: Request) -> web.Response:
 
 @route(ROUTES, "GET", "/v1/catalog/datacenters")
 async def datacenters(req: Request) -> web.Response:
-    return respond(req, [req.ctx.datacenter])
+    """This datacenter first, then those the WAN pool knows (Consul sorts them by round-trip time)."""
+    wan = req.ctx.extra.get("wan")
+    return respond(req, wan.datacenters() if wan is not None else [req.ctx.datacenter])
 
 
 def _visible_nodes(req: Request, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,197 @@
+"""WAN federation, minimal: each server knows the servers of the other datacenters.
+
+Consul puts the servers of every datacenter in one WAN gossip pool (`-retry-join-wan`); a
+request with `?dc=<other>` is then sent to a server of that datacenter. Here the pool is kept
+by asking, not by gossip:
+
+* a server POSTs to `WAN_PATH` of each `-retry-join-wan` address who it is and every server
+  it knows (its own datacenter's and the remote ones); the server asked records them (so a
+  join is mutual: when dc1 joins dc2, dc2 learns dc1 at once) and answers with every server
+  it knows, which the asker merges (so a third datacenter is learned transitively);
+* every `REFRESH_INTERVAL` seconds a server asks again: the join addresses, every remote
+  server it knows and the servers of its own datacenter. Asking its own peers is how a
+  server without `-retry-join-wan` learns what a peer joined (Consul's WAN join flooding);
+* a remote server that does not answer is marked failed and tried last by forwarding, but
+  kept: a datacenter that is down still has a path, which fails until it is back.
+
+The WAN address of a Raft server is its serf address (meshctl has no separate 8302 port);
+a `-dev` server answers on its HTTP address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from meshctl.server.agent.servers import _http_address
+from meshctl.server.periodic import Periodic
+
+log = logging.getLogger(__name__)
+
+WAN_PATH = "/v1/meshctl/serf/wan"
+REFRESH_INTERVAL = 10.0  # seconds between two rounds once every join address answered
+JOIN_RETRY_INTERVAL = 1.0  # seconds between rounds while a join address never answered
+ASK_TIMEOUT = aiohttp.ClientTimeout(total=3, sock_connect=2)
+
+
+@dataclass
+class WanServer:
+    """A server of some datacenter, as the WAN pool knows it."""
+
+    datacenter: str
+    node: str
+    http: str  # host:port of its HTTP API (where ?dc= requests are forwarded)
+    wan: str  # host:port where it answers WAN_PATH
+    alive: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Datacenter": self.datacenter, "Node": self.node, "HTTP": self.http, "WAN": self.wan}
+
+
+def _host(address: str) -> str:
+    return address.rpartition(":")[0]
+
+
+def _default_port(address: str, port: int) -> str:
+    """`host` alone means the default serf port, as Consul's join addresses do."""
+    return address if ":" in address else f"{address}:{port}"
+
+
+class WanPool(Periodic):
+    """This server's view of the WAN: remote datacenter -> its servers; refreshed in the background.
+
+    `local` returns the servers of this server's own datacenter (itself first), as
+    `{"Node", "HTTP", "WAN"}` dicts, each time it is needed (the Raft voter set changes).
+    """
+
+    period = REFRESH_INTERVAL
+
+    def __init__(self, datacenter: str, join: list[str], local: Callable[[], list[dict[str, Any]]],
+                 default_port: int = 8301) -> None:
+        self.datacenter = datacenter
+        self.join = [_default_port(a, default_port) for a in join]
+        self.local = local
+        self.remote: dict[str, WanServer] = {}  # WAN address -> server of another datacenter
+        self._answered: set[str] = set()  # join addresses that answered at least once
+        self._session: aiohttp.ClientSession | None = None
+
+    # ------------------------------------------------------------------ what forwarding reads
+
+    def datacenters(self) -> list[str]:
+        """This datacenter first, then the remote ones by name (Consul sorts by round-trip time)."""
+        return [self.datacenter, *sorted({s.datacenter for s in self.remote.values()} - {self.datacenter})]
+
+    def servers(self, datacenter: str) -> list[WanServer]:
+        """The servers of `datacenter` in the order to try them: those answering first."""
+        found = [s for s in self.remote.values() if s.datacenter == datacenter]
+        return [s for s in found if s.alive] + [s for s in found if not s.alive]
+
+    def mark_failed(self, server: WanServer) -> None:
+        if server.alive:
+            log.warning("WAN: server %s (%s) in datacenter %s is unreachable", server.node, server.http,
+                        server.datacenter)
+        server.alive = False
+
+    # ------------------------------------------------------------------ the exchange
+
+    def _own(self) -> list[dict[str, Any]]:
+        return [{**s, "Datacenter": self.datacenter} for s in self.local()]
+
+    def _message(self) -> dict[str, Any]:
+        """Who this server is and every server it knows (own datacenter first)."""
+        return {"Datacenter": self.datacenter,
+                "Servers": self._own() + [s.to_json() for s in self.remote.values()]}
+
+    def merge(self, servers: Any, answered_by: str = "") -> None:
+        """Learn servers of other datacenters from a message (this datacenter's are the LAN's business)."""
+        if not isinstance(servers, list):
+            return
+        for item in servers:
+            if not isinstance(item, dict):
+                continue
+            dc, wan = str(item.get("Datacenter") or ""), str(item.get("WAN") or "")
+            if not dc or not wan or dc == self.datacenter or not item.get("HTTP"):
+                continue
+            http = _http_address(item, _host(wan))
+            known = self.remote.get(wan)
+            if known is None:
+                log.info("WAN: learned server %s (%s) of datacenter %s", item.get("Node") or "?", http, dc)
+                self.remote[wan] = WanServer(dc, str(item.get("Node") or ""), http, wan)
+            else:
+                known.datacenter, known.http = dc, http
+                known.node = str(item.get("Node") or known.node)
+            if wan == answered_by:
+                self.remote[wan].alive = True
+
+    async def serve(self, request: web.Request) -> web.Response:
+        """WAN_PATH: a server of another datacenter announces itself; answer with what we know."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="Request decode failed")
+        if isinstance(body, dict):
+            self.merge(body.get("Servers"))
+        return web.json_response(self._message())
+
+    async def _ask(self, address: str) -> bool:
+        """One exchange with `address`; whether it answered."""
+        assert self._session is not None
+        try:
+            async with self._session.post(f"http://{address}{WAN_PATH}", json=self._message(),
+                                          timeout=ASK_TIMEOUT) as resp:
+                body = await resp.json(content_type=None) if resp.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.debug("WAN: %s did not answer: %s", address, exc)
+            return False
+        if not isinstance(body, dict):
+            return False
+        self.merge(body.get("Servers"), answered_by=address)
+        return True
+
+    async def tick(self) -> None:
+        """One round: the join addresses, every remote server known, this datacenter's other servers."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        me = self.local()
+        own_wan = str(me[0].get("WAN") or "") if me else ""
+        peers = [str(s.get("WAN") or "") for s in me[1:]]
+        targets = [t for t in dict.fromkeys([*self.join, *self.remote, *peers]) if t and t != own_wan]
+        answers = await asyncio.gather(*(self._ask(t) for t in targets))
+        for address, ok in zip(targets, answers, strict=True):
+            if address in self.join and ok and address not in self._answered:
+                self._answered.add(address)
+                log.info("WAN: joined %s", address)
+            server = self.remote.get(address)
+            if server is not None:
+                if ok:
+                    server.alive = True
+                else:
+                    self.mark_failed(server)
+
+    async def run(self) -> None:
+        """Ask at once, then every second until each join address answered, then every period."""
+        while True:
+            try:
+                await self.tick()
+            except Exception as exc:
+                self.failed(exc)
+            joined = all(a in self._answered for a in self.join)
+            await asyncio.sleep(self.period if joined else JOIN_RETRY_INTERVAL)
+
+    def failed(self, exc: Exception) -> None:
+        log.warning("WAN refresh failed: %s", exc)
+
+    async def close(self) -> None:
+        self.stop()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+__all__ = ["WAN_PATH", "WanPool", "WanServer"]
