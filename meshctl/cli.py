@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "members": ("meshctl.commands.members", "Lists the members of a cluster"),
     "operator": ("meshctl.commands.operator", "Provides cluster-level tools for Consul operators"),
     "reload": ("meshctl.commands.agentctl:reload", "Triggers the agent to reload configuration files"),
+    "replicate": ("meshctl.commands.replicate", "Replicates KV prefixes from another datacenter (consul-replicate)"),
     "registrator": ("meshctl.commands.registrator",
                     "Registers Docker containers, Marathon apps or Mesos tasks as services"),
     "services": ("meshctl.commands.services", "Interact with services"),
