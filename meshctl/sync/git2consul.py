@@ -156,7 +156,7 @@ def _parse_hook(repo: str, raw: Any) -> HookConfig:
     url = raw.get("url")
     if not isinstance(url, str) or not url:
         raise ConfigProblem(f"Failed to load repo {repo} due to Hook configuration failed due to No config url provided")
-    hook.port, hook.url = int(port), url if url.startswith("/") else "/" + url
+    hook.port, hook.url = int(port), "/" + url.strip("/")  # express matched "/hook" and "/hook/" alike
     if isinstance(raw.get("address"), str) and raw["address"]:
         hook.address = raw["address"]
     if isinstance(raw.get("secret"), str) and raw["secret"]:
@@ -521,6 +521,11 @@ def expand_entries(repo: RepoConfig, path: str, key: str, raw: bytes,
 # -- applying operations ---------------------------------------------------------------------
 
 
+def set_op(key: str, value: bytes) -> dict[str, Any]:
+    """A txn `set` with the raw value (`client.txn.apply` base64-encodes bytes; a large one goes as a PUT)."""
+    return {"KV": {"Verb": "set", "Key": key, "Value": value}}
+
+
 def _value_size(op: dict[str, Any]) -> int:
     value = op["KV"].get("Value")
     return len(value) if isinstance(value, (bytes, str)) else 0
@@ -646,6 +651,8 @@ class BranchSync:
             return
         if os.path.isdir(os.path.join(self.workdir, ".git")):
             try:
+                if gitcli.remote_url(self.workdir) != self.repo.url:
+                    raise GitError(f"its origin is not {self.repo.url}")  # the config's url changed
                 if not self.tag:
                     gitcli.update(self.workdir, self.branch)
                 gitcli.head(self.workdir)
@@ -734,7 +741,7 @@ class BranchSync:
 
         groups: list[list[dict[str, Any]]] = [[op] for op in deletes]
         if not expand:
-            groups += [[kv_op("set", k, v) for k, v in w.entries.items()] for w in writes]
+            groups += [[set_op(k, v) for k, v in w.entries.items()] for w in writes]
             return groups
 
         root = branch_root(repo, self.branch)
@@ -756,7 +763,7 @@ class BranchSync:
             for k, v in w.entries.items():
                 if repo.expand_keys_diff and existing.get(k) == v:
                     continue
-                ops.append(kv_op("set", k, v))
+                ops.append(set_op(k, v))
             groups.append(ops)
         return groups
 
@@ -789,6 +796,8 @@ class BranchSync:
         except ConsulError as e:
             return SyncResult(self.branch, "failed", ref=last or None,
                               errors=[f"Failed to read existing keys due to {e}"])
+        except OSError as e:  # an unreadable file: nothing written, retried on the next trigger
+            return SyncResult(self.branch, "failed", ref=last or None, errors=[f"Failed to read a file: {e}"])
         ops = [op for g in groups for op in g]
         errors = apply_batches(self.client, batches(groups))
         written = sum(1 for op in ops if op["KV"]["Verb"] == "set")

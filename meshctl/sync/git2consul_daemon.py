@@ -66,7 +66,11 @@ class BranchWorker:
                 if self._closing:
                     return
                 self._pending = False
-            self.last = result = self.sync.sync()
+            try:
+                self.last = result = self.sync.sync()
+            except Exception:  # a bug must not end the branch's worker: log it, sync on the next trigger
+                log.exception("Sync of %s/%s crashed", self.sync.repo.name, self.sync.branch)
+                continue
             if not result.ok:
                 log.error("Sync of %s/%s failed: %s", self.sync.repo.name, self.sync.branch, "; ".join(result.errors))
 
@@ -243,17 +247,21 @@ class Git2ConsulDaemon:
                 return EXIT_OK
             try:
                 self._build_hooks()
-                for server in self.servers.values():
-                    server.start()
-            except (OSError, ValueError) as e:
+            except ValueError as e:
                 log.error("Hook configuration failed due to %s", e)
-                self._shutdown()
                 return EXIT_INIT
             if not self.servers and not self.pollers and not self.config.halt_on_change:
                 log.info("No hooks configured: nothing left to do")
                 return EXIT_OK
-            for runner in self.repos:
+            for runner in self.repos:  # workers first: a webhook may arrive as soon as its port is bound
                 runner.start_workers()
+            try:
+                for server in self.servers.values():
+                    server.start()
+            except OSError as e:
+                log.error("Hook configuration failed due to %s", e)
+                self._shutdown()
+                return EXIT_INIT
             for poller in self.pollers:
                 poller.start()
             watcher = None

@@ -78,6 +78,11 @@ def head(workdir: str) -> str:
     return git(["rev-parse", "HEAD"], cwd=workdir).strip()
 
 
+def remote_url(workdir: str) -> str:
+    """The clone's `origin` URL."""
+    return git(["config", "--get", "remote.origin.url"], cwd=workdir).strip()
+
+
 def has_commit(workdir: str, sha: str) -> bool:
     """Whether `sha` names a commit present in the clone (a force push may have dropped it)."""
     try:
