@@ -651,7 +651,7 @@ class BranchSync:
             return
         if os.path.isdir(os.path.join(self.workdir, ".git")):
             try:
-                if gitcli.remote_url(self.workdir) != self.repo.url:
+                if gitcli.cloned_from(self.workdir) != self.repo.url:
                     raise GitError(f"its origin is not {self.repo.url}")  # the config's url changed
                 if not self.tag:
                     gitcli.update(self.workdir, self.branch)

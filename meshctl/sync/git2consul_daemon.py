@@ -145,7 +145,9 @@ class RepoRunner:
             return
         for branch, commit in relevant:
             log.info("Webhook noted change to branch %s of repo %s with commit id %s", branch, self.repo.name, commit)
-            self.workers[branch].trigger()
+            worker = self.workers.get(branch)
+            if worker is not None:
+                worker.trigger()
 
     def stop(self) -> None:
         """Stop every worker (each finishes its sync in progress)."""

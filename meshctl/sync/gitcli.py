@@ -56,9 +56,14 @@ def git(args: Sequence[str], cwd: str | None = None, timeout: float = GIT_TIMEOU
 
 
 def clone(url: str, ref: str, dest: str) -> None:
-    """`git clone -b <ref> <url> <dest>` (a branch, or a tag checked out detached)."""
+    """`git clone -b <ref> <url> <dest>` (a branch, or a tag checked out detached).
+
+    The URL is also kept as given in the clone's config (`git2consul.url`): git rewrites a
+    relative path in `remote.origin.url`, and the daemon compares against the config's URL.
+    """
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     git(["clone", "--quiet", "-b", ref, "--", url, dest])
+    git(["config", "git2consul.url", url], cwd=dest)
 
 
 def update(workdir: str, branch: str) -> None:
@@ -78,9 +83,12 @@ def head(workdir: str) -> str:
     return git(["rev-parse", "HEAD"], cwd=workdir).strip()
 
 
-def remote_url(workdir: str) -> str:
-    """The clone's `origin` URL."""
-    return git(["config", "--get", "remote.origin.url"], cwd=workdir).strip()
+def cloned_from(workdir: str) -> str | None:
+    """The URL the clone was made from, as configured then (None for a clone made elsewhere)."""
+    try:
+        return git(["config", "--get", "git2consul.url"], cwd=workdir).rstrip("\n")
+    except GitError:
+        return None
 
 
 def has_commit(workdir: str, sha: str) -> bool:

@@ -271,6 +271,24 @@ def test_a_commit_moves_the_keys_with_it_and_advances_the_ref(server, client, tm
     assert client.kv.get("t4/app/master/keep.txt").value.modify_index == kept  # only the diff is written
 
 
+def test_a_force_push_is_followed_with_its_deletions(server, client, tmp_path):
+    origin = Origin(tmp_path / "origin")
+    origin.commit({"base.txt": "b"})
+    origin.commit({"x.txt": "x", "y.txt": "y"})
+    config = {"repos": [repo_cfg(origin, "app", mountpoint="t16")]}
+    assert run_once(server, tmp_path, config, key="cfg/t16").returncode == 0
+    # Rewrite the last commit: y.txt never existed in the new history (git pull would need a merge here).
+    origin.git("rm", "-q", "y.txt")
+    (origin.path / "z.txt").write_text("z")
+    origin.git("add", "z.txt")
+    origin.git("commit", "-q", "--amend", "-m", "rewritten")
+    r = run_once(server, tmp_path, None, key="cfg/t16")
+    assert r.returncode == 0, r.stderr
+    assert kv_tree(client, "t16/") == {
+        "t16/app/master/base.txt": "b", "t16/app/master/x.txt": "x", "t16/app/master/z.txt": "z",
+        "t16/app/master.ref": origin.head()}
+
+
 def test_an_expanded_file_update_deletes_exactly_its_own_keys(server, client, tmp_path):
     """git2consul #118/#128/#184: a recursive delete without "/" also hit application-dev and foobar/."""
     origin = Origin(tmp_path / "origin")
