@@ -8,9 +8,10 @@ by asking, not by gossip:
   it knows (its own datacenter's and the remote ones); the server asked records them (so a
   join is mutual: when dc1 joins dc2, dc2 learns dc1 at once) and answers with every server
   it knows, which the asker merges (so a third datacenter is learned transitively);
-* every `REFRESH_INTERVAL` seconds a server asks again: the join addresses, every remote
-  server it knows and the servers of its own datacenter. Asking its own peers is how a
-  server without `-retry-join-wan` learns what a peer joined (Consul's WAN join flooding);
+* every `REFRESH_INTERVAL` seconds, and at once when it learned a server it did not know, a
+  server asks again: the join addresses, every remote server it knows and the servers of its
+  own datacenter. Telling its own peers is how a server without `-retry-join-wan` learns what
+  a peer joined (Consul's WAN join flooding);
 * a remote server that does not answer is marked failed and tried last by forwarding, but
   kept: a datacenter that is down still has a path, which fails until it is back.
 
@@ -80,6 +81,7 @@ class WanPool(Periodic):
         self.remote: dict[str, WanServer] = {}  # WAN address -> server of another datacenter
         self._answered: set[str] = set()  # join addresses that answered at least once
         self._session: aiohttp.ClientSession | None = None
+        self._learned = asyncio.Event()  # a new server: tell the others now, not at the next period
 
     # ------------------------------------------------------------------ what forwarding reads
 
@@ -123,6 +125,7 @@ class WanPool(Periodic):
             if known is None:
                 log.info("WAN: learned server %s (%s) of datacenter %s", item.get("Node") or "?", http, dc)
                 self.remote[wan] = WanServer(dc, str(item.get("Node") or ""), http, wan)
+                self._learned.set()
             else:
                 known.datacenter, known.http = dc, http
                 known.node = str(item.get("Node") or known.node)
@@ -182,7 +185,11 @@ class WanPool(Periodic):
             except Exception as exc:
                 self.failed(exc)
             joined = all(a in self._answered for a in self.join)
-            await asyncio.sleep(self.period if joined else JOIN_RETRY_INTERVAL)
+            try:  # a round that learned something is followed by another (a finite set: it ends)
+                await asyncio.wait_for(self._learned.wait(), self.period if joined else JOIN_RETRY_INTERVAL)
+            except TimeoutError:
+                pass
+            self._learned.clear()
 
     def failed(self, exc: Exception) -> None:
         log.warning("WAN refresh failed: %s", exc)

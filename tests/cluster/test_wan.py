@@ -19,8 +19,9 @@ import pytest
 import requests
 from agent.agent_procs import start_client_agent
 
-from cluster.conftest import Server, wait_for
+from cluster.conftest import Cluster, Server, wait_for
 from cluster.wan_helpers import start_datacenter, stop, wait_datacenters, wait_ready
+from meshctl.server.wan import WAN_PATH
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +128,34 @@ def test_a_datacenter_that_goes_down_has_no_path_until_it_is_back(wan: dict[str,
     wait_ready(dc3)
     wait_for(lambda: wan["dc1"].get("/v1/kv/wan/to-dc3?dc=dc3&raw").content == b"3", 20,
              "dc3 reachable again through dc1")
+
+
+def wan_members(server: Server) -> list[str]:
+    """The WAN addresses a server knows, from its side of the WAN exchange (an empty announcement)."""
+    body = requests.post(f"http://127.0.0.1:{server.serf_port}{WAN_PATH}", json={}, timeout=5).json()
+    return [s["WAN"] for s in body["Servers"]]
+
+
+def test_servers_of_a_datacenter_share_a_join_and_forwarding_fails_over(tmp_path: Path) -> None:
+    """dc1 has two servers and only s1 joins dc2: s2 learns dc2 from s1, dc2 learns both (Consul's join flooding)."""
+    dc2 = start_datacenter(tmp_path, "dc2")
+    (tmp_path / "dc1").mkdir()
+    cluster = Cluster(tmp_path / "dc1", 2, extra=["-datacenter", "dc1"])
+    s1, s2 = cluster.servers
+    s1.extra += ["-retry-join-wan", f"127.0.0.1:{dc2.serf_port}"]
+    try:
+        cluster.start()
+        wait_datacenters(s2, ["dc1", "dc2"])
+        wait_for(lambda: s2.put("/v1/kv/wan/from-s2?dc=dc2", b"2").text == "true", 10, "s2 to reach dc2")
+        leader = cluster.leader()
+        leader.put("/v1/kv/wan/in-dc1", b"1")
+        # dc2 knows both dc1 servers: with one of them down, ?dc=dc1 goes to the other
+        survivor = next(s for s in cluster.servers if s is not leader)
+        wait_for(lambda: survivor.get("/v1/kv/wan/in-dc1?stale&raw").content == b"1", 10, "replication in dc1")
+        wait_for(lambda: f"127.0.0.1:{survivor.serf_port}" in wan_members(dc2), 15, "dc2 to know both dc1 servers")
+        stop(leader)
+        r = wait_for(lambda: dc2.get("/v1/kv/wan/in-dc1?dc=dc1&stale&raw"), 10, "a read through the survivor")
+        assert r.content == b"1"
+    finally:
+        cluster.stop()
+        stop(dc2)
