@@ -43,6 +43,25 @@ class FlagParser(argparse.ArgumentParser):
         self.exit(1, f"{self.prog}: {message}\n")
 
 
+class FlagError(Exception):
+    """A bad command line, raised by a `RaisingFlagParser` (tools with their own exit codes)."""
+
+
+class RaisingFlagParser(FlagParser):
+    """A FlagParser that raises FlagError instead of exiting (consul-template's tools exit 13)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise FlagError(message)
+
+
+def duration_arg(value: str) -> float:
+    """`parse_duration` as an argparse `type=`: a bad value is a flag error, not a traceback."""
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def parse_bool(value: str | bool) -> bool:
     """Go's strconv.ParseBool."""
     if isinstance(value, bool):

@@ -8,7 +8,7 @@ from argparse import Namespace, RawDescriptionHelpFormatter
 
 from meshctl.child import parse_signal
 from meshctl.commands.common import CommandError, err, make_client, new_parser, parse
-from meshctl.flags import FlagParser, parse_bool, parse_duration
+from meshctl.flags import FlagParser, duration_arg, parse_bool
 from meshctl.sync.envconsul import (
     EXIT_CONFIG,
     EXIT_PARSE_FLAGS,
@@ -42,18 +42,11 @@ def _signal(value: str) -> int | None:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _duration(value: str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _wait(value: str) -> tuple[float, float]:
     """consul-template's `-wait=min[:max]` (max defaults to 4 × min)."""
     lo, _, hi = value.partition(":")
-    wmin = _duration(lo)
-    wmax = _duration(hi) if hi else 4 * wmin
+    wmin = duration_arg(lo)
+    wmax = duration_arg(hi) if hi else 4 * wmin
     if wmin < 0 or wmax < 0 or (hi and wmin > wmax):
         raise argparse.ArgumentTypeError(f"invalid wait value {value!r}")
     return wmin, wmax
@@ -76,9 +69,9 @@ def build_parser() -> FlagParser:
     p.flag("exec", default="", dest="exec_command", help="Command to execute (instead of trailing arguments)")
     p.flag("exec-kill-signal", type=_signal, default="SIGINT",
            help="Signal sent to the child to stop it (default SIGINT)")
-    p.flag("exec-kill-timeout", type=_duration, default=30.0,
+    p.flag("exec-kill-timeout", type=duration_arg, default=30.0,
            help="Time to wait for the child to exit after the kill signal before SIGKILL (default 30s)")
-    p.flag("exec-splay", type=_duration, default=0.0,
+    p.flag("exec-splay", type=duration_arg, default=0.0,
            help="Random delay up to this long before stopping the child (default 0)")
     p.flag("kill-signal", type=_signal, default="SIGINT",
            help="Signal that stops envconsul (and the child), exit 12 (default SIGINT)")
@@ -86,13 +79,13 @@ def build_parser() -> FlagParser:
            help="Signal that restarts the child with a fresh environment (default SIGHUP)")
     p.flag("wait", type=_wait, default=None,
            help="Quiescence min[:max] before restarting after a change (e.g. 2s:10s)")
-    p.flag("max-stale", type=_duration, default=2.0,
+    p.flag("max-stale", type=duration_arg, default=2.0,
            help="Allow stale reads (any server answers) when > 0 (default 2s)")
     p.flag("consul-token", dest="token", default=None, help="ACL token (alias of -token)")
     p.flag("consul-retry-attempts", type=int, default=12,
            help="Failed fetches in a row before giving up, exit 14; 0 retries forever (default 12)")
-    p.flag("consul-retry-backoff", type=_duration, default=0.25, help="First retry delay (default 250ms)")
-    p.flag("consul-retry-max-backoff", type=_duration, default=60.0, help="Largest retry delay (default 1m)")
+    p.flag("consul-retry-backoff", type=duration_arg, default=0.25, help="First retry delay (default 250ms)")
+    p.flag("consul-retry-max-backoff", type=duration_arg, default=60.0, help="Largest retry delay (default 1m)")
     p.flag("pid-file", default="", help="Path to write the PID of this process to")
     p.flag("log-level", default="warn", help="Log level: trace, debug, info, warn, err (default warn)")
     return p

@@ -24,7 +24,7 @@ from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
 from meshctl.commands.template import make_client as template_client
 from meshctl.commands.template import setup_logging
-from meshctl.flags import FlagParser, parse_bool, parse_duration
+from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg, parse_bool
 from meshctl.sync.envconsul import remove_pid_file, write_pid_file
 from meshctl.sync.replicate import (
     DEFAULT_STATUS_DIR,
@@ -51,24 +51,8 @@ _TOP_KEYS = {"consul", "exclude", "prefix", "kill_signal", "reload_signal", "log
 _DEPRECATED_TOP = {"auth": "auth", "ssl": "ssl", "token": "token", "retry": "retry"}
 
 
-class FlagError(Exception):
-    """A bad command line (exit code 13)."""
-
-
 class ConfigError(ValueError):
     """A bad configuration file or value (exit code 15)."""
-
-
-class _Parser(FlagParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise FlagError(message)
-
-
-def _dur(value: str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 # (flag, dest, kind, help); kind: str, bool, int, dur, list. Deprecated aliases map to the same dest.
@@ -121,9 +105,9 @@ DEPRECATED: dict[str, tuple[str, str]] = {  # consul-replicate 0.3 flag -> (repl
 
 def build_parser() -> FlagParser:
     """consul-replicate's flag table."""
-    p = _Parser(prog="meshctl replicate", description=DESCRIPTION)
+    p = RaisingFlagParser(prog="meshctl replicate", description=DESCRIPTION)
     kinds: dict[str, dict[str, Any]] = {
-        "str": {}, "int": {"type": int}, "dur": {"type": _dur}, "list": {"action": "append"},
+        "str": {}, "int": {"type": int}, "dur": {"type": duration_arg}, "list": {"action": "append"},
     }
     dest_kind = {dest: kind for _, dest, kind, _ in FLAGS}
     for name, dest, kind, help_text in FLAGS:

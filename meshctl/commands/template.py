@@ -21,7 +21,7 @@ from meshctl import __version__
 from meshctl.child import parse_signal
 from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
-from meshctl.flags import FlagParser, parse_duration
+from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg
 from meshctl.template import config as cfgmod
 from meshctl.template.config import Config, ConfigError
 from meshctl.template.runner import (
@@ -35,25 +35,9 @@ from meshctl.template.runner import (
 log = logging.getLogger("meshctl.template")
 
 
-class FlagError(Exception):
-    """A bad command line (exit code 13)."""
-
-
-class _Parser(FlagParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise FlagError(message)
-
-
-def _dur(value: str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def build_parser() -> FlagParser:
     """consul-template's flags (and a few of ours)."""
-    p = _Parser(prog="meshctl template", description="Render templates from Consul data (consul-template).")
+    p = RaisingFlagParser(prog="meshctl template", description="Render templates from Consul data (consul-template).")
     p.flag("config", action="append", default=[], help="Config file or directory (HCL, JSON, YAML); repeatable")
     p.flag("template", action="append", default=[], help='"in:out[:command]"; repeatable')
     p.flag("consul-addr", default=None, help="Consul address (CONSUL_HTTP_ADDR)")
@@ -69,9 +53,9 @@ def build_parser() -> FlagParser:
     p.bool_flag("consul-ssl-verify", default=None)
     p.bool_flag("consul-retry", default=None, help="Retry failed queries (default true)")
     p.flag("consul-retry-attempts", type=int, default=None, help="Retries before giving up (12; 0 = forever)")
-    p.flag("consul-retry-backoff", type=_dur, default=None, help="First retry delay (250ms), doubled each time")
-    p.flag("consul-retry-max-backoff", type=_dur, default=None, help="Longest retry delay (1m)")
-    p.flag("retry", type=_dur, default=None, help="Same as -consul-retry-backoff")
+    p.flag("consul-retry-backoff", type=duration_arg, default=None, help="First retry delay (250ms), doubled each time")
+    p.flag("consul-retry-max-backoff", type=duration_arg, default=None, help="Longest retry delay (1m)")
+    p.flag("retry", type=duration_arg, default=None, help="Same as -consul-retry-backoff")
     p.flag("wait", default=None, help="Quiescence min[:max], e.g. 5s:30s")
     p.bool_flag("once", default=None, help="Render once and exit")
     p.bool_flag("dry", default=None, help="Print to stdout instead of writing files; run no commands")
@@ -79,14 +63,14 @@ def build_parser() -> FlagParser:
     p.flag("exec", default=None, help="Command to run and supervise once all templates rendered")
     p.flag("exec-reload-signal", default=None, help="Signal to the child when a template changes (else restart)")
     p.flag("exec-kill-signal", default=None, help="Signal that stops the child (SIGTERM)")
-    p.flag("exec-kill-timeout", type=_dur, default=None, help="Wait this long before SIGKILL (30s)")
-    p.flag("exec-splay", type=_dur, default=None, help="Random delay before reload/kill signals")
+    p.flag("exec-kill-timeout", type=duration_arg, default=None, help="Wait this long before SIGKILL (30s)")
+    p.flag("exec-splay", type=duration_arg, default=None, help="Random delay before reload/kill signals")
     p.bool_flag("exec-env-pristine", default=None)
     p.flag("exec-env-custom", action="append", default=None)
     p.flag("exec-env-allowlist", "exec-env-whitelist", action="append", default=None)
     p.flag("exec-env-denylist", "exec-env-blacklist", action="append", default=None)
-    p.flag("max-stale", type=_dur, default=None, help="Allow stale reads this old (2s; 0 disables)")
-    p.flag("block-query-wait", type=_dur, default=None, help="Blocking query wait (60s)")
+    p.flag("max-stale", type=duration_arg, default=None, help="Allow stale reads this old (2s; 0 disables)")
+    p.flag("block-query-wait", type=duration_arg, default=None, help="Blocking query wait (60s)")
     p.flag("pid-file", default=None)
     p.flag("log-level", default=None, help="ERR, WARN, INFO, DEBUG, TRACE (CONSUL_TEMPLATE_LOG_LEVEL)")
     p.flag("kill-signal", default=None, help="Stop now with exit 12 (SIGINT)")
