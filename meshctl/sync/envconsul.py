@@ -35,16 +35,17 @@ from typing import IO, Any
 
 from meshctl.child import FORWARDED_SIGNALS, Child, ChildError, exit_status
 from meshctl.client import Backoff, Client, ConsulError, KVPair, watch
+from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exported)
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_INTERRUPT,
+    EXIT_OK,
+    EXIT_PARSE_FLAGS,
+    EXIT_RUNNER,
+)
 
 log = logging.getLogger(__name__)
 
-# consul-template's exit codes, which envconsul shares.
-EXIT_OK = 0
-EXIT_ERROR = 11
-EXIT_INTERRUPT = 12
-EXIT_PARSE_FLAGS = 13
-EXIT_RUNNER = 14
-EXIT_CONFIG = 15
 
 INVALID_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _DC_SUFFIX = re.compile(r"@([\w.\-]+)$")

@@ -50,16 +50,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshctl.client import Backoff, Client, ConsulError, KVPair, Reply, watch
+from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exported)
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_INTERRUPT,
+    EXIT_OK,
+    EXIT_PARSE_FLAGS,
+    EXIT_RUNNER,
+)
 
 log = logging.getLogger("meshctl.replicate")
-
-# consul-template's exit codes, which consul-replicate shares.
-EXIT_OK = 0
-EXIT_ERROR = 11
-EXIT_INTERRUPT = 12
-EXIT_PARSE_FLAGS = 13
-EXIT_RUNNER = 14
-EXIT_CONFIG = 15
 
 RELOADED = -1  # not an exit code: the runner re-read its configuration
 

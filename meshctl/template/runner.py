@@ -26,6 +26,14 @@ from typing import IO, Any
 
 from meshctl.child import Child, ChildError, exit_status, parse_signal
 from meshctl.client import Client
+from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exported)
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_INTERRUPT,
+    EXIT_OK,
+    EXIT_PARSE_FLAGS,
+    EXIT_RUNNER,
+)
 from meshctl.template.brain import Brain
 from meshctl.template.config import Config, EnvConfig, TemplateConfig, WaitConfig, split_command
 from meshctl.template.dependency import Dependency
@@ -35,13 +43,7 @@ from meshctl.template.watch import Watcher, WatchOptions
 
 log = logging.getLogger(__name__)
 
-# consul-template's exit codes
-EXIT_OK = 0
-EXIT_ERROR = 11
-EXIT_INTERRUPT = 12
-EXIT_FLAGS = 13
-EXIT_RUNNER = 14
-EXIT_CONFIG = 15
+EXIT_FLAGS = EXIT_PARSE_FLAGS  # the name the template command uses
 
 
 FIRST_FETCH_BATCH = 0.1  # seconds to batch first answers of new dependencies
