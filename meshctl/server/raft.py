@@ -138,6 +138,7 @@ class RaftStore:
         self.voters: list[str] = []  # the live voter set, this server included (loop's copy)
         self.on_voters_change: list[Callable[[list[str]], None]] = []  # loop thread, new `voters`
         self._others_seen: frozenset[str] = frozenset()  # raft thread: `otherNodes` last handed over
+        self._nodes_seen: Any = None  # raft thread: pysyncobj's `otherNodes` at the last tick
         self.replica: _Replica | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[tuple[dict[str, Any] | None, asyncio.Future[Any]]] = []
@@ -352,7 +353,11 @@ class RaftStore:
         rep = self.replica
         if rep is None or self.loop is None:
             return
-        others = frozenset(str(n) for n in rep.otherNodes)
+        nodes = rep.otherNodes  # every tick: compare the node set first, build strings only on a change
+        if nodes == self._nodes_seen:
+            return
+        self._nodes_seen = nodes
+        others = frozenset(str(n) for n in nodes)
         if others != self._others_seen:
             self._others_seen = others
             try:

@@ -100,6 +100,8 @@ class DatacenterForwarder(Proxy):
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if "dc=" not in request.query_string:  # the common case, without parsing the query
+            return await handler(request)
         dc = request.query.get("dc")
         if not dc or dc == request.app[CTX_KEY].datacenter or request.path.startswith(LOCAL_ONLY):
             return await handler(request)
