@@ -6,6 +6,15 @@ and recursors are configured (the transport in `dns_server.py` does the forwardi
 `Pending` when the answer CNAMEs to a hostname outside our domains that the recursors must
 resolve first: the transport sends `Pending.queries` to them and calls `Pending.finish()`.
 
+Other datacenters (`<svc>.service.dc2.consul`, `<node>.node.dc2.consul`): when `find_datacenter`
+knows the label (the WAN pool), `answer()` returns a `Remote`: the transport GETs `Remote.path`
+(dc2's health or catalog data) from a server of that datacenter and calls `Remote.finish()`, which
+builds the answer with the same rules as local ones (health filter, shuffle, limits, SRV targets
+`<node>.node.dc2.<domain>`), or `Remote.fail()` (SERVFAIL, Consul's RPC error) when no server
+answered. A label the WAN does not know is NXDOMAIN, as before. Remote answers are never cached
+(Consul's DNS does not cache them either by default). Hostname addresses in remote data are
+chased as if asked here; a CNAME target naming another datacenter is not followed (CNAME alone).
+
 Name forms (consul-api.md §10): `[<tag>.]<svc>.service[.<dc>].<domain>`,
 `_<svc>._<tag>[.service][.<dc>].<domain>`, `<node>.node[.<dc>].<domain>`,
 `<hex>.addr[.<dc>].<domain>`, reverse `in-addr.arpa` / `ip6.arpa` PTR, and the domain's
@@ -35,7 +44,8 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import quote
 
 from dnslib import AAAA, CNAME, EDNS0, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSHeader, DNSRecord
 
@@ -119,6 +129,25 @@ class Unit:
     lookup: Lookup | None = None  # its records come from the recursors at answer time
 
 
+@dataclass(frozen=True)
+class RemoteLookup:
+    """The catalog data of another datacenter a question needs (Consul RPCs that datacenter)."""
+
+    datacenter: str  # as the WAN pool spells it
+    kind: str  # "service" or "node"
+    prefix: tuple[str, ...] = ()  # service lookups: the labels before `service` ([tag.]name, _name._tag)
+    node: str = ""  # node lookups: the name as asked (its case kept: the remote catalog matches exactly)
+
+    @property
+    def path(self) -> str:
+        """The HTTP GET on a server of that datacenter giving the data. `stale`: any server answers,
+        as Consul's DNS (allow_stale); every instance comes, the health filter is applied here."""
+        dc = quote(self.datacenter, safe="")
+        if self.kind == "node":
+            return f"/v1/catalog/node/{quote(self.node, safe='')}?dc={dc}&stale"
+        return f"/v1/health/service/{quote(service_and_tag(list(self.prefix))[0], safe='')}?dc={dc}&stale"
+
+
 @dataclass
 class Plan:
     """A resolved question before ordering, limits and packing."""
@@ -130,6 +159,7 @@ class Plan:
     limit: int = 0  # a_record_limit, 0 = none
     authority: list[RR] = field(default_factory=list)
     pick_one: bool = False  # answer with one unit chosen at random (alternative CNAME chains)
+    remote: RemoteLookup | None = None  # the answer is another datacenter's: see Remote
 
     @property
     def lookups(self) -> bool:
@@ -168,6 +198,112 @@ class Pending:
         return bytes(self.resolver._render(self.request, plan, self.transport, self.order).pack())
 
 
+class Catalog(Protocol):
+    """What the answer rules read of a catalog: `State`, or another datacenter's `RemoteCatalog`."""
+
+    @property
+    def nodes(self) -> Mapping[str, dict[str, Any]]: ...
+
+    @property
+    def checks(self) -> Mapping[str, Mapping[str, dict[str, Any]]]: ...
+
+    def service_instances(self, name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]: ...
+
+
+class RemoteCatalog:
+    """Another datacenter's catalog data (its HTTP answers) in the shape of `State`'s."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.checks: dict[str, dict[str, dict[str, Any]]] = {}
+        self._instances: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def service_instances(self, name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(node, service) pairs of a service; name is case-insensitive, as State's."""
+        lname = name.lower()
+        return [(n, s) for n, s in self._instances if s["Service"].lower() == lname]
+
+    @classmethod
+    def from_health(cls, entries: Any) -> RemoteCatalog:
+        """From /v1/health/service/<svc>: `[{Node, Service, Checks}]` (malformed entries skipped)."""
+        out = cls()
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            node, svc = _node_record(entry.get("Node")), _service_record(entry.get("Service"))
+            if node is None or svc is None:
+                continue
+            node = out.nodes.setdefault(node["Node"], node)
+            out._instances.append((node, svc))
+            checks = out.checks.setdefault(node["Node"], {})
+            for chk in entry.get("Checks") or []:
+                if isinstance(chk, dict) and isinstance(chk.get("CheckID"), str):
+                    checks[chk["CheckID"]] = {**chk, "ServiceID": str(chk.get("ServiceID") or ""),
+                                              "Status": str(chk.get("Status") or "critical")}
+        return out
+
+    @classmethod
+    def from_node(cls, body: Any) -> RemoteCatalog:
+        """From /v1/catalog/node/<node>: `{Node, Services}`, or null for an unknown node."""
+        out = cls()
+        node = _node_record(body.get("Node")) if isinstance(body, dict) else None
+        if node is not None:
+            out.nodes[node["Node"]] = node
+        return out
+
+
+def _node_record(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or not isinstance(item.get("Node"), str):
+        return None
+    meta = item.get("Meta")
+    return {**item, "Address": str(item.get("Address") or ""), "Meta": meta if isinstance(meta, dict) else {}}
+
+
+def _service_record(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or not isinstance(item.get("Service"), str) or not isinstance(item.get("Port"), int):
+        return None
+    tags = item.get("Tags")
+    return {**item, "ID": str(item.get("ID") or item["Service"]), "Address": str(item.get("Address") or ""),
+            "Tags": [str(t) for t in tags] if isinstance(tags, list) else []}
+
+
+class Remote:
+    """An answer from another datacenter's catalog: GET `path` on one of its servers, then
+    `finish()` with the JSON body, or `fail()` when none answered."""
+
+    def __init__(self, resolver: Resolver, request: DNSRecord, lookup: RemoteLookup, transport: str) -> None:
+        self.resolver = resolver
+        self.request = request
+        self.lookup = lookup
+        self.transport = transport
+
+    @property
+    def datacenter(self) -> str:
+        return self.lookup.datacenter
+
+    @property
+    def path(self) -> str:
+        return self.lookup.path
+
+    def finish(self, body: Any) -> bytes | Pending:
+        """The answer built from that datacenter's data with the local rules; a Pending when a
+        hostname address needs the recursors. Never cached: our catalog's index does not stamp it."""
+        resolver, lookup, q = self.resolver, self.lookup, self.request.q
+        state = resolver.state_of()  # CNAME targets in our domains resolve as if asked here, as Consul's do
+        capped = _edns_size(self.request) is None
+        if lookup.kind == "node":
+            plan = resolver._node(q.qname, q.qtype, lookup.node.lower(), state, MAX_RECURSION_LEVEL, capped,
+                                  RemoteCatalog.from_node(body))
+        else:
+            plan = resolver._service(q.qname, q.qtype, list(lookup.prefix), state, MAX_RECURSION_LEVEL, capped,
+                                     RemoteCatalog.from_health(body), lookup.datacenter)
+        return resolver._pending(self.request, plan, self.transport)
+
+    def fail(self) -> bytes:
+        """SERVFAIL, authoritative: what Consul answers when the RPC to that datacenter fails."""
+        return bytes(self.resolver._render(self.request, Plan(rcode=RCODE.SERVFAIL), self.transport, None).pack())
+
+
 class Resolver:
     """Answers DNS queries from the catalog in `state_of()`."""
 
@@ -176,6 +312,8 @@ class Resolver:
         self.config = config or DNSConfig()
         self._cache: dict[tuple[Any, ...], tuple[tuple[int, ...], list[bytes]]] = {}
         self.acl_check: Callable[[str, str], bool] | None = None  # (resource, name) -> readable by the DNS token
+        # a DNS label -> the remote datacenter it names (the WAN pool), None: unknown; unset: no WAN
+        self.find_datacenter: Callable[[str], str | None] | None = None
         self.hits = 0
         self.misses = 0
 
@@ -193,9 +331,10 @@ class Resolver:
         """ACLs: may the DNS token read this node or service? (always, with ACLs off)"""
         return self.acl_check is None or self.acl_check(resource, name)
 
-    def answer(self, data: bytes, transport: str = "udp") -> bytes | Pending | None:
+    def answer(self, data: bytes, transport: str = "udp") -> bytes | Pending | Remote | None:
         """The response to one query (bytes), FORWARD for recursion, a Pending answer that needs
-        the recursors to resolve a CNAME target, or None to drop it."""
+        the recursors to resolve a CNAME target, a Remote answer that needs another datacenter's
+        catalog, or None to drop it."""
         if type(data) is not bytes:
             data = bytes(data)
         key, qend = _cache_key(data, transport)
@@ -220,6 +359,8 @@ class Resolver:
             if self.config.recursors:
                 return FORWARD
             return bytes(self._render(request, Plan(rcode=RCODE.REFUSED), transport, None).pack())
+        if plan.remote is not None:
+            return Remote(self, request, plan.remote, transport)
         if plan.lookups:
             return self._pending(request, plan, transport)
         variants = self._variants(request, plan, transport)
@@ -354,7 +495,18 @@ class Resolver:
             return nxdomain()
         kind, prefix, dc = parsed
         if dc is not None and dc != cfg.datacenter.lower():
-            return nxdomain()
+            remote_dc = self.find_datacenter(dc) if self.find_datacenter is not None else None
+            if remote_dc is None or kind not in ("service", "node", "addr"):
+                return nxdomain()
+            if kind == "service":
+                return Plan(remote=RemoteLookup(remote_dc, "service", prefix=tuple(prefix))) if prefix else nxdomain()
+            if kind == "node":
+                node = ".".join(prefix)
+                asked = str(qname)
+                if len(asked) == len(name):  # the name as typed: node names are matched exactly over there
+                    node = asked[: len(node)]
+                return Plan(remote=RemoteLookup(remote_dc, "node", node=node)) if node else nxdomain()
+            # <hex>.addr.<dc>: the name alone is the answer, in any datacenter
         if kind == "service":
             return self._service(qname, qtype, prefix, state, depth, capped)
         if kind == "node":
@@ -430,19 +582,17 @@ class Resolver:
         return nodata()
 
     def _service(self, qname: Any, qtype: int, prefix: list[str], state: State, depth: int = MAX_RECURSION_LEVEL,
-                 capped: bool = True) -> Plan:
+                 capped: bool = True, catalog: Catalog | None = None, dc: str = "") -> Plan:
+        """A service's answer from `catalog` (default: `state`) of datacenter `dc` (default: ours);
+        hostname targets in our domains are chased in `state`."""
         cfg = self.config
         if not prefix:
             return nxdomain()
-        if len(prefix) == 2 and prefix[0].startswith("_") and prefix[1].startswith("_"):
-            service, tag = prefix[0][1:], prefix[1][1:]
-            if tag == "tcp":
-                tag = ""
-        else:
-            service, tag = prefix[-1], ".".join(prefix[:-1])
-        instances = self._healthy_instances(service, tag, state)
+        service, tag = service_and_tag(prefix)
+        instances = self._healthy_instances(service, tag, state if catalog is None else catalog)
         if not instances:
             return nxdomain()
+        dc = dc or cfg.datacenter
         ttl = cfg.ttl_for_service(service)
         name = str(qname).lower()
         units: list[Unit] = []
@@ -462,13 +612,13 @@ class Resolver:
                 seen.add(key)
                 weights = svc.get("Weights") or {}
                 weight = weights.get("Warning" if status == "warning" else "Passing", 1)
-                node_name = f"{node['Node']}.node.{cfg.datacenter}.{cfg.domain}".lower()
+                node_name = f"{node['Node']}.node.{dc}.{cfg.domain}".lower()
                 lookup = None
                 if kind == "host":
                     target = fqdn(address)
                     extra, lookup = self._chase(target, qtype, ttl, state, depth, capped, extra=True)
                 else:
-                    target = node_name if not svc_address else f"{ip_hex(address)}.addr.{cfg.datacenter}.{cfg.domain}"
+                    target = node_name if not svc_address else f"{ip_hex(address)}.addr.{dc}.{cfg.domain}"
                     extra = _addr_records(target, address, ttl, QTYPE.ANY)
                 answer = RR(qname, QTYPE.SRV, ttl=ttl, rdata=SRV(1, weight, svc["Port"], target))
                 if cfg.enable_additional_node_meta_txt and not svc_address:
@@ -501,7 +651,7 @@ class Resolver:
         return Plan(units=units, shuffle=True, limit=cfg.a_record_limit if qtype != QTYPE.SRV else 0)
 
     def _healthy_instances(self, service: str, tag: str,
-                           state: State) -> list[tuple[dict[str, Any], dict[str, Any], str]]:
+                           state: Catalog) -> list[tuple[dict[str, Any], dict[str, Any], str]]:
         """(node, service, status) of instances without critical checks (or only passing ones)."""
         out = []
         only_passing = self.config.only_passing
@@ -525,11 +675,13 @@ class Resolver:
         return out
 
     def _node(self, qname: Any, qtype: int, name: str, state: State, depth: int = MAX_RECURSION_LEVEL,
-              capped: bool = True) -> Plan:
+              capped: bool = True, catalog: Catalog | None = None) -> Plan:
+        """A node's answer from `catalog` (default: `state`); a hostname address is chased in `state`."""
         cfg = self.config
-        node = state.nodes.get(name)
+        nodes = (state if catalog is None else catalog).nodes
+        node = nodes.get(name)
         if node is None:
-            node = next((n for k, n in state.nodes.items() if k.lower() == name), None)
+            node = next((n for k, n in nodes.items() if k.lower() == name), None)
         if node is None or not self._readable("node", node["Node"]):
             return nxdomain()
         records = []
@@ -591,6 +743,14 @@ def nxdomain() -> Plan:
 
 def nodata() -> Plan:
     return Plan(soa=True)
+
+
+def service_and_tag(prefix: list[str]) -> tuple[str, str]:
+    """(service, tag) of a service name's labels: `[tag.]name` or RFC 2782 `_name._tag` (`_tcp`: no tag)."""
+    if len(prefix) == 2 and prefix[0].startswith("_") and prefix[1].startswith("_"):
+        service, tag = prefix[0][1:], prefix[1][1:]
+        return service, "" if tag == "tcp" else tag
+    return prefix[-1], ".".join(prefix[:-1])
 
 
 def parse_name(labels: list[str]) -> tuple[str, list[str], str | None] | None:

@@ -7,6 +7,12 @@ one answers NOERROR or NXDOMAIN. All failing gives SERVFAIL with RA set, as Cons
 A `Pending` answer (a CNAME to a hostname outside our domains) has its targets looked up
 the same way, over UDP as Consul does, all at once; a target no recursor resolves in time
 leaves its CNAME alone in the answer, never a SERVFAIL.
+
+A `Remote` answer (a name of another datacenter) has its data fetched with `fetch_remote`
+(the agent wires in the WAN pool's `get`: an HTTP GET on a server of that datacenter) and is
+then built by the resolver; no data within REMOTE_TIMEOUT is SERVFAIL, as Consul answers a
+failed RPC. Identical fetches in flight at the same moment are shared (a burst of queries for
+one remote name costs one request); nothing is kept once they are done.
 """
 
 from __future__ import annotations
@@ -14,16 +20,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from dnslib import RCODE, DNSRecord
 
-from meshctl.server.dns import FORWARD, Pending, Resolver
+from meshctl.server.dns import FORWARD, Pending, Remote, Resolver
 
 log = logging.getLogger(__name__)
 
 MAX_PARALLEL_LOOKUPS = 16  # CNAME targets of one answer asked of the recursors at once
+REMOTE_TIMEOUT = 4.0  # seconds for another datacenter's data: SERVFAIL before a DNS client's 5 s retry
+
+# (datacenter, HTTP path) -> that datacenter's JSON answer; raises when it cannot be had
+RemoteFetch = Callable[[str, str], Awaitable[Any]]
 
 
 def split_hostport(address: str, default_port: int) -> tuple[str, int]:
@@ -56,6 +66,8 @@ class _UDPProtocol(asyncio.DatagramProtocol):
             return
         if isinstance(reply, Pending):
             self.server.spawn(self._send_later(self.server.complete(reply), addr))
+        elif isinstance(reply, Remote):
+            self.server.spawn(self._send_later(self.server.remote(reply), addr))
         elif reply == FORWARD:
             self.server.spawn(self._send_later(self.server.recurse(data, "udp"), addr))
         elif self.transport is not None:
@@ -77,6 +89,8 @@ class DNSServer:
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()  # answers in flight: the loop keeps only weak references
+        self.fetch_remote: RemoteFetch | None = None  # other datacenters' data; None: their names SERVFAIL
+        self._fetching: dict[tuple[str, str], asyncio.Task[Any]] = {}  # shared fetches in flight
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run `coro` in the background, keeping it alive until done."""
@@ -121,6 +135,8 @@ class DNSServer:
                     reply = _servfail(data)
                 if isinstance(reply, Pending):
                     reply = await self.complete(reply)
+                elif isinstance(reply, Remote):
+                    reply = await self.remote(reply)
                 elif reply == FORWARD:
                     reply = await self.recurse(data, "tcp")
                 if reply is None:
@@ -175,6 +191,43 @@ class DNSServer:
         except Exception:
             log.exception("DNS query failed")
             return _servfail(pending.request.pack())
+
+    async def remote(self, remote: Remote) -> bytes | None:
+        """Answer a name of another datacenter from its data; SERVFAIL when none comes in time."""
+        try:
+            body = await asyncio.wait_for(asyncio.shield(self._fetch(remote.datacenter, remote.path)),
+                                          REMOTE_TIMEOUT)
+        except Exception as exc:  # whatever the reason, the datacenter did not answer: Consul's RPC error
+            log.debug("DNS: datacenter %s did not answer %s: %s", remote.datacenter, remote.path,
+                      exc or type(exc).__name__)
+            return remote.fail()
+        try:
+            reply = remote.finish(body)
+            return await self.complete(reply) if isinstance(reply, Pending) else reply
+        except Exception:
+            log.exception("DNS answer from datacenter %s failed", remote.datacenter)
+            return remote.fail()
+
+    def _fetch(self, datacenter: str, path: str) -> asyncio.Task[Any]:
+        """The fetch of (datacenter, path) in flight, started if none is (shared, never cached)."""
+        key = (datacenter, path)
+        task = self._fetching.get(key)
+        if task is None:
+            if self.fetch_remote is None:
+                raise ConnectionError("no WAN: other datacenters cannot be asked")
+            task = asyncio.ensure_future(self.fetch_remote(datacenter, path))
+            self._fetching[key] = task
+            self._tasks.add(task)
+            task.add_done_callback(lambda t: self._fetched(key, t))
+        return task
+
+    def _fetched(self, key: tuple[str, str], task: asyncio.Task[Any]) -> None:
+        if self._fetching.get(key) is task:
+            del self._fetching[key]
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its waiters may all have timed out
+
 
 class _OneShot(asyncio.DatagramProtocol):
     def __init__(self, done: asyncio.Future[bytes]) -> None:

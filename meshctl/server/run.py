@@ -162,8 +162,22 @@ class Agent:
         log.info("meshctl agent running: node=%s dc=%s http=%s:%d%s", self.cfg.node, self.cfg.datacenter,
                  self.cfg.client, self.cfg.http_port, " (dev mode, in memory)" if self.cfg.dev else "")
         await self.runtime.start()
+        self._wire_remote_dns()
         self.reaper.start()
         self.wan.start()
+
+    def _wire_remote_dns(self) -> None:
+        """DNS names of other datacenters: the WAN pool knows them and fetches their catalog data."""
+        resolver, dns = self.runtime.resolver, self.runtime.dns
+        if resolver is not None and dns is not None:
+            resolver.find_datacenter = self.wan.datacenter_named
+            dns.fetch_remote = self._fetch_remote
+
+    async def _fetch_remote(self, datacenter: str, path: str) -> Any:
+        """Another datacenter's data for a DNS answer, asked with the DNS token (Consul's DNS RPCs carry it)."""
+        tokens = self.security.config.acl.tokens
+        token = tokens.get("dns") or tokens.get("default")
+        return await self.wan.get(datacenter, path, headers={"X-Consul-Token": token} if token else None)
 
     def _lan_servers(self) -> list[dict[str, Any]]:
         """The servers of this datacenter for the WAN pool (a -dev server is alone)."""

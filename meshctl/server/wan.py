@@ -17,20 +17,25 @@ by asking, not by gossip:
 
 The WAN address of a Raft server is its serf address (meshctl has no separate 8302 port);
 a `-dev` server answers on its HTTP address.
+
+What reads the pool: `?dc=` forwarding (http/forward.py), `/v1/catalog/datacenters`,
+`/v1/agent/members?wan` (`members()`), and DNS names of another datacenter (`get()` fetches
+that datacenter's catalog data for the DNS server, as Consul's DNS RPCs the remote servers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from meshctl.server.agent.servers import _http_address
+from meshctl.server.agent.servers import NOT_SENT, http_address
+from meshctl.server.http.forward import WAN_FORWARDED  # the server asked answers, never sends it on
 from meshctl.server.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,12 @@ WAN_PATH = "/v1/meshctl/serf/wan"
 REFRESH_INTERVAL = 10.0  # seconds between two rounds once every join address answered
 JOIN_RETRY_INTERVAL = 1.0  # seconds between rounds while a join address never answered
 ASK_TIMEOUT = aiohttp.ClientTimeout(total=3, sock_connect=2)
+GET_TIMEOUT = 3.0  # seconds for one server's answer to get(); a DNS client gives up after 5
+STATUS_ALIVE, STATUS_FAILED = 1, 4  # serf member statuses
+
+
+class NoPath(Exception):
+    """No server of a datacenter answered (Consul's "No path to datacenter" / RPC error)."""
 
 
 @dataclass
@@ -82,6 +93,7 @@ class WanPool(Periodic):
         self._answered: set[str] = set()  # join addresses that answered at least once
         self._session: aiohttp.ClientSession | None = None
         self._learned = asyncio.Event()  # a new server: tell the others now, not at the next period
+        self._closed = False  # no new session once closed (a DNS query may come in during shutdown)
 
     # ------------------------------------------------------------------ what forwarding reads
 
@@ -93,6 +105,68 @@ class WanPool(Periodic):
         """The servers of `datacenter` in the order to try them: those answering first."""
         found = [s for s in self.remote.values() if s.datacenter == datacenter]
         return [s for s in found if s.alive] + [s for s in found if not s.alive]
+
+    def datacenter_named(self, label: str) -> str | None:
+        """The remote datacenter a (lower-cased) DNS label names, None if the WAN knows none."""
+        label = label.lower()
+        for server in self.remote.values():
+            if server.datacenter.lower() == label and server.datacenter != self.datacenter:
+                return server.datacenter
+        return None
+
+    def members(self) -> list[dict[str, Any]]:
+        """Every known server of every datacenter as Consul's WAN pool lists them.
+
+        Names are `<node>.<dc>`, Addr/Port the WAN address; this datacenter's servers come first
+        (reported alive: the LAN view knows better, see http/agent.py), then the remote ones,
+        alive unless the last exchange with them failed.
+        """
+        found = [(self.datacenter, str(s.get("Node") or ""), str(s.get("WAN") or ""), True) for s in self.local()]
+        found += [(s.datacenter, s.node, s.wan, s.alive)
+                  for s in sorted(self.remote.values(), key=lambda s: (s.datacenter, s.node, s.wan))]
+        out = []
+        for dc, node, wan, alive in found:
+            host, _, port = wan.rpartition(":")
+            out.append({
+                "Name": f"{node}.{dc}", "Addr": host, "Port": int(port) if port.isdigit() else 0,
+                "Tags": {"dc": dc, "role": "consul", "vsn": "2"},
+                "Status": STATUS_ALIVE if alive else STATUS_FAILED,
+                "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
+                "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
+            })
+        return out
+
+    async def get(self, datacenter: str, path: str, headers: Mapping[str, str] | None = None,
+                  timeout: float = GET_TIMEOUT) -> Any:
+        """GET `path` on a server of `datacenter` (the next one if one fails): its JSON body.
+
+        For data another datacenter has to give (DNS answers): only a 200 counts; anything else
+        from every server raises NoPath. A server that cannot be reached is marked failed.
+        """
+        servers = self.servers(datacenter)
+        if not servers or self._closed:
+            raise NoPath(f"no server known in datacenter {datacenter}" if servers else "shutting down")
+        session = self._client()
+        per_server = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 1.0))
+        errors = []
+        for server in servers:
+            try:
+                async with session.get(f"http://{server.http}{path}", headers={**(headers or {}), WAN_FORWARDED: "1"},
+                                       timeout=per_server, allow_redirects=False) as resp:
+                    if resp.status != 200:
+                        errors.append(f"{server.http}: {resp.status} {(await resp.text())[:200]}")
+                        continue
+                    body = await resp.json(content_type=None)
+            except NOT_SENT as exc:
+                self.mark_failed(server)
+                errors.append(f"{server.http}: {exc}")
+                continue
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                errors.append(f"{server.http}: {exc or type(exc).__name__}")
+                continue
+            server.alive = True
+            return body
+        raise NoPath(f"datacenter {datacenter}: {'; '.join(errors)}")
 
     def mark_failed(self, server: WanServer) -> None:
         if server.alive:
@@ -120,7 +194,7 @@ class WanPool(Periodic):
             dc, wan = str(item.get("Datacenter") or ""), str(item.get("WAN") or "")
             if not dc or not wan or dc == self.datacenter or not item.get("HTTP"):
                 continue
-            http = _http_address(item, _host(wan))
+            http = http_address(item, _host(wan))
             known = self.remote.get(wan)
             if known is None:
                 log.info("WAN: learned server %s (%s) of datacenter %s", item.get("Node") or "?", http, dc)
@@ -142,12 +216,16 @@ class WanPool(Periodic):
             self.merge(body.get("Servers"))
         return web.json_response(self._message())
 
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
     async def _ask(self, address: str) -> bool:
         """One exchange with `address`; whether it answered."""
-        assert self._session is not None
         try:
-            async with self._session.post(f"http://{address}{WAN_PATH}", json=self._message(),
-                                          timeout=ASK_TIMEOUT) as resp:
+            async with self._client().post(f"http://{address}{WAN_PATH}", json=self._message(),
+                                           timeout=ASK_TIMEOUT) as resp:
                 body = await resp.json(content_type=None) if resp.status == 200 else None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.debug("WAN: %s did not answer: %s", address, exc)
@@ -159,8 +237,6 @@ class WanPool(Periodic):
 
     async def tick(self) -> None:
         """One round: the join addresses, every remote server known, this datacenter's other servers."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         me = self.local()
         own_wan = str(me[0].get("WAN") or "") if me else ""
         peers = [str(s.get("WAN") or "") for s in me[1:]]
@@ -195,10 +271,11 @@ class WanPool(Periodic):
         log.warning("WAN refresh failed: %s", exc)
 
     async def close(self) -> None:
+        self._closed = True
         self.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
 
-__all__ = ["WAN_PATH", "WanPool", "WanServer"]
+__all__ = ["WAN_PATH", "NoPath", "WanPool", "WanServer"]

@@ -262,6 +262,8 @@ class ClientAgent:
         with the agent's token, then filtered here with the caller's.
         """
         assert self.pool is not None and self.local is not None
+        if "wan" in raw.query:  # a client is in no WAN pool: the servers' view, as they list it
+            return await self._proxy(raw)
         req = Request(raw, raw.app[CTX_KEY])
         me = self.local.member_json()  # an agent always sees itself alive, with its own ports
         items: Any = None

@@ -82,8 +82,14 @@ def _host(address: str) -> str:
     return address.rpartition(":")[0]
 
 
-def _http_address(item: dict[str, Any], fallback_host: str) -> str:
-    """A server's reachable HTTP host:port from its discovery answer (wildcard binds: its serf host)."""
+def http_address(item: Mapping[str, Any], fallback_host: str) -> str:
+    """A server's reachable HTTP `host:port` from what it announces about itself.
+
+    `item["HTTP"]` is the server's own `client_addr:port`, which may be a wildcard bind or list
+    several addresses: the first one is used, and a wildcard is replaced by `fallback_host`, the
+    host the server was reached at (its serf or WAN address). Client discovery (`ServerPool`)
+    and the WAN pool (wan.py) both read announcements this way.
+    """
     http = str(item.get("HTTP") or "")
     host, _, port = http.rpartition(":")
     host = host.split()[0] if host.split() else ""  # `client_addr` may list several addresses
@@ -263,7 +269,7 @@ class ServerPool(Periodic):
                 if not isinstance(item, dict) or not item.get("HTTP"):
                     continue
                 serf = str(item.get("Serf") or "")
-                http = _http_address(item, _host(serf) or _host(address))
+                http = http_address(item, _host(serf) or _host(address))
                 found.setdefault(http, Server(http, serf, str(item.get("Node") or "")))
                 if serf and serf not in asked:
                     queue.append(serf)
@@ -322,4 +328,4 @@ class ServerPool(Periodic):
             self._refreshing.cancel()
 
 
-__all__ = ["NOT_SENT", "NoServers", "Reply", "Server", "ServerPool"]
+__all__ = ["NOT_SENT", "NoServers", "Reply", "Server", "ServerPool", "http_address"]

@@ -32,10 +32,41 @@ async def agent_self(req: Request) -> web.Response:
 
 @route(ROUTES, "GET", "/v1/agent/members")
 async def members(req: Request) -> web.Response:
+    """The LAN pool (servers, then client agents), or with `?wan` the WAN pool: every server of every datacenter."""
     provider = req.ctx.extra.get("members")
     items = provider() if provider else [req.ctx.agent.member_json()]
-    items += _client_members(req, {m["Name"] for m in items})
+    if req.flag("wan"):  # presence, as meshctl's other flags (Consul's Go API sends wan=1)
+        if req.param("segment") not in ("", "_all"):
+            raise HTTPError(400, "Cannot provide a segment with wan=true")
+        items = _wan_members(req, items)
+    else:
+        items += _client_members(req, {m["Name"] for m in items})
     return respond(req, req.ctx.extra.get("filter_members", _same)(req, items))
+
+
+def _wan_members(req: Request, lan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The WAN pool's servers (`<node>.<dc>`, wan.py), this datacenter's with their LAN tags and status.
+
+    The WAN pool only knows who this datacenter's servers are; their LAN entries know their
+    Raft port, ID, build and whether they are alive. A server without a WAN pool (none wired)
+    lists itself alone.
+    """
+    wan = req.ctx.extra.get("wan")
+    items = wan.members() if wan is not None else []
+    dc = req.ctx.datacenter
+    if not items:
+        me = req.ctx.agent.member_json()
+        items = [{**me, "Name": f"{me['Name']}.{dc}"}]
+    by_name = {m["Name"]: m for m in lan if (m.get("Tags") or {}).get("role") == "consul"}
+    suffix = f".{dc}"
+    for item in items:
+        if item["Tags"].get("dc") != dc or not item["Name"].endswith(suffix):
+            continue
+        own = by_name.get(item["Name"][: -len(suffix)])
+        if own is not None:
+            item["Tags"] = {**own["Tags"], **item["Tags"]}
+            item["Status"] = own["Status"]
+    return items
 
 
 def _client_members(req: Request, known: set[str]) -> list[dict[str, Any]]:
