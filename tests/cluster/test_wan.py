@@ -20,7 +20,7 @@ import requests
 from agent.agent_procs import start_client_agent
 
 from cluster.conftest import Cluster, Server, wait_for
-from cluster.wan_helpers import start_datacenter, stop, wait_datacenters, wait_ready
+from cluster.wan_helpers import joined_datacenters, start_datacenter, stop, wait_datacenters, wait_ready
 from meshctl.server.wan import WAN_PATH
 
 pytestmark = pytest.mark.integration
@@ -28,17 +28,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def wan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
-    root = tmp_path_factory.mktemp("wan")
-    dc2 = start_datacenter(root, "dc2")
-    dc1 = start_datacenter(root, "dc1", [dc2])
-    dc3 = start_datacenter(root, "dc3", [dc2])
-    servers = {"dc1": dc1, "dc2": dc2, "dc3": dc3}
-    try:
-        for s in servers.values():
-            wait_datacenters(s, ["dc1", "dc2", "dc3"])
+    with joined_datacenters(tmp_path_factory.mktemp("wan"), "dc2", "dc1", "dc3") as servers:
         yield servers
-    finally:
-        stop(*servers.values())
 
 
 def test_datacenters_lists_the_local_one_first_then_every_joined_one(wan: dict[str, Server]) -> None:

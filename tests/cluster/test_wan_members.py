@@ -18,22 +18,15 @@ import requests
 from agent.agent_procs import start_client_agent
 
 from cluster.conftest import Server, wait_for
-from cluster.wan_helpers import start_datacenter, stop, wait_datacenters
+from cluster.wan_helpers import joined_datacenters, stop
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def dcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
-    root = tmp_path_factory.mktemp("wanmembers")
-    dc2 = start_datacenter(root, "dc2")
-    dc1 = start_datacenter(root, "dc1", [dc2])
-    try:
-        wait_datacenters(dc1, ["dc1", "dc2"])
-        wait_datacenters(dc2, ["dc1", "dc2"])
-        yield {"dc1": dc1, "dc2": dc2}
-    finally:
-        stop(dc1, dc2)
+    with joined_datacenters(tmp_path_factory.mktemp("wanmembers"), "dc2", "dc1") as servers:
+        yield servers
 
 
 def wan_members(url: str, query: str = "wan") -> dict[str, dict[str, Any]]:

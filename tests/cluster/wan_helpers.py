@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -44,3 +45,18 @@ def stop(*servers: Server) -> None:
     for s in servers:
         if s.alive:
             s.signal(9)
+
+
+@contextmanager
+def joined_datacenters(root: Path, first: str, *others: str) -> Iterator[dict[str, Server]]:
+    """Datacenter `first`, then each of `others` WAN-joined to it; yielded (by name) once every
+    server lists them all, SIGKILLed after."""
+    servers = {first: start_datacenter(root, first)}
+    try:
+        for dc in others:
+            servers[dc] = start_datacenter(root, dc, [servers[first]])
+        for server in servers.values():
+            wait_datacenters(server, list(servers))
+        yield servers
+    finally:
+        stop(*servers.values())

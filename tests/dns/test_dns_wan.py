@@ -17,7 +17,7 @@ import pytest
 import requests
 from agent.agent_procs import start_client_agent
 from cluster.conftest import Server
-from cluster.wan_helpers import start_datacenter, stop, wait_datacenters
+from cluster.wan_helpers import joined_datacenters, stop
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from meshctl.server.dns import DNSConfig, Remote, Resolver
@@ -42,20 +42,15 @@ def register(server: Server, node: str, address: str, service: str, port: int, s
 
 @pytest.fixture(scope="module")
 def dcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
-    root = tmp_path_factory.mktemp("dnswan")
-    dc2 = start_datacenter(root, "dc2")
-    dc1 = start_datacenter(root, "dc1", [dc2])
-    try:
-        wait_datacenters(dc1, ["dc1", "dc2"])
+    with joined_datacenters(tmp_path_factory.mktemp("dnswan"), "dc2", "dc1") as servers:
+        dc1, dc2 = servers["dc1"], servers["dc2"]
         register(dc2, "n1", "127.0.0.11", "web", 8081)
         register(dc2, "n2", "127.0.0.12", "web", 8082)
         register(dc2, "n3", "127.0.0.13", "web", 8083, status="critical")
         for i in range(4, 9):
             register(dc2, f"n{i}", f"127.0.0.{10 + i}", "many", 9000 + i)
         register(dc1, "local-1", "127.0.0.99", "web", 80)
-        yield {"dc1": dc1, "dc2": dc2}
-    finally:
-        stop(dc1, dc2)
+        yield servers
 
 
 @pytest.mark.integration

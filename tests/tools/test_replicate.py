@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 from cluster.conftest import Server, wait_for
-from cluster.wan_helpers import start_datacenter, stop, wait_datacenters, wait_ready
+from cluster.wan_helpers import joined_datacenters, stop, wait_ready
 
 from meshctl.client import KVPair, Reply
 from meshctl.sync.replicate import (
@@ -40,14 +40,8 @@ STATUS_DIR = "service/consul-replicate/statuses"
 
 @pytest.fixture(scope="module")
 def dcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
-    root = tmp_path_factory.mktemp("replicate")
-    dc1 = start_datacenter(root, "dc1")
-    dc2 = start_datacenter(root, "dc2", [dc1])
-    try:
-        wait_datacenters(dc2, ["dc1", "dc2"])
-        yield {"dc1": dc1, "dc2": dc2}
-    finally:
-        stop(dc1, dc2)
+    with joined_datacenters(tmp_path_factory.mktemp("replicate"), "dc1", "dc2") as servers:
+        yield servers
 
 
 def replicate_cmd(*args: str) -> list[str]:
