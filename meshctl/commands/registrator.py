@@ -3,6 +3,9 @@
 Sources: `-source docker[=unix:///var/run/docker.sock]` (the default; DOCKER_HOST when no
 address is given), `-source marathon=http://marathon:8080`, `-source mesos=http://m1:5050,http://m2:5050`.
 Repeat -source to run several at once; each has its own bridge and ownership marker.
+Marathon and Mesos services go to the Consul agent on each task's host (`<host>:-consul-port`),
+as marathon-consul and mesos-consul do; `-agent-per-host=false` sends them to the registry
+URI's agent instead. Docker containers always go to the registry URI's (local) agent.
 """
 
 from __future__ import annotations
@@ -86,6 +89,13 @@ def build_parser() -> FlagParser:
     p.flag("source", type=_source, action="append", default=[],
            help="docker[=unix:///path.sock], marathon=http://host:8080, mesos=http://m1:5050[,http://m2:5050]")
     p.flag("hostname", default="", help="Host name used in service IDs (default: this host's name)")
+    p.bool_flag("agent-per-host", default=True,
+                help="marathon, mesos: register each task's services on the Consul agent of its host "
+                     "(<host>:-consul-port), as marathon-consul and mesos-consul do (default true; "
+                     "false: the registry URI's agent)")
+    p.flag("consul-port", type=int, default=0,
+           help="marathon, mesos: HTTP port of the Consul agent on each host (default: the registry "
+                "URI's port, 8500 for consul://127.0.0.1:8500)")
     p.flag("consul-name-separator", default=".", help="marathon: replaces / in app ids (default .)")
     p.flag("consul-tag", default="marathon", help="marathon: tag marking its services (default marathon)")
     p.flag("marathon-timeout", type=_seconds, default=30.0, help="marathon: request timeout (default 30s)")
@@ -137,9 +147,19 @@ def wait_for_backend(client: Client, attempts: int, interval: float, stop: threa
                 return False
 
 
+def host_agent_port(args: Namespace, client: Client) -> int:
+    """-consul-port, else the registry URI's port: the agents of a cluster usually share one."""
+    if args.consul_port:
+        return int(args.consul_port)
+    if client.config.scheme == "unix":
+        return 8500
+    return urlsplit(client.config.base_url).port or 8500
+
+
 def _runners(args: Namespace, client: Client, hostname: str) -> list[tuple[Bridge, Any]]:
     out: list[tuple[Bridge, Any]] = []
     specs = args.source or [SourceSpec("docker")]
+    agent_port = host_agent_port(args, client) if args.agent_per_host else None  # docker: always local
     for spec in specs:
         if spec.kind == "docker":
             from meshctl.registrator import docker as dk
@@ -160,7 +180,7 @@ def _runners(args: Namespace, client: Client, hostname: str) -> list[tuple[Bridg
                                      consul_tag=args.consul_tag, timeout=args.marathon_timeout,
                                      sync_interval=float(args.resync or 900), ignored_checks=ignored)
             bridge = Bridge(client, "marathon", f"meshctl@{urlsplit(mcfg.url).netloc}", cleanup=True,
-                            legacy_owned=mt.legacy_owned(args.consul_tag))
+                            legacy_owned=mt.legacy_owned(args.consul_tag), agent_port=agent_port)
             out.append((bridge, mt.MarathonSource(bridge, mcfg)))
         else:
             from meshctl.registrator import mesos as ms
@@ -175,7 +195,7 @@ def _runners(args: Namespace, client: Client, hostname: str) -> list[tuple[Bridg
                                   ip_order=[o.strip() for o in args.mesos_ip_order.split(",") if o.strip()],
                                   task_tags=tags)
             bridge = Bridge(client, "mesos", f"meshctl:{args.service_id_prefix}", cleanup=True,
-                            legacy_owned=ms.legacy_owned(args.service_id_prefix))
+                            legacy_owned=ms.legacy_owned(args.service_id_prefix), agent_port=agent_port)
             out.append((bridge, ms.MesosSource(bridge, scfg)))
     return out
 
@@ -189,6 +209,9 @@ def main(argv: list[str]) -> int:
         return 0
     if len(rest) > 1:
         err("registrator: exactly one registry URI (consul://host:port) expected; options go before it")
+        return 1
+    if not 0 <= args.consul_port < 65536:
+        err(f"registrator: -consul-port {args.consul_port} is not a port number")
         return 1
     if (args.ttl > 0) != (args.ttl_refresh > 0) or (args.ttl and args.ttl <= args.ttl_refresh):
         err("registrator: -ttl and -ttl-refresh go together, and -ttl must be greater than -ttl-refresh")
@@ -219,10 +242,10 @@ def main(argv: list[str]) -> int:
     runners.extend(_runners(args, client, hostname))
     threads: list[threading.Thread] = []
     for bridge, source in runners:
-        try:
-            bridge.load()  # adopt what a previous run registered (no re-registration churn)
-        except ConsulError as e:
-            log.warning("%s: cannot list the agent's services yet: %s", bridge.kind, e)
+        # adopt what a previous run registered (no re-registration churn)
+        for address, e in bridge.load().items():
+            where = {"": "the agent", "catalog": "the catalog"}.get(address, f"the agent at {address}")
+            log.warning("%s: cannot list the services of %s yet: %s", bridge.kind, where, e)
         for target, name in ((bridge.run, f"{bridge.kind}-bridge"), (source.run, f"{bridge.kind}-source")):
             t = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
             t.start()

@@ -5,6 +5,8 @@ Rules (tools.md §3a): service name from the `consul` label (or the app id when 
 port-definition tags + `marathon-task:<taskId>`; one service per port definition labelled
 `consul` (else the task's first port); only healthy tasks (health check results, all alive,
 not killing); Marathon health checks become Consul checks; ID `<taskId>_<name>_<port>`.
+Each service names the task's host as its agent: with `-agent-per-host` (the default, as
+marathon-consul) it is registered on the Consul agent of that host.
 
 Changes come from the `/v2/events` server-sent-event stream (reconnected with backoff; every
 (re)connect triggers a full sync from `/v2/apps?embed=apps.tasks&label=consul`, and so does
@@ -189,7 +191,8 @@ def app_services(app: Mapping[str, Any], cfg: MarathonConfig, dead: set[str] | f
             tags = [cfg.consul_tag, *[_port_placeholders(t, app, ports) for t in app_tags], *port_tags,
                     f"marathon-task:{task_id}"]
             out.append(Service(id=f"{task_id}_{name}_{port}", name=name, port=port, address=address,
-                               tags=list(dict.fromkeys(tags)), checks=[dict(c) for c in checks]))
+                               tags=list(dict.fromkeys(tags)), checks=[dict(c) for c in checks],
+                               agent=address))
     return out
 
 

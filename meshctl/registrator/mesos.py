@@ -7,7 +7,9 @@ task name (lower-cased, `[^\\w-]` → `-`, `_` → the group separator, or label
 `overrideTaskName`), ports from the discovery info (named ports) or the `ports` resource,
 address by `ip_order` (netinfo, mesos, docker, host), tags and checks from task labels.
 The masters (`leader`/`master` tags) and agents (`agent`/`follower`) are registered as
-service `mesos`, so `leader.mesos.service.consul` resolves.
+service `mesos`, so `leader.mesos.service.consul` resolves. Every service names its agent's
+(or master's) IP as its agent: with `-agent-per-host` (the default, as mesos-consul) it is
+registered on the Consul agent of that host.
 
 Only a well-formed state from the leader changes what is desired: masters that are down,
 hang, or answer garbage are logged and retried with backoff, and nothing is deregistered.
@@ -155,17 +157,18 @@ def task_services(task: Mapping[str, Any], agent_ip: str, cfg: MesosConfig) -> l
             port_tags = [t for t in _labels(port.get("labels")).get("tags", "").split(",") if t]
             out.append(Service(id=f"{prefix}:{agent_ip}:{svc}:{address}:{number}", name=svc, port=number,
                                address=address, tags=list(dict.fromkeys([*tags, str(port["name"]), *port_tags])),
-                               checks=_task_checks(labels, address, number)))
+                               checks=_task_checks(labels, address, number), agent=agent_ip))
         return out
     ports = parse_port_ranges((task.get("resources") or {}).get("ports"))
     if ports:
         for i, number in enumerate(ports):
             svc = name if i == 0 else f"{name}-port{i + 1}"
             out.append(Service(id=f"{prefix}:{agent_ip}:{svc}:{address}:{number}", name=svc, port=number,
-                               address=address, tags=list(tags), checks=_task_checks(labels, address, number)))
+                               address=address, tags=list(tags), checks=_task_checks(labels, address, number),
+                               agent=agent_ip))
         return out
     return [Service(id=f"{prefix}:{agent_ip}-{name}:{address}", name=name, address=address, tags=list(tags),
-                    checks=_task_checks(labels, address, 0))]
+                    checks=_task_checks(labels, address, 0), agent=agent_ip)]
 
 
 def valid_state(state: Any) -> bool:
@@ -182,13 +185,13 @@ def state_services(state: Mapping[str, Any], cfg: MesosConfig, master_urls: Sequ
     leader_ip, leader_port = pid_address(state["leader"])
     masters = [Service(id=f"{prefix}:{svc}:{leader_ip}:{leader_port}", name=svc, port=leader_port,
                        address=leader_ip, tags=["leader", "master"],
-                       checks=[_health(leader_ip, leader_port, "/master/health")])]
+                       checks=[_health(leader_ip, leader_port, "/master/health")], agent=leader_ip)]
     for url in master_urls:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or 5050
         if (host, port) != (leader_ip, leader_port):
             masters.append(Service(id=f"{prefix}:{svc}:{host}:{port}", name=svc, port=port, address=host,
-                                   tags=["master"], checks=[_health(host, port, "/master/health")]))
+                                   tags=["master"], checks=[_health(host, port, "/master/health")], agent=host))
     groups["masters"] = masters
     agents: dict[str, str] = {}
     for slave in state["slaves"]:
@@ -200,7 +203,7 @@ def state_services(state: Mapping[str, Any], cfg: MesosConfig, master_urls: Sequ
         hostname = str(slave.get("hostname") or ip)
         groups[f"agent:{slave['id']}"] = [Service(
             id=f"{prefix}:{svc}:{slave['id']}:{hostname}", name=svc, port=port or 5051, address=ip,
-            tags=["agent", "follower"], checks=[_health(ip, port or 5051, "/slave(1)/health")])]
+            tags=["agent", "follower"], checks=[_health(ip, port or 5051, "/slave(1)/health")], agent=ip)]
     for framework in state["frameworks"]:
         for task in (framework or {}).get("tasks") or []:
             if task.get("state") != "TASK_RUNNING" or task.get("slave_id") not in agents:
