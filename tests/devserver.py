@@ -36,14 +36,15 @@ class DevServer:
     node: str
     log_path: str
     extra_args: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"  # the loopback address it serves on
 
     @property
     def addr(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
+        return f"{self.host}:{self.http_port}"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
     def log(self) -> str:
         with open(self.log_path, errors="replace") as f:

@@ -16,16 +16,24 @@ import requests
 from devserver import DevServer, free_port
 
 
-def start_client_agent(tmp_path, join: str, *args: str, node: str = "client1") -> DevServer:
-    """`meshctl agent -join <server>` (a client agent) on free ports; ready when its API answers."""
-    http_port, dns_port = free_port(), free_port()
+def start_client_agent(tmp_path, join: str, *args: str, node: str = "client1", host: str = "127.0.0.1",
+                       http_port: int | None = None, dns_port: int | None = None) -> DevServer:
+    """`meshctl agent -join <server>` (a client agent) on free ports; ready when its API answers.
+
+    `host`: another loopback address to bind and serve on (agents of several "hosts" can then
+    share one HTTP port, as real ones share 8500); `dns_port=0` turns DNS off.
+    """
+    http_port = free_port() if http_port is None else http_port
+    dns_port = free_port() if dns_port is None else dns_port
     log_path = str(tmp_path / f"client-{node}-{http_port}.log")
     cmd = [sys.executable, "-m", "meshctl", "agent", "-node", node, "-http-port", str(http_port),
            "-dns-port", str(dns_port), "-join", join, *args]
+    if host != "127.0.0.1":
+        cmd += ["-client", host, "-bind", host]
     env = {k: v for k, v in os.environ.items() if k != "CONSUL_HTTP_ADDR"}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    agent = DevServer(proc, http_port, dns_port, node, log_path, list(args))
+    agent = DevServer(proc, http_port, dns_port, node, log_path, list(args), host)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
+from agent.agent_procs import start_client_agent
 from devserver import DevServer, start_dev_server
 
 from meshctl.registrator.mesos import MesosConfig, state_services
@@ -56,26 +54,8 @@ class Cluster:
         self.agents = {host: self._client(host, f"host-{host.rsplit('.', 1)[1]}") for host in HOSTS}
 
     def _client(self, host: str, node: str) -> DevServer:
-        log_path = str(self.tmp_path / f"agent-{node}.log")
-        env = {k: v for k, v in os.environ.items() if k != "CONSUL_HTTP_ADDR"}
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "meshctl", "agent", "-node", node, "-client", host, "-bind", host,
-                 "-http-port", str(self.port), "-dns-port", "0", "-join", self.server.addr],
-                stdout=log, stderr=subprocess.STDOUT, env=env)
-        agent = DevServer(proc, self.port, 0, node, log_path)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"client agent {node} exited:\n{agent.log()}")
-            try:
-                if requests.get(f"http://{host}:{self.port}/v1/agent/self", timeout=1).status_code == 200:
-                    return agent
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        agent.stop(signal.SIGKILL)
-        raise RuntimeError(f"client agent {node} did not become ready:\n{agent.log()}")
+        return start_client_agent(self.tmp_path, self.server.addr, node=node, host=host, http_port=self.port,
+                                  dns_port=0)
 
     def node(self, host: str) -> str:
         return self.agents[host].node
