@@ -183,17 +183,17 @@ def test_unknown_datacenter_or_no_wan_is_nxdomain(resolver: Resolver) -> None:
 
 
 def test_remote_data_follows_the_local_rules(resolver: Resolver) -> None:
-    entries = [health_entry("a", "10.0.0.1", "web", 80, tags=["Blue"]),
-               health_entry("b", "10.0.0.2", "web", 81, status="warning"),
-               health_entry("c", "10.0.0.3", "web", 82, status="critical"),
-               health_entry("d", "10.0.0.4", "web", 83),
-               health_entry("e", "10.0.0.5", "web", 84)]
+    entries = [health_entry("a", "127.0.1.1", "web", 80, tags=["Blue"]),
+               health_entry("b", "127.0.1.2", "web", 81, status="warning"),
+               health_entry("c", "127.0.1.3", "web", 82, status="critical"),
+               health_entry("d", "127.0.1.4", "web", 83),
+               health_entry("e", "127.0.1.5", "web", 84)]
     got = finished(remote(resolver, "web.service.dc2.consul"), entries)
     assert got.header.tc and len(got.rr) == 3  # udp_answer_limit, then TC
-    assert {str(r.rdata) for r in got.rr} <= {"10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"}
+    assert {str(r.rdata) for r in got.rr} <= {"127.0.1.1", "127.0.1.2", "127.0.1.4", "127.0.1.5"}
     tcp = remote(resolver, "web.service.dc2.consul", transport="tcp")
-    assert sorted(str(r.rdata) for r in finished(tcp, entries).rr) == ["10.0.0.1", "10.0.0.2", "10.0.0.4", "10.0.0.5"]
-    assert [str(r.rdata) for r in finished(remote(resolver, "blue.web.service.dc2.consul"), entries).rr] == ["10.0.0.1"]
+    assert sorted(str(r.rdata) for r in finished(tcp, entries).rr) == ["127.0.1.1", "127.0.1.2", "127.0.1.4", "127.0.1.5"]
+    assert [str(r.rdata) for r in finished(remote(resolver, "blue.web.service.dc2.consul"), entries).rr] == ["127.0.1.1"]
     srv = finished(remote(resolver, "_web._blue.service.dc2.consul", "SRV"), entries)
     assert [str(r.rdata) for r in srv.rr] == ["1 1 80 a.node.dc2.consul."]
     assert [(str(r.rname), QTYPE[r.rtype]) for r in srv.ar] == [("a.node.dc2.consul.", "A")]
@@ -206,8 +206,8 @@ def test_remote_data_follows_the_local_rules(resolver: Resolver) -> None:
 
 def test_remote_node_answer_and_failure(resolver: Resolver) -> None:
     pending = remote(resolver, "node-a.node.dc2.consul", "ANY")
-    got = finished(pending, {"Node": {"Node": "Node-A", "Address": "10.0.0.1", "Meta": {"k": "v"}}, "Services": {}})
-    assert [(QTYPE[r.rtype], str(r.rdata)) for r in got.rr] == [("A", "10.0.0.1"), ("TXT", '"k=v"')]
+    got = finished(pending, {"Node": {"Node": "Node-A", "Address": "127.0.1.1", "Meta": {"k": "v"}}, "Services": {}})
+    assert [(QTYPE[r.rtype], str(r.rdata)) for r in got.rr] == [("A", "127.0.1.1"), ("TXT", '"k=v"')]
     assert finished(pending, None).header.rcode == RCODE.NXDOMAIN  # dc2 does not know the node
     failed = DNSRecord.parse(pending.fail())
     assert failed.header.rcode == RCODE.SERVFAIL and failed.header.aa and not failed.rr
@@ -215,5 +215,5 @@ def test_remote_node_answer_and_failure(resolver: Resolver) -> None:
 
 def test_acl_filter_applies_to_remote_instances(resolver: Resolver) -> None:
     resolver.acl_check = lambda resource, name: not (resource == "node" and name == "b")
-    entries = [health_entry("a", "10.0.0.1", "web", 80), health_entry("b", "10.0.0.2", "web", 81)]
-    assert [str(r.rdata) for r in finished(remote(resolver, "web.service.dc2.consul"), entries).rr] == ["10.0.0.1"]
+    entries = [health_entry("a", "127.0.1.1", "web", 80), health_entry("b", "127.0.1.2", "web", 81)]
+    assert [str(r.rdata) for r in finished(remote(resolver, "web.service.dc2.consul"), entries).rr] == ["127.0.1.1"]
