@@ -26,11 +26,15 @@ from typing import Any
 from dnslib import RCODE, DNSRecord
 
 from meshctl.server.dns import FORWARD, Pending, Remote, Resolver
+from meshctl.server.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
+failures = RateLimitedLog(log)  # query failures: input can provoke them, so never a flood of tracebacks
 
 MAX_PARALLEL_LOOKUPS = 16  # CNAME targets of one answer asked of the recursors at once
 REMOTE_TIMEOUT = 4.0  # seconds for another datacenter's data: SERVFAIL before a DNS client's 5 s retry
+TCP_IDLE_TIMEOUT = 30.0  # seconds a TCP client may wait between queries
+TCP_READ_TIMEOUT = 5.0  # seconds for a query's bytes once its length prefix came: a stalled client is dropped
 
 # (datacenter, HTTP path) -> that datacenter's JSON answer; raises when it cannot be had
 RemoteFetch = Callable[[str, str], Awaitable[Any]]
@@ -59,8 +63,8 @@ class _UDPProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
             reply = self.server.resolver.answer(data, "udp")
-        except Exception:
-            log.exception("DNS query failed")
+        except Exception as exc:
+            failures.warning("query", "DNS query failed: %s", _describe(exc), exc=exc)
             reply = _servfail(data)
         if reply is None:
             return
@@ -82,10 +86,13 @@ class _UDPProtocol(asyncio.DatagramProtocol):
 class DNSServer:
     """UDP+TCP listeners on (host, port) for each host; `start()` / `stop()`."""
 
-    def __init__(self, resolver: Resolver, hosts: list[str], port: int) -> None:
+    def __init__(self, resolver: Resolver, hosts: list[str], port: int, *,
+                 tcp_idle_timeout: float = TCP_IDLE_TIMEOUT, tcp_read_timeout: float = TCP_READ_TIMEOUT) -> None:
         self.resolver = resolver
         self.hosts = hosts
         self.port = port
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.tcp_read_timeout = tcp_read_timeout
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()  # answers in flight: the loop keeps only weak references
@@ -125,13 +132,13 @@ class DNSServer:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await asyncio.wait_for(reader.readexactly(2), 30)
+                head = await asyncio.wait_for(reader.readexactly(2), self.tcp_idle_timeout)
                 (length,) = struct.unpack("!H", head)
-                data = await reader.readexactly(length)
+                data = await asyncio.wait_for(reader.readexactly(length), self.tcp_read_timeout)
                 try:
                     reply = self.resolver.answer(data, "tcp")
-                except Exception:
-                    log.exception("DNS query failed")
+                except Exception as exc:
+                    failures.warning("query", "DNS query failed: %s", _describe(exc), exc=exc)
                     reply = _servfail(data)
                 if isinstance(reply, Pending):
                     reply = await self.complete(reply)
@@ -145,6 +152,8 @@ class DNSServer:
                 await writer.drain()
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             pass
+        except OSError as exc:
+            failures.warning("tcp", "DNS TCP connection failed: %s", _describe(exc))
         finally:
             writer.close()
 
@@ -184,12 +193,13 @@ class DNSServer:
         replies = await asyncio.gather(*(lookup(pending.queries[k]) for k in keys))
         try:
             return pending.finish(dict(zip(keys, replies, strict=True)))
-        except Exception:
-            log.exception("DNS answer with recursor records failed; sending the CNAME alone")
+        except Exception as exc:  # the recursors' records are input too
+            failures.warning("cname", "DNS answer with recursor records failed; sending the CNAME alone: %s",
+                             _describe(exc), exc=exc)
         try:
             return pending.finish({})
-        except Exception:
-            log.exception("DNS query failed")
+        except Exception as exc:
+            failures.warning("query", "DNS query failed: %s", _describe(exc), exc=exc)
             return _servfail(pending.request.pack())
 
     async def remote(self, remote: Remote) -> bytes | None:
@@ -204,8 +214,9 @@ class DNSServer:
         try:
             reply = remote.finish(body)
             return await self.complete(reply) if isinstance(reply, Pending) else reply
-        except Exception:
-            log.exception("DNS answer from datacenter %s failed", remote.datacenter)
+        except Exception as exc:
+            failures.warning("remote", "DNS answer from datacenter %s failed: %s", remote.datacenter,
+                             _describe(exc), exc=exc)
             return remote.fail()
 
     def _fetch(self, datacenter: str, path: str) -> asyncio.Task[Any]:
@@ -262,6 +273,10 @@ async def _tcp_exchange(host: str, port: int, data: bytes) -> bytes:
         return await reader.readexactly(length)
     finally:
         writer.close()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _servfail(data: bytes, recursion: bool = False) -> bytes | None:
