@@ -98,7 +98,8 @@ async def service(req: Request) -> web.Response:
 
 @route(ROUTES, "GET", "/v1/health/connect/{service}")
 async def connect(req: Request) -> web.Response:
-    """No service mesh here: no instance is Connect-capable."""
+    """No service mesh here: no instance is Connect-capable (the token is still checked, as Consul's)."""
     state = req.ctx.store.state
-    return await blocking(req, lambda: Result(state.service_index_of(req.match["service"]), []),
+    return await blocking(req, lambda: Result(state.service_index_of(req.match["service"]),
+                                              req.ctx.acl.filter_health(req, [])),
                           Watch(keys=[wk.service(req.match["service"])]))
