@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -41,7 +42,7 @@ from meshctl.server.context import AgentHooks, ServerContext
 from meshctl.server.dns import FORWARD, DNSConfig
 from meshctl.server.http import agent as agent_area
 from meshctl.server.http.app import consul_errors
-from meshctl.server.http.common import CTX_KEY, HTTPError, Request, respond
+from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, respond
 from meshctl.server.state import State, StateError
 from meshctl.server.store import FixedLeader
 from meshctl.server.watch import WatchHub
@@ -243,12 +244,8 @@ class ClientAgent:
         app = web.Application(middlewares=[consul_errors], client_max_size=8 * 1024 * 1024)
         app[CTX_KEY] = ctx
         for r in agent_area.ROUTES:
-            async def handler(raw: web.Request, r: Any = r) -> web.StreamResponse:
-                return await r.handler(Request(raw, raw.app[CTX_KEY]))
-
             # the local routes only: proxied calls are enforced by the server they go to
-            if r.path == "/v1/agent/members":
-                handler = self._members
+            handler = self._members if r.path == "/v1/agent/members" else _local(r)
             for method in r.methods:
                 app.router.add_route(method, r.path, guarded(acl, handler))
         app.router.add_route("*", "/{tail:.*}", self._proxy)
@@ -351,6 +348,15 @@ class ClientAgent:
         for session in (self.session, self.proxy_session):
             if session is not None:
                 await session.close()
+
+
+def _local(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An agent-area route served by this client agent."""
+
+    async def handler(raw: web.Request) -> web.StreamResponse:
+        return await route.handler(Request(raw, raw.app[CTX_KEY]))
+
+    return handler
 
 
 def run_client(cfg: AgentConfig) -> int:
