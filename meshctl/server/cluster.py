@@ -28,7 +28,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -37,6 +37,13 @@ from meshctl import __version__
 from meshctl.server.agent.servers import SERF_INFO_PATH
 from meshctl.server.raft import RaftConfig, RaftStore
 from meshctl.server.server_health import ServerHealth
+
+if TYPE_CHECKING:
+    from meshctl.server.context import ServerContext
+    from meshctl.server.http.forward import LeaderForwarder
+    from meshctl.server.run import AgentConfig
+    from meshctl.server.state import State
+    from meshctl.server.wan import WanPool
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +103,8 @@ class ServerCluster:
         self.known: dict[str, dict[str, Any]] = {cfg.raft_address: self.info()}  # raft addr -> info
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._forwarder: Any = None
-        self.wan: Any = None  # the WanPool (meshctl/server/wan.py), answered on the serf port when set
+        self._forwarder: LeaderForwarder | None = None
+        self.wan: WanPool | None = None  # the WAN pool (meshctl/server/wan.py), answered on the serf port (attach)
 
     def spawn(self, coro: Any) -> None:
         """Run a background task owned by this server (cancelled by `stop`)."""
@@ -105,23 +112,27 @@ class ServerCluster:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def attach(self, app: web.Application, ctx: Any, timers: Any, local: Any) -> None:
-        """Wire the HTTP app and agent to Raft: leader forwarding, members, leader-side timers."""
+    def attach(self, app: web.Application, ctx: ServerContext) -> None:
+        """Wire the HTTP app (before `start`) to Raft: leader forwarding, leader-side timers, the WAN pool.
+
+        `ctx` is the server's context, which holds this cluster (/v1/agent/members lists its servers).
+        """
         from meshctl.server.http.forward import LeaderForwarder
 
         self._forwarder = LeaderForwarder()
         app.middlewares.append(self._forwarder.middleware)
-        ctx.extra["members"] = lambda: self.members(local.member_json())
-        ctx.extra["cluster"] = self
+        self.wan = ctx.wan
+        timers = ctx.timers
 
         def leader_changed(is_leader: bool) -> None:
+            if timers is None:
+                return
             if is_leader:
                 timers.restart_all()  # Consul: session TTLs restart in full on a new leader
             else:
                 timers.stop()
 
         self.store.on_leader_change.append(leader_changed)
-        self.spawn(ServerHealth(self).run())
 
     def info(self) -> dict[str, Any]:
         c = self.cfg
@@ -151,6 +162,7 @@ class ServerCluster:
         self.store.on_voters_change.append(self._voters_changed)
         await self.store.start()
         self.spawn(self._watch_removed())
+        self.spawn(ServerHealth(self).run())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -312,8 +324,8 @@ def raft_config(cfg: ClusterConfig) -> RaftConfig:
                       sync_writes=cfg.sync_writes, snapshot_threshold=cfg.snapshot_threshold)
 
 
-def server_cluster(agent_cfg: Any, state: Any) -> ServerCluster:
-    """The cluster half of `meshctl agent -server` (see run.AgentConfig)."""
+def server_cluster(agent_cfg: AgentConfig, state: State, password: str | None = None) -> ServerCluster:
+    """The cluster half of `meshctl agent -server` (see run.AgentConfig); `password`: -encrypt's key."""
     c = agent_cfg
     expect = c.bootstrap_expect or 1
     cfg = ClusterConfig(node=c.node, datacenter=c.datacenter, bind=c.bind, server_port=c.server_port,
@@ -321,5 +333,7 @@ def server_cluster(agent_cfg: Any, state: Any) -> ServerCluster:
                         bootstrap_expect=expect, retry_join=list(c.retry_join),
                         sync_writes=True if c.sync_writes is None else bool(c.sync_writes),
                         snapshot_threshold=c.raft_snapshot_threshold)
-    store = RaftStore(state, raft_config(cfg))
+    raft = raft_config(cfg)
+    raft.password = password  # Raft traffic encrypted
+    store = RaftStore(state, raft)
     return ServerCluster(cfg, store, node_id_for(cfg.data_dir) or str(uuid.uuid4()))

@@ -7,7 +7,7 @@ import logging
 import signal
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -16,14 +16,19 @@ from meshctl.server import security
 from meshctl.server.agent import runtime as agent_runtime
 from meshctl.server.agent.config import setting
 from meshctl.server.agent.local import LocalAgent
+from meshctl.server.agent.runtime import AgentOptions
+from meshctl.server.context import AgentHooks, ServerContext
 from meshctl.server.http.app import make_app
-from meshctl.server.http.common import ServerContext
 from meshctl.server.http.forward import DatacenterForwarder
 from meshctl.server.reaper import TombstoneReaper
+from meshctl.server.security import SecurityConfig
 from meshctl.server.sessions import SessionTimers
 from meshctl.server.state import State
-from meshctl.server.store import LocalStore
+from meshctl.server.store import LocalStore, Store
 from meshctl.server.wan import WAN_PATH, WanPool
+
+if TYPE_CHECKING:
+    from meshctl.server.cluster import ServerCluster
 
 log = logging.getLogger("meshctl.agent")
 
@@ -43,7 +48,8 @@ class AgentConfig:
     server_port: int = 8300
     serf_port: int = 8301
     log_level: str = "info"
-    extra: dict[str, Any] = field(default_factory=dict)
+    options: AgentOptions = field(default_factory=AgentOptions)  # config files, checks, DNS (agent/runtime.py)
+    security: SecurityConfig = field(default_factory=SecurityConfig)  # ACLs, TLS, -encrypt (security.py)
     # replicated servers (raft.py, cluster.py)
     data_dir: str | None = None
     bootstrap_expect: int = 0
@@ -90,7 +96,7 @@ def config_from_args(argv: list[str]) -> AgentConfig:
     cfg.sync_writes, cfg.raft_snapshot_threshold = args.sync_writes, args.raft_snapshot_threshold
     agent_runtime.apply_args(cfg, args, build_parser().parse_args([]))  # config files, checks, DNS
     cfg.retry_join_wan = list(args.retry_join_wan)
-    files = cfg.extra[agent_runtime.OPTIONS_KEY].files.settings
+    files = cfg.options.files.settings
     for key in ("retry_join_wan", "start_join_wan"):  # Consul's config-file names
         for addr in setting(files, key, default=[]) or []:
             if str(addr) not in cfg.retry_join_wan:
@@ -108,49 +114,62 @@ def setup_logging(level: str) -> None:
 
 
 class Agent:
-    """One running agent: store, local agent, HTTP API; `run()` serves until stopped."""
+    """One running agent: store, local agent, HTTP API; `run()` serves until stopped.
+
+    The composition root of servers and -dev: `__init__` builds every part once, in order
+    (config -> store, local or Raft -> ACL enforcer -> session timers -> WAN pool -> the
+    typed `ServerContext` -> HTTP app and DNS); `start()` only starts them.
+    """
 
     def __init__(self, cfg: AgentConfig) -> None:
         self.cfg = cfg
         self.state = State(cfg.datacenter)
-        self.store = LocalStore(self.state, f"{cfg.bind}:{cfg.server_port}")
-        self.local = LocalAgent(self.store, cfg.node, address=cfg.bind, datacenter=cfg.datacenter, server=cfg.server,
-                                ports={"server": cfg.server_port, "serf_lan": cfg.serf_port})
-        self.ctx = ServerContext(store=self.store, agent=self.local, datacenter=cfg.datacenter)
-        self.timers = SessionTimers(self.store)
-        self.ctx.extra["timers"] = self.timers
-        self.cluster: Any = None
-        if cfg.server and not cfg.dev:  # a replicated server (Raft); -dev stays on LocalStore
+        # the store: Raft for a replicated server, in memory for -dev
+        self.cluster: ServerCluster | None = None
+        self.store: Store
+        if cfg.server and not cfg.dev:
             from meshctl.server.cluster import server_cluster
 
-            self.cluster = server_cluster(cfg, self.state)
-            self.cluster.store.cfg.password = security.encryption_key(cfg)  # -encrypt: Raft traffic
-            self.store = self.ctx.store = self.local.store = self.timers.store = self.cluster.store
-            self.local.node_id = self.cluster.node_id
+            self.cluster = server_cluster(cfg, self.state, password=security.encryption_key(cfg))
+            self.store = self.cluster.store
+        else:
+            self.store = LocalStore(self.state, f"{cfg.bind}:{cfg.server_port}")
+        self.local = LocalAgent(self.store, cfg.node, address=cfg.bind, datacenter=cfg.datacenter, server=cfg.server,
+                                node_id=self.cluster.node_id if self.cluster is not None else None,
+                                ports={"server": cfg.server_port, "serf_lan": cfg.serf_port})
+        store = self.store
+        self.acl = security.enforcer_for(cfg.security, lambda: store.state)
+        self.timers = SessionTimers(self.store)
         # the WAN: a Raft server announces its serf address, a -dev server its HTTP address
         self.wan = WanPool(cfg.datacenter, cfg.retry_join_wan, self._lan_servers, default_port=cfg.serf_port)
-        self.ctx.extra["wan"] = self.wan
+        self.runtime = agent_runtime.AgentRuntime(cfg, self.local, self.store, self.acl)  # DNS, heartbeats
+        self.ctx = ServerContext(
+            store=self.store, agent=self.local, datacenter=cfg.datacenter, acl=self.acl, timers=self.timers,
+            wan=self.wan, cluster=self.cluster,
+            hooks=AgentHooks(reload=self.runtime.reload, monitor=self.runtime.monitor, dns_port=cfg.dns_port,
+                             acl_tokens_changed=self.runtime.acl_tokens_changed))
         self.dc_forwarder = DatacenterForwarder(self.wan)
-        if self.cluster is not None:
-            self.cluster.wan = self.wan
+        self.app = self._make_app()
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
-        self.runtime = agent_runtime.AgentRuntime(self)
         self.reaper = TombstoneReaper(self.store)
-        self.security = security.Security(self)
+        self.security = security.Security(cfg.security, self.store, self.acl, self.cluster)
 
-    async def start(self) -> None:
-        if self.cluster is not None:
-            await self.cluster.start()
+    def _make_app(self) -> web.Application:
         app = make_app(self.ctx)
         app.middlewares.append(self.dc_forwarder.middleware)  # ?dc=: before any leader forwarding
         if self.cluster is None:
             app.router.add_post(WAN_PATH, self.wan.serve)
         self.runtime.attach(app)
         if self.cluster is not None:
-            self.cluster.attach(app, self.ctx, self.timers, self.local)
+            self.cluster.attach(app, self.ctx)  # leader forwarding; the WAN pool on the serf port
+        return app
+
+    async def start(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.start()
         # in-flight blocking queries are not waited for: a stopping agent answers nothing more
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.client, self.cfg.http_port, reuse_address=True, backlog=1024)
         await site.start()
@@ -175,7 +194,7 @@ class Agent:
 
     async def _fetch_remote(self, datacenter: str, path: str) -> Any:
         """Another datacenter's data for a DNS answer, asked with the DNS token (Consul's DNS RPCs carry it)."""
-        tokens = self.security.config.acl.tokens
+        tokens = self.cfg.security.acl.tokens
         token = tokens.get("dns") or tokens.get("default")
         return await self.wan.get(datacenter, path, headers={"X-Consul-Token": token} if token else None)
 

@@ -8,8 +8,9 @@ Flags (which win) and config files, in Consul's names:
     tls { defaults { cert_file ... verify_incoming } https { ... } }      (newer layout)
     encrypt = "..."          (Raft traffic encrypted with pysyncobj's password encryption)
 
-`Security(agent)` wires them into a running agent: the ACL enforcer on the HTTP context,
-the built-in ACL records (applied once a leader exists), and the HTTPS listener.
+`enforcer_for(config, state_of)` is the ACL enforcer of the agent's `ServerContext`;
+`Security` starts the rest: the built-in ACL records (applied once a leader exists) and
+the HTTPS listener.
 Nothing here logs a token or a key.
 """
 
@@ -19,18 +20,25 @@ import asyncio
 import logging
 import ssl
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from meshctl.flags import FlagParser, parse_bool, parse_duration
 from meshctl.server.acl.enforce import ACLEnforcer, ACLSettings
+from meshctl.server.context import AllowAll, Enforcer
+
+if TYPE_CHECKING:
+    import argparse
+
+    from meshctl.server.cluster import ServerCluster
+    from meshctl.server.run import AgentConfig
+    from meshctl.server.state import State
+    from meshctl.server.store import Store
 
 log = logging.getLogger(__name__)
-
-SECURITY_KEY = "security"
-
 
 class SecurityError(ValueError):
     """Settings the agent cannot start with (bad policy name, missing certificate...)."""
@@ -124,12 +132,9 @@ def _duration(value: Any) -> float:
     return seconds
 
 
-def apply_args(cfg: Any, args: Any) -> None:
-    """Flags over config files into `cfg.extra[SECURITY_KEY]` (run.AgentConfig)."""
-    from meshctl.server.agent.runtime import OPTIONS_KEY
-
-    opts = cfg.extra.get(OPTIONS_KEY)
-    sec = from_settings(opts.files.settings if opts is not None else {})
+def apply_args(cfg: AgentConfig, args: argparse.Namespace) -> None:
+    """Flags over config files (`cfg.options`) into `cfg.security` (run.AgentConfig)."""
+    sec = from_settings(cfg.options.files.settings)
     if args.acl_enabled is not None:
         sec.acl.enabled = bool(args.acl_enabled)
     if args.acl_default_policy is not None:
@@ -151,7 +156,7 @@ def apply_args(cfg: Any, args: Any) -> None:
     if args.tls_verify_incoming is not None:
         sec.verify_incoming = bool(args.tls_verify_incoming)
     validate(sec)
-    cfg.extra[SECURITY_KEY] = sec
+    cfg.security = sec
 
 
 def validate(sec: SecurityConfig) -> None:
@@ -164,17 +169,17 @@ def validate(sec: SecurityConfig) -> None:
         raise SecurityError("VerifyIncoming set, and no CA certificate provided!")
 
 
-def agent_headers(cfg: Any) -> dict[str, str]:
+def agent_headers(cfg: AgentConfig) -> dict[str, str]:
     """Headers of an agent's own requests to the servers: its agent token (else the default token)."""
-    sec = cfg.extra.get(SECURITY_KEY)
-    token = sec and (sec.acl.tokens.get("agent") or sec.acl.tokens.get("default"))
+    tokens = cfg.security.acl.tokens
+    token = tokens.get("agent") or tokens.get("default")
     return {"X-Consul-Token": token} if token else {}
 
 
-def encryption_key(cfg: Any) -> str | None:
+def encryption_key(cfg: AgentConfig) -> str | None:
     """The -encrypt key of an agent config (run.AgentConfig), None when traffic is not encrypted."""
-    sec = cfg.extra.get(SECURITY_KEY)
-    if sec is None or not sec.encrypt:
+    sec = cfg.security
+    if not sec.encrypt:
         return None
     try:
         import cryptography  # noqa: F401  (pysyncobj's encryption needs it)
@@ -197,26 +202,23 @@ def server_ssl_context(sec: SecurityConfig) -> ssl.SSLContext:
     return ctx
 
 
+def enforcer_for(config: SecurityConfig, state_of: Callable[[], State]) -> Enforcer:
+    """The ACL enforcer of a server or -dev agent: `ACLEnforcer` with ACLs on, else `AllowAll`."""
+    if config.acl.enabled:
+        return ACLEnforcer(config.acl, state_of)
+    return AllowAll(config.acl.default_policy)  # its default policy still answers in the header
+
+
 class Security:
-    """Wires a `SecurityConfig` into a running agent (run.Agent)."""
+    """Wires a `SecurityConfig` into a running agent (run.Agent): HTTPS, the built-in ACL records."""
 
-    def __init__(self, agent: Any) -> None:
-        self.agent = agent
-        self.config: SecurityConfig = agent.cfg.extra.get(SECURITY_KEY) or SecurityConfig()
-        self.enforcer: ACLEnforcer | None = None
+    def __init__(self, config: SecurityConfig, store: Store, acl: Enforcer,
+                 cluster: ServerCluster | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.acl = acl
+        self.cluster = cluster
         self._site: web.TCPSite | None = None
-        if self.config.acl.enabled:
-            self.enforcer = ACLEnforcer(self.config.acl, lambda: agent.ctx.store.state)
-            self.enforcer.install(agent.ctx)
-            agent.ctx.extra["dns_acl_check"] = self.enforcer.dns_check()
-            agent.ctx.extra["acl_tokens_changed"] = self._tokens_changed
-        elif self.config.acl.default_policy != "allow":
-            agent.ctx.acl_default_policy = self.config.acl.default_policy
-
-    def _tokens_changed(self) -> None:
-        resolver = getattr(getattr(self.agent, "runtime", None), "resolver", None)
-        if resolver is not None:
-            resolver.reconfigure(resolver.config)  # drops cached answers made with the old DNS token
 
     def init_command(self) -> dict[str, Any]:
         """The command writing the built-in ACL records (and the initial management token)."""
@@ -234,15 +236,14 @@ class Security:
             await self._site.start()
             log.info("HTTPS API on %s:%d%s", host, self.config.https_port,
                      " (client certificates required)" if self.config.verify_incoming else "")
-        if self.enforcer is not None:
-            cluster = getattr(self.agent, "cluster", None)
-            if cluster is None:
+        if self.acl.enabled:
+            if self.cluster is None:
                 await self._init_acl()
             else:
-                cluster.spawn(self._init_acl())
+                self.cluster.spawn(self._init_acl())
 
     async def _init_acl(self) -> None:
-        store = self.agent.ctx.store
+        store = self.store
         while True:
             try:
                 if not hasattr(store, "wait_leader") or await store.wait_leader(30):

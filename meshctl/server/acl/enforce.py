@@ -1,7 +1,9 @@
-"""ACL enforcement for the HTTP API and DNS: the `ctx.authorize` hook and the list filters.
+"""ACL enforcement for the HTTP API and DNS: the authorize hook and the list filters.
 
-`ACLEnforcer.install(ctx)` plugs into the HTTP layer's one authorisation hook
-(`Request.authorize(resource, name, access)`) and its filter hooks (`ctx.extra["filter_*"]`).
+`ACLEnforcer` is the `Enforcer` (meshctl/server/context.py) of an agent with ACLs enabled,
+the `acl` of its `ServerContext`: `Request.authorize(resource, name, access)` calls its
+`authorize`, and every list endpoint its `filter_*` method. It fails closed: a token it
+cannot resolve (unknown, or no ACL data to resolve it with) is a 403.
 The request's token is `?token=`, `X-Consul-Token` or `Authorization: Bearer` (see
 `Request.token`), else the agent's default token, else the anonymous token. An unknown
 token is a 403 `ACL not found`; a missing permission a 403 in Consul's words. Filters drop
@@ -13,20 +15,23 @@ Secrets never reach a log: nothing here logs a token, and errors name the Access
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from meshctl.server.acl import state as acl_state
 from meshctl.server.acl.authorizer import Authorizer, AuthorizerCache, compile_rules
 from meshctl.server.acl.policy import GLOBAL_MANAGEMENT_RULES, SINGLES
+from meshctl.server.context import DNSCheck, Enforcer, KeyItem, Record, Value
 from meshctl.server.http.common import HTTPError
 
 if TYPE_CHECKING:
-    from meshctl.server.http.common import Request, ServerContext
+    from meshctl.server.http.common import Request
     from meshctl.server.state import State
 
 ACL_NOT_FOUND = "ACL not found"
+STATE_UNAVAILABLE = "Permission denied: ACL data unavailable"
+Item = TypeVar("Item")
 
 
 @dataclass
@@ -58,7 +63,7 @@ class TokenGrant:
         return Authorizer(compile_rules(self.rules, self.services, self.nodes), default_allow, self.accessor)
 
 
-class ACLEnforcer:
+class ACLEnforcer(Enforcer):
     """Resolves tokens to authorizers and enforces them (see the module docstring)."""
 
     def __init__(self, settings: ACLSettings, state_of: Callable[[], State]) -> None:
@@ -67,28 +72,13 @@ class ACLEnforcer:
         self.default_allow = settings.default_policy == "allow"
         self._cache = AuthorizerCache()
 
-    # ------------------------------------------------------------------ wiring
+    @property
+    def enabled(self) -> bool:
+        return True
 
-    def install(self, ctx: ServerContext) -> None:
-        """Plug into the HTTP layer: the authorize hook, the filters, the default-policy header."""
-        ctx.authorize = self.authorize
-        ctx.acl_default_policy = self.settings.default_policy
-        ctx.extra["acl"] = self
-        for name, fn in self.filters().items():
-            ctx.extra[name] = fn
-
-    def filters(self) -> dict[str, Callable[[Request, Any], Any]]:
-        return {
-            "filter_keys": self.filter_keys,
-            "filter_nodes": self.filter_nodes,
-            "filter_service_map": self.filter_service_map,
-            "filter_services": self.filter_services,
-            "filter_health": self.filter_health,
-            "filter_checks": self.filter_checks,
-            "filter_events": self.filter_events,
-            "filter_sessions": self.filter_sessions,
-            "filter_members": self.filter_members,
-        }
+    @property
+    def default_policy(self) -> str:
+        return self.settings.default_policy
 
     # ------------------------------------------------------------------ tokens
 
@@ -96,13 +86,23 @@ class ACLEnforcer:
         """The request's token: given, else the agent's default token, else anonymous."""
         return req.token or self.settings.tokens.get("default") or acl_state.ANONYMOUS_SECRET
 
+    def state(self) -> State:
+        """The ACL data to resolve tokens with; a 403 when it cannot be had (ACLs fail closed)."""
+        try:
+            state = self.state_of()
+        except Exception:  # no state, no answer: never a pass
+            state = None
+        if state is None:
+            raise HTTPError(403, STATE_UNAVAILABLE)
+        return state
+
     def token_of(self, secret: str) -> dict[str, Any] | None:
         """The token record of a secret (None if unknown)."""
-        return acl_state.token_by_secret(self.state_of(), secret)
+        return acl_state.token_by_secret(self.state(), secret)
 
     def resolve(self, secret: str) -> Authorizer:
         """The authorizer of a secret; HTTPError 403 `ACL not found` for an unknown one."""
-        state = self.state_of()
+        state = self.state()
         found = self._cache.get(secret, acl_state.index(state), self.default_allow, lambda: self._build(state, secret))
         if found is None:
             raise HTTPError(403, ACL_NOT_FOUND)
@@ -130,7 +130,7 @@ class ACLEnforcer:
     # ------------------------------------------------------------------ the hook
 
     def authorize(self, req: Request, resource: str, name: str, access: str) -> None:
-        """ctx.authorize: raise 403 unless the request's token grants `access` on `resource` `name`."""
+        """Raise 403 unless the request's token grants `access` on `resource` `name`."""
         authz = self.for_request(req)
         if resource == "key" and access == "list" and not self.settings.enable_key_list_policy:
             return  # as Consul without enable_key_list_policy: the listing is filtered by key:read
@@ -139,53 +139,54 @@ class ACLEnforcer:
 
     # ------------------------------------------------------------------ filters
 
-    def _keep(self, req: Request, items: list[Any], pred: Callable[[Authorizer, Any], bool]) -> list[Any]:
+    def _keep(self, req: Request, items: list[Item], pred: Callable[[Authorizer, Item], bool]) -> list[Item]:
         authz = self.for_request(req)
         kept = [item for item in items if pred(authz, item)]
         if len(kept) != len(items) and req.token:
             req.filtered = True
         return kept
 
-    def filter_keys(self, req: Request, items: list[Any]) -> list[Any]:
+    def filter_keys(self, req: Request, items: list[KeyItem]) -> list[KeyItem]:
         """KV keys (strings) or entries ({Key}) the token may read."""
-        return self._keep(req, items, lambda a, i: a.allowed("key", i if isinstance(i, str) else i["Key"], "read"))
+        return self._keep(req, items, lambda a, i: a.allowed("key", i if isinstance(i, str) else _text(i, "Key"),
+                                                             "read"))
 
-    def filter_nodes(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def filter_nodes(self, req: Request, items: list[Record]) -> list[Record]:
         """Nodes ({Node}) or service instances ({Node, ServiceName}) the token may read."""
-        return self._keep(req, items, lambda a, i: a.allowed("node", i["Node"], "read") and (
-            "ServiceName" not in i or a.allowed("service", i["ServiceName"], "read")))
+        return self._keep(req, items, lambda a, i: a.allowed("node", _text(i, "Node"), "read") and (
+            "ServiceName" not in i or a.allowed("service", _text(i, "ServiceName"), "read")))
 
-    def filter_service_map(self, req: Request, services: dict[str, Any]) -> dict[str, Any]:
+    def filter_service_map(self, req: Request, services: dict[str, Value]) -> dict[str, Value]:
         """/v1/catalog/services: {name: tags} for the services the token may read."""
         kept = self._keep(req, list(services), lambda a, name: a.allowed("service", name, "read"))
         return {name: services[name] for name in kept}
 
-    def filter_services(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def filter_services(self, req: Request, items: list[Record]) -> list[Record]:
         """Service records ({Service}) the token may read."""
-        return self._keep(req, items, lambda a, s: a.allowed("service", s["Service"], "read"))
+        return self._keep(req, items, lambda a, s: a.allowed("service", _text(s, "Service"), "read"))
 
-    def filter_health(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def filter_health(self, req: Request, items: list[Record]) -> list[Record]:
         """/v1/health/service entries: node and service must both be readable."""
-        return self._keep(req, items, lambda a, e: a.allowed("node", e["Node"]["Node"], "read")
-                          and a.allowed("service", e["Service"]["Service"], "read"))
+        return self._keep(req, items, lambda a, e: a.allowed("node", _text(_part(e, "Node"), "Node"), "read")
+                          and a.allowed("service", _text(_part(e, "Service"), "Service"), "read"))
 
-    def filter_checks(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def filter_checks(self, req: Request, items: list[Record]) -> list[Record]:
         """Health checks: node read, and service read for a service's check."""
-        return self._keep(req, items, lambda a, c: a.allowed("node", c.get("Node", ""), "read") and (
-            not c.get("ServiceName") or a.allowed("service", c["ServiceName"], "read")))
+        return self._keep(req, items, lambda a, c: a.allowed("node", _text(c, "Node", ""), "read") and (
+            not c.get("ServiceName") or a.allowed("service", _text(c, "ServiceName"), "read")))
 
-    def filter_events(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self._keep(req, items, lambda a, e: a.allowed("event", e["Name"], "read"))
+    def filter_events(self, req: Request, items: list[Record]) -> list[Record]:
+        return self._keep(req, items, lambda a, e: a.allowed("event", _text(e, "Name"), "read"))
 
-    def filter_sessions(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self._keep(req, items, lambda a, s: a.allowed("session", s["Node"], "read"))
+    def filter_sessions(self, req: Request, items: list[Record]) -> list[Record]:
+        return self._keep(req, items, lambda a, s: a.allowed("session", _text(s, "Node"), "read"))
 
-    def filter_members(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self._keep(req, items, lambda a, m: a.allowed("node", m["Name"], "read"))
+    def filter_members(self, req: Request, items: list[Record]) -> list[Record]:
+        return self._keep(req, items, lambda a, m: a.allowed("node", _text(m, "Name"), "read"))
 
     # ------------------------------------------------------------------ DNS
 
-    def dns_check(self) -> Callable[[str, str], bool]:
+    def dns_check(self) -> DNSCheck:
         """`(resource, name) -> may the DNS token read it` (an unknown DNS token reads nothing)."""
 
         def allowed(resource: str, name: str) -> bool:
@@ -198,6 +199,20 @@ class ACLEnforcer:
             return authz.allowed(resource, name, "read")
 
         return allowed
+
+
+def _text(item: Mapping[str, object], key: str, default: str | None = None) -> str:
+    """A record's name field (`Node`, `Service`, `Key` ...); a record without it is an error, never a pass."""
+    value = item.get(key, default) if default is not None else item[key]
+    return value if isinstance(value, str) else str(value)
+
+
+def _part(item: Mapping[str, object], key: str) -> Mapping[str, object]:
+    """A nested record (a health entry's `Node` or `Service`)."""
+    value = item[key]
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{key} is not an object")
+    return value
 
 
 def denied_text(accessor: str, resource: str, name: str, access: str) -> str:

@@ -20,17 +20,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
 from meshctl.server.acl.authorizer import Authorizer
-from meshctl.server.acl.enforce import ACL_NOT_FOUND, ACLEnforcer, ACLSettings, TokenGrant
-from meshctl.server.http.common import HTTPError, Request, Route, respond, route
+from meshctl.server.acl.enforce import ACL_NOT_FOUND, ACLEnforcer, ACLSettings, Item, TokenGrant
+from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, respond, route
 
 if TYPE_CHECKING:
-    from meshctl.server.http.common import ServerContext
+    from meshctl.server.state import State
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,13 @@ ROUTES: list[Route] = []
 @route(ROUTES, "GET", RESOLVE_PATH)
 async def resolve_token(req: Request) -> web.Response:
     """What a client agent needs to enforce the request's own token (servers only)."""
-    enforcer: ACLEnforcer | None = req.ctx.extra.get("acl")
-    if enforcer is None:
+    enforcer = req.ctx.acl
+    if not enforcer.enabled:
         return respond(req, {"Enabled": False})
+    if not isinstance(enforcer, ACLEnforcer):  # ACLs on, but no ACL data here to tell from: refuse
+        raise HTTPError(403, DOWN_TEXT)
     secret = enforcer.secret_of(req)
-    grant = enforcer.grant_of(req.ctx.store.state, secret)
+    grant = enforcer.grant_of(enforcer.state(), secret)
     if grant is None:
         raise HTTPError(403, ACL_NOT_FOUND)
     return respond(req, {"Enabled": True, "DefaultPolicy": enforcer.settings.default_policy,
@@ -157,11 +159,6 @@ class RemoteACLEnforcer(ACLEnforcer):
     def __init__(self, settings: ACLSettings, resolver: ACLResolver) -> None:
         super().__init__(replace(settings), state_of=_no_state)  # shares the tokens dict
         self.resolver = resolver
-        self._ctx: ServerContext | None = None
-
-    def install(self, ctx: ServerContext) -> None:
-        super().install(ctx)
-        self._ctx = ctx
 
     async def prepare(self, raw: web.Request) -> None:
         """Resolve the request's token (before its handler runs)."""
@@ -169,13 +166,12 @@ class RemoteACLEnforcer(ACLEnforcer):
         raw[RESOLUTION_KEY] = resolution
         if resolution.authorizer is not None:
             # the servers' settings, for the X-Consul-Default-ACL-Policy header and key listings
+            # (this enforcer's own copy of the settings: only the tokens dict is shared)
             self.settings.enable_key_list_policy = resolution.enable_key_list_policy
-            if self._ctx is not None:
-                self._ctx.acl_default_policy = resolution.default_policy
+            self.settings.default_policy = resolution.default_policy
 
     def _secret_of_raw(self, raw: web.Request) -> str:
-        assert self._ctx is not None, "install() first"
-        return self.secret_of(Request(raw, self._ctx))
+        return self.secret_of(Request(raw, raw.app[CTX_KEY]))
 
     def _resolution(self, req: Request) -> Resolution:
         found = req.raw.get(RESOLUTION_KEY)
@@ -196,13 +192,13 @@ class RemoteACLEnforcer(ACLEnforcer):
         if self._resolution(req).enabled:
             super().authorize(req, resource, name, access)
 
-    def _keep(self, req: Request, items: list[Any], pred: Callable[[Authorizer, Any], bool]) -> list[Any]:
+    def _keep(self, req: Request, items: list[Item], pred: Callable[[Authorizer, Item], bool]) -> list[Item]:
         if not self._resolution(req).enabled:
             return items
         return super()._keep(req, items, pred)
 
 
-def _no_state() -> Any:
+def _no_state() -> State:
     raise RuntimeError("a client agent has no ACL state")
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
@@ -29,7 +30,6 @@ from meshctl.server.agent.checks import CriticalReaper, close_shared
 from meshctl.server.agent.heartbeat import HEARTBEAT_INTERVAL
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.agent.runtime import (
-    OPTIONS_KEY,
     AgentOptions,
     ConfigError,
     Definitions,
@@ -38,13 +38,17 @@ from meshctl.server.agent.runtime import (
     reload_files,
 )
 from meshctl.server.agent.servers import CONNECT_TIMEOUT, NoServers, ServerPool
+from meshctl.server.context import AgentHooks, ServerContext
 from meshctl.server.dns import FORWARD, DNSConfig
 from meshctl.server.http import agent as agent_area
 from meshctl.server.http.app import consul_errors
-from meshctl.server.http.common import CTX_KEY, HTTPError, Request, ServerContext, respond
+from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, respond
 from meshctl.server.state import State, StateError
 from meshctl.server.store import FixedLeader
 from meshctl.server.watch import WatchHub
+
+if TYPE_CHECKING:
+    from meshctl.server.run import AgentConfig
 
 log = logging.getLogger("meshctl.agent")
 
@@ -139,10 +143,10 @@ class ForwardingResolver:
 class ClientAgent:
     """A client agent process: local agent + proxy HTTP API + DNS forwarder + heartbeat."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: AgentConfig) -> None:
         self.cfg = cfg
-        self.opts: AgentOptions = cfg.extra.get(OPTIONS_KEY) or AgentOptions()
-        self.join = list(self.opts.join) + list(getattr(cfg, "retry_join", []) or [])
+        self.opts: AgentOptions = cfg.options
+        self.join = list(self.opts.join) + list(cfg.retry_join)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self.session: aiohttp.ClientSession | None = None
@@ -176,12 +180,10 @@ class ClientAgent:
                                 ports={"server": cfg.server_port, "serf_lan": cfg.serf_port})
         configure_local(self.local, self.opts)
         self.definitions = Definitions(self.local)
-        ctx = ServerContext(store=self.store, agent=self.local, datacenter=cfg.datacenter)  # type: ignore[arg-type]
-        ctx.extra["reload"] = self.reload
-        ctx.extra["leave"] = self._leave
         self.acl = self._acl_enforcer(info)
-        self.acl.install(ctx)
-        app = self._make_app(ctx)
+        ctx = ServerContext(store=self.store, agent=self.local, datacenter=cfg.datacenter,  # type: ignore[arg-type]
+                            acl=self.acl, hooks=AgentHooks(reload=self.reload, leave=self._leave))
+        app = self._make_app(ctx, self.acl)
         # in-flight blocking queries are not waited for: a stopping agent answers nothing more
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -231,27 +233,21 @@ class ClientAgent:
         Always installed, whatever this agent's own `acl.enabled`: the servers decide, so a client
         started without ACL settings is no open door into an ACL-enforcing cluster.
         """
-        from meshctl.server.security import SECURITY_KEY, SecurityConfig
-
-        sec: SecurityConfig = self.cfg.extra.get(SECURITY_KEY) or SecurityConfig()
+        sec = self.cfg.security
         assert self.session is not None and self.store is not None
         store = self.store
         resolver = ACLResolver(self.session, lambda: store.base, sec.acl.token_ttl,
                                enabled_guess=bool(info.get("ACLEnabled", True)) or sec.acl.enabled)
         return RemoteACLEnforcer(sec.acl, resolver)
 
-    def _make_app(self, ctx: ServerContext) -> web.Application:
+    def _make_app(self, ctx: ServerContext, acl: RemoteACLEnforcer) -> web.Application:
         app = web.Application(middlewares=[consul_errors], client_max_size=8 * 1024 * 1024)
         app[CTX_KEY] = ctx
         for r in agent_area.ROUTES:
-            async def handler(raw: web.Request, r: Any = r) -> web.StreamResponse:
-                return await r.handler(Request(raw, raw.app[CTX_KEY]))
-
             # the local routes only: proxied calls are enforced by the server they go to
-            if r.path == "/v1/agent/members":
-                handler = self._members
+            handler = self._members if r.path == "/v1/agent/members" else _local(r)
             for method in r.methods:
-                app.router.add_route(method, r.path, guarded(self.acl, handler))
+                app.router.add_route(method, r.path, guarded(acl, handler))
         app.router.add_route("*", "/{tail:.*}", self._proxy)
         return app
 
@@ -281,8 +277,7 @@ class ClientAgent:
             members[names.index(me["Name"])] = me
         else:
             members.append(me)
-        filter_members = req.ctx.extra.get("filter_members")
-        return respond(req, filter_members(req, members) if filter_members else members)
+        return respond(req, req.ctx.acl.filter_members(req, members))
 
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
         """Any API call the client does not own goes to a server as it is (failing over as `ServerPool` allows)."""
@@ -355,10 +350,19 @@ class ClientAgent:
                 await session.close()
 
 
-def run_client(cfg: Any) -> int:
+def _local(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An agent-area route served by this client agent."""
+
+    async def handler(raw: web.Request) -> web.StreamResponse:
+        return await route.handler(Request(raw, raw.app[CTX_KEY]))
+
+    return handler
+
+
+def run_client(cfg: AgentConfig) -> int:
     """Run a client agent until SIGINT/SIGTERM; the exit status."""
-    opts: AgentOptions = cfg.extra.get(OPTIONS_KEY) or AgentOptions()
-    if not opts.join and not getattr(cfg, "retry_join", None):
+    opts = cfg.options
+    if not opts.join and not cfg.retry_join:
         print("meshctl agent: a client agent needs -join (or -retry-join) with a server's address; "
               "use -server or -dev to run a server")
         return 1

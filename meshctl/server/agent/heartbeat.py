@@ -30,7 +30,6 @@ ALIVE_OUTPUT = "Agent alive and reachable"
 DEAD_OUTPUT = "Agent not live or unreachable"
 HEARTBEAT_INTERVAL = 1.0
 FAILURE_TIMEOUT = 6.0  # silence after which a node is failed (well within Consul's ~10 s)
-MONITOR_KEY = "heartbeat_monitor"
 ROUTES: list[Route] = []
 
 
@@ -89,7 +88,7 @@ class HeartbeatMonitor(Periodic):
 
 
 def _monitor(req: Request) -> HeartbeatMonitor:
-    monitor = req.ctx.extra.get(MONITOR_KEY)
+    monitor = req.ctx.hooks.monitor
     if monitor is None:
         raise HTTPError(404, "")
     return monitor
@@ -125,8 +124,8 @@ async def internal_heartbeat(req: Request) -> web.Response:
 async def internal_info(req: Request) -> web.Response:
     """What a joining client needs: datacenter and this server's DNS port."""
     _monitor(req)
-    return respond(req, {"Datacenter": req.ctx.datacenter, "DNSPort": req.ctx.extra.get("dns_port", 0),
-                         "Node": req.ctx.agent.node_name, "ACLEnabled": "acl" in req.ctx.extra})
+    return respond(req, {"Datacenter": req.ctx.datacenter, "DNSPort": req.ctx.hooks.dns_port,
+                         "Node": req.ctx.agent.node_name, "ACLEnabled": req.ctx.acl.enabled})
 
 
 def add_routes(app: web.Application) -> None:

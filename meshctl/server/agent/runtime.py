@@ -14,7 +14,7 @@ import json
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshctl.flags import FlagParser, parse_bool, parse_duration
 from meshctl.server.agent.antientropy import AntiEntropy
@@ -22,11 +22,20 @@ from meshctl.server.agent.checks import RUNNERS, CriticalReaper, close_shared
 from meshctl.server.agent.config import ConfigError, FileConfig, load_paths, setting
 from meshctl.server.agent.definitions import DefinitionError, check_type, parse_check, parse_service
 from meshctl.server.agent.local import AgentError, LocalAgent
-from meshctl.server.dns import DNSConfig
+from meshctl.server.dns import DNSConfig, Resolver
+
+if TYPE_CHECKING:
+    import argparse
+
+    from aiohttp import web
+
+    from meshctl.server.context import Enforcer
+    from meshctl.server.dns_server import DNSServer
+    from meshctl.server.run import AgentConfig
+    from meshctl.server.store import Store
 
 log = logging.getLogger(__name__)
 
-OPTIONS_KEY = "agent_options"
 SCRIPTS_DISABLED = ("Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
                     "'enable_local_script_checks' to true")
 
@@ -65,8 +74,8 @@ def add_flags(p: FlagParser) -> None:
     p.flag("ae-interval", default=None, help="anti-entropy period (default 60s)")
 
 
-def apply_args(cfg: Any, args: Any, defaults: Any) -> None:
-    """Flags and config files into `cfg` (run.AgentConfig) and `cfg.extra[OPTIONS_KEY]`.
+def apply_args(cfg: AgentConfig, args: argparse.Namespace, defaults: argparse.Namespace) -> None:
+    """Flags and config files into `cfg` (run.AgentConfig), its agent settings into `cfg.options`.
 
     Raises ConfigError (the agent refuses to start) on unreadable files, bad definitions,
     or script checks in config files without -enable(-local)-script-checks.
@@ -111,7 +120,7 @@ def apply_args(cfg: Any, args: Any, defaults: Any) -> None:
                  "only_passing": args.dns_only_passing}
     opts.dns_settings = dns_flags
     validate_definitions(files, opts)
-    cfg.extra[OPTIONS_KEY] = opts
+    cfg.options = opts
 
 
 def dns_config_from(opts: AgentOptions, datacenter: str, files: FileConfig | None = None) -> DNSConfig:
@@ -237,43 +246,48 @@ async def reload_files(opts: AgentOptions, definitions: Definitions) -> FileConf
 
 
 class AgentRuntime:
-    """The agent half of a server or -dev process (see module docstring)."""
+    """The agent half of a server or -dev process (see module docstring).
 
-    def __init__(self, agent: Any) -> None:
-        self.agent = agent
-        self.cfg = agent.cfg
-        self.opts: AgentOptions = self.cfg.extra.get(OPTIONS_KEY) or AgentOptions()
-        configure_local(agent.local, self.opts)
-        self.definitions = Definitions(agent.local)
-        self.dns: Any = None
-        self.resolver: Any = None
-        self.monitor: Any = None
-        self.reaper = CriticalReaper(agent.local)
-        self.anti_entropy = AntiEntropy(agent.local, self.opts.ae_interval)
+    Built by `run.Agent` once the store and the ACL enforcer exist: the heartbeat monitor of
+    client agents and the DNS resolver (filtered with the enforcer's DNS view) are made here,
+    listeners and background tasks start in `start()`.
+    """
+
+    def __init__(self, cfg: AgentConfig, local: LocalAgent, store: Store, acl: Enforcer) -> None:
+        from meshctl.server.agent.heartbeat import HeartbeatMonitor
+
+        self.cfg = cfg
+        self.local = local
+        self.opts: AgentOptions = cfg.options
+        configure_local(local, self.opts)
+        self.definitions = Definitions(local)
+        self.monitor = HeartbeatMonitor(store)
+        self.resolver: Resolver | None = None
+        if cfg.dns_port > 0:
+            self.resolver = Resolver(lambda: store.state, dns_config_from(self.opts, cfg.datacenter))
+            self.resolver.acl_check = acl.dns_check()  # ACLs: the DNS token's view
+        self.dns: DNSServer | None = None
+        self.reaper = CriticalReaper(local)
+        self.anti_entropy = AntiEntropy(local, self.opts.ae_interval)
         self._tasks: list[asyncio.Task[Any]] = []
 
-    def attach(self, app: Any) -> None:
-        """Hooks on the HTTP app before it starts: internal routes, reload."""
-        from meshctl.server.agent.heartbeat import MONITOR_KEY, HeartbeatMonitor, add_routes
+    def attach(self, app: web.Application) -> None:
+        """The internal routes of client agents on the HTTP app (before it starts)."""
+        from meshctl.server.agent.heartbeat import add_routes
 
-        ctx = self.agent.ctx
-        self.monitor = HeartbeatMonitor(ctx.store)
-        ctx.extra[MONITOR_KEY] = self.monitor
-        ctx.extra["dns_port"] = self.cfg.dns_port
-        ctx.extra["reload"] = self.reload
         add_routes(app)
+
+    def acl_tokens_changed(self) -> None:
+        """The agent's tokens changed (PUT /v1/agent/token/*): DNS drops answers made with the old DNS token."""
+        if self.resolver is not None:
+            self.resolver.reconfigure(self.resolver.config)
 
     async def start(self) -> None:
         """DNS, heartbeat monitor, SIGHUP now; definitions once this node is in the catalog."""
-        from meshctl.server.dns import Resolver
         from meshctl.server.dns_server import DNSServer
 
-        if self.monitor is not None:
-            self.monitor.store = self.agent.ctx.store
-            self.monitor.start()
-        if self.cfg.dns_port > 0:
-            self.resolver = Resolver(lambda: self.agent.ctx.store.state, dns_config_from(self.opts, self.cfg.datacenter))
-            self.resolver.acl_check = self.agent.ctx.extra.get("dns_acl_check")  # ACLs: the DNS token's view
+        self.monitor.start()
+        if self.resolver is not None:
             self.dns = DNSServer(self.resolver, self.cfg.client.split(), self.cfg.dns_port)
             await self.dns.start()
         try:
@@ -283,7 +297,7 @@ class AgentRuntime:
         self._tasks.append(asyncio.ensure_future(self._when_registered()))
 
     async def _when_registered(self) -> None:
-        local = self.agent.local
+        local = self.local
         while local.node_name not in local.store.state.nodes:
             await asyncio.sleep(0.1)
         try:
@@ -320,11 +334,10 @@ class AgentRuntime:
             task.cancel()
         self.reaper.stop()
         self.anti_entropy.stop()
-        if self.monitor is not None:
-            self.monitor.stop()
+        self.monitor.stop()
         if self.dns is not None:
             await self.dns.stop()
-        await close_shared(self.agent.local)
+        await close_shared(self.local)
 
 
 __all__ = ["AgentOptions", "AgentRuntime", "ConfigError", "Definitions", "add_flags", "apply_args", "check_type",

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from meshctl.server import watchkeys as wk
 from meshctl.server.acl import state as acl_state
+from meshctl.server.acl.enforce import ACLEnforcer
 from meshctl.server.acl.policy import PolicyError, parse_rules
 from meshctl.server.http.common import (
     Handler,
@@ -39,9 +40,9 @@ AGENT_TOKEN_TYPES = {"default": "default", "agent": "agent", "agent_recovery": "
                      "config_file_service_registration": "config_file_service_registration", "dns": "dns"}
 
 
-def _enforcer(req: Request) -> Any:
-    enforcer = req.ctx.extra.get("acl")
-    if enforcer is None:
+def _enforcer(req: Request) -> ACLEnforcer:
+    enforcer = req.ctx.acl
+    if not isinstance(enforcer, ACLEnforcer):
         raise HTTPError(401, "ACL support disabled")
     return enforcer
 
@@ -332,7 +333,7 @@ async def agent_token(req: Request) -> web.Response:
     if not isinstance(token, str):
         raise HTTPError(400, "Request decode failed: Token must be a string")
     enforcer.settings.tokens[kind] = token
-    hook = req.ctx.extra.get("acl_tokens_changed")
+    hook = req.ctx.hooks.acl_tokens_changed
     if hook is not None:
         hook()
     return respond(req, None)

@@ -33,15 +33,15 @@ async def agent_self(req: Request) -> web.Response:
 @route(ROUTES, "GET", "/v1/agent/members")
 async def members(req: Request) -> web.Response:
     """The LAN pool (servers, then client agents), or with `?wan` the WAN pool: every server of every datacenter."""
-    provider = req.ctx.extra.get("members")
-    items = provider() if provider else [req.ctx.agent.member_json()]
+    cluster = req.ctx.cluster
+    items = cluster.members(req.ctx.agent.member_json()) if cluster is not None else [req.ctx.agent.member_json()]
     if req.flag("wan"):  # presence, as meshctl's other flags (Consul's Go API sends wan=1)
         if req.param("segment") not in ("", "_all"):
             raise HTTPError(400, "Cannot provide a segment with wan=true")
         items = _wan_members(req, items)
     else:
         items += _client_members(req, {m["Name"] for m in items})
-    return respond(req, req.ctx.extra.get("filter_members", _same)(req, items))
+    return respond(req, req.ctx.acl.filter_members(req, items))
 
 
 def _wan_members(req: Request, lan: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,7 +51,7 @@ def _wan_members(req: Request, lan: list[dict[str, Any]]) -> list[dict[str, Any]
     Raft port, ID, build and whether they are alive. A server without a WAN pool (none wired)
     lists itself alone.
     """
-    wan = req.ctx.extra.get("wan")
+    wan = req.ctx.wan
     items = wan.members() if wan is not None else []
     dc = req.ctx.datacenter
     if not items:
@@ -90,15 +90,12 @@ def _client_members(req: Request, known: set[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _same(req: Request, items: Any) -> Any:
-    return items
-
 
 @route(ROUTES, "GET", "/v1/agent/services")
 async def services(req: Request) -> web.Response:
     agent = req.ctx.agent
     items = [agent.service_json(sid) for sid in sorted(agent.services)]
-    items = req.ctx.extra.get("filter_services", _same)(req, apply_filter(req, items))
+    items = req.ctx.acl.filter_services(req, apply_filter(req, items))
     return respond(req, {s["ID"]: s for s in items})
 
 
@@ -123,7 +120,7 @@ async def service(req: Request) -> web.Response:
 async def checks(req: Request) -> web.Response:
     agent = req.ctx.agent
     items = apply_filter(req, [agent.check_json(cid) for cid in sorted(agent.checks)])
-    items = req.ctx.extra.get("filter_checks", _same)(req, items)
+    items = req.ctx.acl.filter_checks(req, items)
     return respond(req, {c["CheckID"]: c for c in items})
 
 
@@ -244,7 +241,7 @@ AGENT_HOOKS = (("/v1/agent/reload", "reload", None), ("/v1/agent/leave", "leave"
 def _hook_handler(name: str, path_arg: str | None):
     async def handler(req: Request) -> web.Response:
         req.authorize("agent", req.ctx.agent.node_name, "write")
-        hook = req.ctx.extra.get(name)
+        hook = getattr(req.ctx.hooks, name)  # AgentHooks.reload / leave / join
         if hook is not None:
             await (hook(req.match[path_arg]) if path_arg else hook())
         return respond(req, None)

@@ -92,7 +92,7 @@ async def deregister(req: Request) -> web.Response:
 @route(ROUTES, "GET", "/v1/catalog/datacenters")
 async def datacenters(req: Request) -> web.Response:
     """This datacenter first, then those the WAN pool knows (Consul sorts them by round-trip time)."""
-    wan = req.ctx.extra.get("wan")
+    wan = req.ctx.wan
     return respond(req, wan.datacenters() if wan is not None else [req.ctx.datacenter])
 
 
@@ -107,7 +107,7 @@ async def nodes(req: Request) -> web.Response:
 
     def run() -> Result:
         index, items = state.catalog_nodes()
-        return Result(index, req.ctx.extra.get("filter_nodes", _same)(req, _visible_nodes(req, items)))
+        return Result(index, req.ctx.acl.filter_nodes(req, _visible_nodes(req, items)))
 
     return await blocking(req, run, Watch(keys=[wk.NODES]))
 
@@ -127,7 +127,7 @@ async def services(req: Request) -> web.Response:
                 if meta_matches(node["Meta"], meta) and apply_filter(req, [svc]):
                     found.setdefault(svc["Service"], set()).update(svc["Tags"])
             svcs = {k: sorted(found[k]) for k in sorted(found)}
-        return Result(index, req.ctx.extra.get("filter_service_map", _same)(req, svcs))
+        return Result(index, req.ctx.acl.filter_service_map(req, svcs))
 
     return await blocking(req, run, Watch(keys=[wk.SERVICES]))
 
@@ -135,9 +135,6 @@ async def services(req: Request) -> web.Response:
 def _all_instances(state: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return [(state.nodes[n], s) for n in sorted(state.services) for s in state.services[n].values()]
 
-
-def _same(req: Request, items: Any) -> Any:
-    return items
 
 
 @route(ROUTES, "GET", "/v1/catalog/service/{service}")
@@ -152,7 +149,7 @@ async def service(req: Request) -> web.Response:
     def run() -> Result:  # instances the token may not read are filtered out, as Consul does
         index, items = state.catalog_service(name, tags)
         items = [i for i in items if meta_matches(i["NodeMeta"], meta)]
-        return Result(index, req.ctx.extra.get("filter_nodes", _same)(req, apply_filter(req, items)))
+        return Result(index, req.ctx.acl.filter_nodes(req, apply_filter(req, items)))
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))
 
@@ -176,9 +173,9 @@ async def _node_view(req: Request, as_list: bool) -> web.Response:
     def run() -> Result:
         index, node_rec, svcs = state.catalog_node(name)
         # a node the token may not read is filtered to null, as Consul does (no 403)
-        if node_rec is None or not req.ctx.extra.get("filter_nodes", _same)(req, [node_rec]):
+        if node_rec is None or not req.ctx.acl.filter_nodes(req, [node_rec]):
             return Result(index, b"null")
-        svcs = req.ctx.extra.get("filter_services", _same)(req, apply_filter(req, svcs))
+        svcs = req.ctx.acl.filter_services(req, apply_filter(req, svcs))
         if as_list:
             return Result(index, {"Node": node_rec, "Services": svcs})
         return Result(index, {"Node": node_rec, "Services": {s["ID"]: s for s in svcs}})

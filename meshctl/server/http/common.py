@@ -14,17 +14,15 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from meshctl.flags import parse_duration
 from meshctl.server import watchkeys as wk
+from meshctl.server.context import CTX_KEY as CTX_KEY  # re-exported: handlers and apps use it from here
+from meshctl.server.context import ServerContext as ServerContext
 from meshctl.server.fields import canonical
-
-if TYPE_CHECKING:
-    from meshctl.server.agent.local import LocalAgent
-    from meshctl.server.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +45,6 @@ class HTTPError(Exception):
         self.status, self.text, self.headers = status, text, headers or {}
 
 
-@dataclass
-class ServerContext:
-    """Everything endpoints reach: the store, the local agent, settings."""
-
-    store: Store
-    agent: LocalAgent
-    datacenter: str = "dc1"
-    acl_default_policy: str = "allow"
-    authorize: Callable[[Request, str, str, str], None] | None = None  # (req, resource, name, access)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-CTX_KEY = web.AppKey("meshctl", ServerContext)
 
 
 @dataclass
@@ -169,15 +154,14 @@ class Request:
 
     def authorize(self, resource: str, name: str, access: str) -> None:
         """Raise 403 unless the request's token grants `access` on `resource` `name`."""
-        if self.ctx.authorize is not None:
-            self.ctx.authorize(self, resource, name, access)
+        self.ctx.acl.authorize(self, resource, name, access)
+        if self.ctx.acl.enabled:
             self.checks.append((resource, name, access))
 
     def reauthorize(self) -> None:
         """Check every permission granted so far again (a blocking query waking up: its token may be gone)."""
-        if self.ctx.authorize is not None:
-            for resource, name, access in self.checks:
-                self.ctx.authorize(self, resource, name, access)
+        for resource, name, access in self.checks:
+            self.ctx.acl.authorize(self, resource, name, access)
 
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -218,7 +202,7 @@ def respond(req: Request, body: Any, status: int = 200, headers: dict[str, str] 
         payload = body
     else:
         payload = dumps(body, req.flag("pretty"))
-    headers = {"X-Consul-Default-ACL-Policy": req.ctx.acl_default_policy, **(headers or {})}  # all answers (1.9+)
+    headers = {"X-Consul-Default-ACL-Policy": req.ctx.acl.default_policy, **(headers or {})}  # all answers (1.9+)
     if req.filtered:
         headers[FILTERED_HEADER] = "true"
     return web.Response(body=payload, status=status, headers=headers, content_type=content_type)
@@ -231,7 +215,7 @@ def meta_headers(req: Request, index: int | None) -> dict[str, str]:
         "X-Consul-KnownLeader": "true" if store.known_leader else "false",
         "X-Consul-LastContact": str(store.last_contact_ms if req.flag("stale") else 0),
         "X-Consul-Effective-Consistency": consistency_of(req),
-        "X-Consul-Default-ACL-Policy": req.ctx.acl_default_policy,
+        "X-Consul-Default-ACL-Policy": req.ctx.acl.default_policy,
     }
     if index is not None:
         headers["X-Consul-Index"] = str(max(index, 1))
@@ -292,12 +276,12 @@ async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
     store = req.ctx.store
     if req.flag("consistent"):
         await store.barrier()
-    if req.ctx.authorize is not None:
+    if req.ctx.acl.enabled:
         run = _noting_filtered(req, run)
     result = run()
     if min_index > 0:
         deadline = time.monotonic() + wait
-        keys = watch.keys + [wk.ACL] if req.ctx.authorize is not None else watch.keys
+        keys = watch.keys + [wk.ACL] if req.ctx.acl.enabled else watch.keys
         while _should_wait(result.index, min_index, wake_on_equal_only):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -324,7 +308,7 @@ def _noting_filtered(req: Request, run: Callable[[], Result]) -> Callable[[], Re
     return noted
 
 
-class _WakeCache:
+class WakeCache:
     """Answers computed for blocked queries woken by one write, shared by identical queries.
 
     When thousands of clients wait on the same key, one write wakes them all at the same
@@ -352,10 +336,7 @@ class _WakeCache:
 
 
 def _shared_rerun(req: Request, run: Callable[[], Result]) -> Result:
-    cache = req.ctx.extra.get("wake_cache")
-    if cache is None:
-        cache = req.ctx.extra["wake_cache"] = _WakeCache()
-    return cache.get(req, run)
+    return req.ctx.wake_cache.get(req, run)
 
 
 def _should_wait(index: int, min_index: int, equal_only: bool) -> bool:

@@ -53,7 +53,6 @@ async def event_list(req: Request) -> web.Response:
 
     def run() -> Result:
         index, events = state.event_list(name)
-        filt = req.ctx.extra.get("filter_events")
-        return Result(index, filt(req, events) if filt else events)
+        return Result(index, req.ctx.acl.filter_events(req, events))
 
     return await blocking(req, run, Watch(keys=[wk.EVENTS]), wake_on_equal_only=True)

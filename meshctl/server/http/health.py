@@ -38,15 +38,12 @@ def _passing(req: Request) -> bool:
     raise HTTPError(400, "Invalid value for ?passing")
 
 
-def _same(req: Request, items: Any) -> Any:
-    return items
-
 
 async def _checks_view(req: Request, run_query: Callable[[], tuple[int, list[dict[str, Any]]]],
                        watch: Watch) -> web.Response:
     def run() -> Result:
         index, checks = run_query()
-        return Result(index, req.ctx.extra.get("filter_checks", _same)(req, apply_filter(req, checks)))
+        return Result(index, req.ctx.acl.filter_checks(req, apply_filter(req, checks)))
 
     return await blocking(req, run, watch)
 
@@ -93,7 +90,7 @@ async def service(req: Request) -> web.Response:
     def run() -> Result:  # entries the token may not read are filtered out, as Consul does
         index, entries = state.health_service(name, tags, passing)
         entries = [e for e in entries if meta_matches(e["Node"]["Meta"], meta)]
-        entries = req.ctx.extra.get("filter_health", _same)(req, apply_filter(req, entries))
+        entries = req.ctx.acl.filter_health(req, apply_filter(req, entries))
         return Result(index, entries)
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))
@@ -101,7 +98,8 @@ async def service(req: Request) -> web.Response:
 
 @route(ROUTES, "GET", "/v1/health/connect/{service}")
 async def connect(req: Request) -> web.Response:
-    """No service mesh here: no instance is Connect-capable."""
+    """No service mesh here: no instance is Connect-capable (the token is still checked, as Consul's)."""
     state = req.ctx.store.state
-    return await blocking(req, lambda: Result(state.service_index_of(req.match["service"]), []),
+    return await blocking(req, lambda: Result(state.service_index_of(req.match["service"]),
+                                              req.ctx.acl.filter_health(req, [])),
                           Watch(keys=[wk.service(req.match["service"])]))

@@ -45,7 +45,7 @@ async def kv_get(req: Request) -> web.StreamResponse:
 
         def run() -> Result:
             index, keys = state.kv_keys_list(key, separator)
-            keys = req.ctx.extra.get("filter_keys", _same)(req, keys)
+            keys = req.ctx.acl.filter_keys(req, keys)
             if not keys and key:
                 return Result(index, None, 404)
             return Result(index, keys)
@@ -56,7 +56,7 @@ async def kv_get(req: Request) -> web.StreamResponse:
 
         def run() -> Result:
             index, entries = state.kv_list(key)
-            body = req.ctx.extra.get("filter_keys", _same)(req, [e.to_json() for e in entries])
+            body = req.ctx.acl.filter_keys(req, [e.to_json() for e in entries])
             return Result(index, body) if body else Result(index, None, 404)
 
         return await blocking(req, run, Watch(prefixes=[key]))
@@ -75,9 +75,6 @@ async def kv_get(req: Request) -> web.StreamResponse:
 
     return await blocking(req, run_one, Watch(keys=[wk.kv(key)]))
 
-
-def _same(req: Request, items: list) -> list:
-    return items
 
 
 @route(ROUTES, "PUT", "/v1/kv/{key:.*}")

@@ -75,8 +75,8 @@ async def create(req: Request) -> web.Response:
     session = build_session(await req.json(), req.agent_node)
     req.authorize("session", session["Node"], "write")
     sid = await req.ctx.store.apply({"Op": "session_create", "Session": session, "Now": time.time()})
-    if session["TTL"] and req.ctx.extra.get("timers"):
-        req.ctx.extra["timers"].reset(sid, session["TTL"])
+    if session["TTL"] and req.ctx.timers is not None:
+        req.ctx.timers.reset(sid, session["TTL"])
     return respond(req, {"ID": sid})
 
 
@@ -90,8 +90,8 @@ async def destroy(req: Request) -> web.Response:
     if sess is not None:
         req.authorize("session", sess["Node"], "write")
     await req.ctx.store.apply({"Op": "session_destroy", "ID": sid, "Now": time.time()})
-    if req.ctx.extra.get("timers"):
-        req.ctx.extra["timers"].cancel(sid)
+    if req.ctx.timers is not None:
+        req.ctx.timers.cancel(sid)
     return respond(req, True)
 
 
@@ -104,8 +104,8 @@ async def renew(req: Request) -> web.Response:
     if sess is None:
         raise HTTPError(404, f"Session id '{sid}' not found")
     req.authorize("session", sess["Node"], "write")
-    if sess.get("TTL") and req.ctx.extra.get("timers"):
-        req.ctx.extra["timers"].reset(sid, sess["TTL"])
+    if sess.get("TTL") and req.ctx.timers is not None:
+        req.ctx.timers.reset(sid, sess["TTL"])
     return respond(req, state.session_get(sid)[1])
 
 
@@ -132,5 +132,4 @@ async def session_list(req: Request) -> web.Response:
 def _visible(req: Request, found: tuple[int, list[dict[str, Any]]]) -> Result:
     """The sessions the request's token may read (ACL filter hook)."""
     index, items = found
-    filt = req.ctx.extra.get("filter_sessions")
-    return Result(index, filt(req, items) if filt else items)
+    return Result(index, req.ctx.acl.filter_sessions(req, items))
