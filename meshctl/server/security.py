@@ -26,6 +26,7 @@ from aiohttp import web
 
 from meshctl.flags import FlagParser, parse_bool, parse_duration
 from meshctl.server.acl.enforce import ACLEnforcer, ACLSettings
+from meshctl.server.commands import ACLInit
 
 log = logging.getLogger(__name__)
 
@@ -218,13 +219,11 @@ class Security:
         if resolver is not None:
             resolver.reconfigure(resolver.config)  # drops cached answers made with the old DNS token
 
-    def init_command(self) -> dict[str, Any]:
+    def init_command(self) -> ACLInit:
         """The command writing the built-in ACL records (and the initial management token)."""
-        cmd: dict[str, Any] = {"Op": "acl_init"}
         if self.config.acl.initial_management:
-            cmd["InitialManagement"] = {"AccessorID": str(uuid.uuid4()),
-                                        "SecretID": self.config.acl.initial_management}
-        return cmd
+            return ACLInit({"AccessorID": str(uuid.uuid4()), "SecretID": self.config.acl.initial_management})
+        return ACLInit()
 
     async def start(self, runner: web.AppRunner, host: str) -> None:
         """HTTPS listener; the built-in ACL records once a leader exists."""
