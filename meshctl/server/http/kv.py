@@ -98,12 +98,12 @@ async def kv_put(req: Request) -> web.Response:
         raise HTTPError(400, "Missing key name")
     _conflicting(req, ("cas", "acquire", "release"))
     req.authorize("key", key, "write")
-    flags = req.uint("flags", 0, f'strconv.ParseUint: parsing "{req.param("flags")}": invalid syntax')
+    flags = req.uint("flags", 0, f'strconv.ParseUint: parsing "{req.param("flags")}": invalid syntax') or 0
     value = await req.body(MAX_KV_VALUE)
     command: KVCommand = KVSet(key, value or None, flags)
     if "cas" in req.query:
         command = KVCAS(key, value or None, flags,
-                        req.uint("cas", 0, f'strconv.ParseUint: parsing "{req.param("cas")}"'))
+                        req.uint("cas", 0, f'strconv.ParseUint: parsing "{req.param("cas")}"') or 0)
     elif "acquire" in req.query:
         if not req.param("acquire"):
             raise HTTPError(400, "Missing session")
@@ -130,6 +130,6 @@ async def kv_delete(req: Request) -> web.Response:
         req.authorize("key", key, "write")
         command = KVDelete(key)
         if "cas" in req.query:
-            command = KVDeleteCAS(key, req.uint("cas", 0, "Invalid cas"))
+            command = KVDeleteCAS(key, req.uint("cas", 0, "Invalid cas") or 0)
     result = await req.ctx.store.apply(command)
     return respond(req, bool(result))

@@ -133,7 +133,7 @@ async def snapshot_save(req: Request) -> web.Response:
         await store.barrier()
     term = getattr(getattr(store, "replica", None), "raftCurrentTerm", 1) or 1
     index = store.state.index
-    body = make_archive(store.state.snapshot(), index, term, _servers(req))
+    body = make_archive(cast(dict[str, Any], store.state.snapshot()), index, term, _servers(req))
     headers = meta_headers(req, index)
     return respond(req, body, headers=headers, content_type="application/x-gzip")
 

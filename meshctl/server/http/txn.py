@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -50,7 +50,7 @@ def _decode_ops(raw: Any) -> list[TxnOp]:
                 if body["Value"] and len(body["Value"]) > MAX_KV_VALUE:
                     raise HTTPError(413, f'Value for key "{body.get("Key", "")}" is too large '
                                          f'({len(body["Value"])} > {MAX_KV_VALUE} bytes)')
-        ops.append({kind: body})
+        ops.append(cast(TxnOp, {kind: body}))
     return ops
 
 
