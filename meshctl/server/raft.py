@@ -47,6 +47,7 @@ import pysyncobj.syncobj as _pso
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.journal import FileJournal
 
+from meshctl.server.commands import Command, Restore, ServerMember, with_now
 from meshctl.server.state import State, StateError
 from meshctl.server.watch import WatchHub
 
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 APPLY_TIMEOUT = 15.0  # a write not committed by then answers 500 (the outcome is unknown)
 MAX_INFLIGHT = 2  # Raft entries in flight from this server; later writes gather behind them
 MAX_BATCH = 1024  # commands per Raft entry
-MEMBER_OP = "_raft_member"  # replicated server directory (raft address -> node, HTTP address)
+MEMBER_OP = ServerMember.OP  # replicated server directory (raft address -> node, HTTP address)
 NO_LEADER = "No cluster leader"
 
 _FAILURES = {
@@ -199,8 +200,10 @@ class RaftStore:
 
     # ------------------------------------------------------------------ Store protocol
 
-    async def apply(self, command: dict[str, Any]) -> Any:
-        """Replicate a command, apply it here, return its result (StateError on failure)."""
+    async def apply(self, command: Command | dict[str, Any]) -> Any:
+        """Replicate a command (its wire dict), apply it here, return its result (StateError on failure)."""
+        if isinstance(command, Command):
+            command = with_now(command, time.time()).to_wire()
         command.setdefault("Now", time.time())
         return await self._submit(command)
 
@@ -281,7 +284,7 @@ class RaftStore:
         """Record this server's info in the replicated server directory (if it changed)."""
         info = dict(self.cfg.info)
         if self.members.get(self.cfg.address) != info:
-            await self.apply({"Op": MEMBER_OP, "Address": self.cfg.address, "Info": info})
+            await self.apply(ServerMember(self.cfg.address, info))
 
     # ------------------------------------------------------------------ raft-thread calls
 
@@ -443,8 +446,9 @@ class RaftStore:
         results: list[tuple[bool, Any]] = []
         for cmd in cmds:
             try:
-                if cmd.get("Op") == MEMBER_OP:
-                    self.members[cmd["Address"]] = dict(cmd["Info"])
+                if cmd.get("Op") == MEMBER_OP:  # the server directory is this store's, not the state's
+                    member = ServerMember.from_wire(cmd)
+                    self.members[member.address] = dict(member.info)
                     results.append((True, True))
                 else:
                     results.append((True, self.state.apply(cmd)))
@@ -524,7 +528,7 @@ class RaftStore:
         return raft_meta
 
     def _install(self, data: dict[str, Any]) -> None:
-        self.state.apply({"Op": "restore", "Snapshot": data["State"]})
+        self.state.apply(Restore(data["State"]))
         self.members = dict(data.get("Members") or {})
         self.applied_index = max(self.applied_index, int(data.get("AppliedIndex") or 0))
         self._processed += 1

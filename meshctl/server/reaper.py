@@ -14,6 +14,7 @@ import time
 from collections import deque
 from typing import Any
 
+from meshctl.server.commands import TombstoneReap
 from meshctl.server.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -42,4 +43,4 @@ class TombstoneReaper(Periodic):
         while self._checkpoints and now - self._checkpoints[0][0] >= self.ttl:
             limit = self._checkpoints.popleft()[1]
         if limit is not None and self.store.is_leader and self.store.state.tombstones:
-            await self.store.apply({"Op": "tombstone_reap", "Index": limit})
+            await self.store.apply(TombstoneReap(limit))

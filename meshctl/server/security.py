@@ -28,6 +28,7 @@ from aiohttp import web
 
 from meshctl.flags import FlagParser, parse_bool, parse_duration
 from meshctl.server.acl.enforce import ACLEnforcer, ACLSettings
+from meshctl.server.commands import ACLInit
 from meshctl.server.context import AllowAll, Enforcer
 
 if TYPE_CHECKING:
@@ -220,13 +221,11 @@ class Security:
         self.cluster = cluster
         self._site: web.TCPSite | None = None
 
-    def init_command(self) -> dict[str, Any]:
+    def init_command(self) -> ACLInit:
         """The command writing the built-in ACL records (and the initial management token)."""
-        cmd: dict[str, Any] = {"Op": "acl_init"}
         if self.config.acl.initial_management:
-            cmd["InitialManagement"] = {"AccessorID": str(uuid.uuid4()),
-                                        "SecretID": self.config.acl.initial_management}
-        return cmd
+            return ACLInit({"AccessorID": str(uuid.uuid4()), "SecretID": self.config.acl.initial_management})
+        return ACLInit()
 
     async def start(self, runner: web.AppRunner, host: str) -> None:
         """HTTPS listener; the built-in ACL records once a leader exists."""

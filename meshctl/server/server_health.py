@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from meshctl.server.commands import CheckUpdate
 from meshctl.server.state import SERF_CHECK_ID
 
 log = logging.getLogger(__name__)
@@ -62,5 +63,4 @@ class ServerHealth:
         if check is None or check["Status"] == status:
             return
         log.info("server %s is now %s", node, "alive" if status == "passing" else "failed")
-        await store.apply({"Op": "check_update", "Node": node, "CheckID": SERF_CHECK_ID, "Status": status,
-                           "Output": output})
+        await store.apply(CheckUpdate(node, SERF_CHECK_ID, status, output))

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from meshctl.flags import parse_duration
+from meshctl.server.commands import SessionDestroy
 
 log = logging.getLogger(__name__)
 TTL_MULTIPLIER = 2  # Consul's SessionTTLMultiplier
@@ -60,6 +61,6 @@ class SessionTimers:
 
     async def _destroy(self, session_id: str) -> None:
         try:
-            await self.store.apply({"Op": "session_destroy", "ID": session_id, "Now": time.time()})
+            await self.store.apply(SessionDestroy(session_id, now=time.time()))
         except Exception:  # the leader may have changed; the new one restarts timers
             log.exception("could not destroy expired session %s", session_id)

@@ -2,6 +2,9 @@
 
 `LocalStore` applies commands directly (the `-dev` server and a single server). The Raft
 store (`raft.py`) offers the same interface, replicating each command before applying it.
+Commands are the typed ones of `commands.py` (a wire dict is accepted too); a store stamps the
+command's time (`Now`) when the builder left it unset, and whatever crosses a process boundary
+(Raft, a client agent's internal apply) goes as `to_wire()`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import logging
 import time
 from typing import Any, Protocol
 
+from meshctl.server.commands import Command, with_now
 from meshctl.server.state import State
 from meshctl.server.watch import WatchHub
 
@@ -22,7 +26,7 @@ class Store(Protocol):
     state: State
     hub: WatchHub
 
-    async def apply(self, command: dict[str, Any]) -> Any: ...
+    async def apply(self, command: Command | dict[str, Any]) -> Any: ...
 
     async def barrier(self) -> None: ...
 
@@ -77,9 +81,12 @@ class LocalStore(FixedLeader):
         self.hub = WatchHub()
         self.leader = server_address
 
-    async def apply(self, command: dict[str, Any]) -> Any:
+    async def apply(self, command: Command | dict[str, Any]) -> Any:
         """Apply a command now; wake the blocking queries whose data it changed."""
-        command.setdefault("Now", time.time())
+        if isinstance(command, Command):
+            command = with_now(command, time.time())
+        else:
+            command.setdefault("Now", time.time())
         try:
             return self.state.apply(command)
         finally:

@@ -1,7 +1,8 @@
 """ACL data in the replicated state: tokens, policies, roles, as pure functions over `state.acl`.
 
-`State` keeps one dict, `state.acl` (see `empty()`), and hands every `acl_*` command to
-`apply(state, command)`. Everything the leader chooses (accessor and secret IDs, the time)
+`State` keeps one dict, `state.acl` (see `empty()`), and hands every ACL command
+(`ACLInit`, `ACLTokenSet` ... in meshctl/server/commands.py) to `apply(state, command)`; a write
+takes its index from `state.bump(wk.ACL)`. Everything the leader chooses (accessor and secret IDs, the time)
 arrives inside the command, so replicas stay identical. Expected failures (a name already
 in use, a missing policy, bootstrap done) are not exceptions: the result is
 `{"Error": text, "Status": http_status}`, so they travel through Raft like any result.
@@ -21,6 +22,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from meshctl.server import watchkeys as wk
+from meshctl.server.commands import (
+    ACLBootstrap,
+    ACLCommand,
+    ACLInit,
+    ACLPolicyDelete,
+    ACLPolicySet,
+    ACLRoleDelete,
+    ACLRoleSet,
+    ACLTokenDelete,
+    ACLTokenSet,
+    Command,
+)
 
 if TYPE_CHECKING:
     from meshctl.server.state import State
@@ -69,19 +82,19 @@ def _hash(record: dict[str, Any], fields: tuple[str, ...]) -> str:
 # ---------------------------------------------------------------------- applying
 
 
-def apply(state: State, cmd: dict[str, Any]) -> Any:
-    """Apply one `acl_*` command to `state.acl`; bumps the ACL table index on change."""
-    return _HANDLERS[cmd["Op"]](state, cmd)
+def apply(state: State, cmd: ACLCommand | Command) -> Any:
+    """Apply one ACL command to `state.acl`; bumps the ACL table index on change."""
+    return _HANDLERS[type(cmd)](state, cmd)
 
 
-def _init(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
+def _init(state: State, cmd: ACLInit) -> dict[str, Any]:
     """The built-ins (global-management policy, anonymous token) and the initial management token."""
     from meshctl.server.acl.policy import GLOBAL_MANAGEMENT_RULES
 
     acl = state.acl
-    now = _time(float(cmd.get("Now") or 0))
+    now = _time(float(cmd.now or 0))
     if GLOBAL_MANAGEMENT_ID not in acl["Policies"]:
-        index = state._bump(wk.ACL)
+        index = state.bump(wk.ACL)
         pol = {"ID": GLOBAL_MANAGEMENT_ID, "Name": GLOBAL_MANAGEMENT_NAME,
                "Description": "Builtin Policy that grants unlimited access", "Rules": GLOBAL_MANAGEMENT_RULES,
                "Datacenters": None, "CreateIndex": index, "ModifyIndex": index}
@@ -90,7 +103,7 @@ def _init(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
     if ANONYMOUS_ACCESSOR not in acl["Tokens"]:
         _store_token(state, {"AccessorID": ANONYMOUS_ACCESSOR, "SecretID": ANONYMOUS_SECRET,
                              "Description": "Anonymous Token", "Policies": [], "Local": False}, now)
-    initial = cmd.get("InitialManagement")
+    initial = cmd.initial_management
     if initial and initial.get("SecretID") and initial["SecretID"] not in acl["_secrets"]:
         accessor = initial.get("AccessorID")
         if not accessor or accessor in acl["Tokens"]:
@@ -100,21 +113,21 @@ def _init(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
                              "Policies": [{"ID": GLOBAL_MANAGEMENT_ID, "Name": GLOBAL_MANAGEMENT_NAME}],
                              "Local": False}, now)
         if not acl["BootstrapIndex"]:  # the configured token consumes the bootstrap, as Consul's does
-            acl["BootstrapIndex"] = state._write_index or state.index
+            acl["BootstrapIndex"] = state.write_index
     return {"OK": True}
 
 
-def _bootstrap(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
+def _bootstrap(state: State, cmd: ACLBootstrap) -> dict[str, Any]:
     acl = state.acl
     if acl["BootstrapIndex"]:
         return _error(f"Permission denied: ACL bootstrap no longer allowed (reset index: {acl['BootstrapIndex']})",
                       403)
-    _init(state, {"Now": cmd.get("Now")})
-    token = dict(cmd["Token"], Description="Bootstrap Token (Global Management)", Local=False,
+    _init(state, ACLInit(now=cmd.now))
+    token = dict(cmd.token, Description="Bootstrap Token (Global Management)", Local=False,
                  Policies=[{"ID": GLOBAL_MANAGEMENT_ID, "Name": GLOBAL_MANAGEMENT_NAME}])
     if token["AccessorID"] in acl["Tokens"] or token["SecretID"] in acl["_secrets"]:
         return _error("Invalid Token: AccessorID or SecretID is already in use")
-    stored = _store_token(state, token, _time(float(cmd.get("Now") or 0)))
+    stored = _store_token(state, token, _time(float(cmd.now or 0)))
     acl["BootstrapIndex"] = stored["CreateIndex"]
     return token_json(state, stored)
 
@@ -150,7 +163,7 @@ def _identities(token: dict[str, Any]) -> dict[str, Any] | None:
 def _store_token(state: State, token: dict[str, Any], create_time: str,
                  old: dict[str, Any] | None = None) -> dict[str, Any]:
     acl = state.acl
-    index = state._bump(wk.ACL)
+    index = state.bump(wk.ACL)
     rec = {
         "AccessorID": token["AccessorID"],
         "SecretID": token["SecretID"],
@@ -170,19 +183,19 @@ def _store_token(state: State, token: dict[str, Any], create_time: str,
     return rec
 
 
-def _token_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
+def _token_set(state: State, cmd: ACLTokenSet) -> dict[str, Any]:
     acl = state.acl
-    token = dict(cmd["Token"])
+    token: dict[str, Any] = dict(cmd.token)
     accessor, secret = token.get("AccessorID") or "", token.get("SecretID") or ""
     old = acl["Tokens"].get(accessor)
-    if cmd.get("Create"):
+    if cmd.create:
         if old is not None:
             return _error("Invalid Token: AccessorID is already in use")
         if secret in acl["_secrets"] or secret in (ANONYMOUS_SECRET,):
             return _error("Invalid Token: SecretID is already in use")
     else:
         if old is None:
-            return _error(f"Cannot find token {accessor!r}", 404 if cmd.get("NotFound404") else 400)
+            return _error(f"Cannot find token {accessor!r}", 404 if cmd.not_found_404 else 400)
         if secret and secret != old["SecretID"]:
             return _error("Changing a tokens SecretID is not permitted")
         token["SecretID"] = old["SecretID"]
@@ -198,19 +211,19 @@ def _token_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
     if isinstance(roles, dict):
         return roles
     token["Policies"], token["Roles"] = policies, roles
-    stored = _store_token(state, token, _time(float(cmd.get("Now") or 0)), old)
+    stored = _store_token(state, token, _time(float(cmd.now or 0)), old)
     return token_json(state, stored)
 
 
-def _token_delete(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
+def _token_delete(state: State, cmd: ACLTokenDelete) -> dict[str, Any]:
     acl = state.acl
-    accessor = cmd["AccessorID"]
+    accessor = cmd.accessor_id
     if accessor == ANONYMOUS_ACCESSOR:
         return _error("Delete operation not permitted on the anonymous token")
     rec = acl["Tokens"].pop(accessor, None)
     if rec is not None:
         acl["_secrets"].pop(rec["SecretID"], None)
-        state._bump(wk.ACL)
+        state.bump(wk.ACL)
     return {"OK": True}
 
 
@@ -228,12 +241,12 @@ def _check_named(table: dict[str, Any], kind: str, rid: str, name: str, old: dic
     return None
 
 
-def _policy_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
+def _policy_set(state: State, cmd: ACLPolicySet) -> dict[str, Any]:
     acl = state.acl
-    pol = dict(cmd["Policy"])
+    pol: dict[str, Any] = dict(cmd.policy)
     pid, name = pol.get("ID") or "", pol.get("Name") or ""
     old = acl["Policies"].get(pid)
-    bad = _check_named(acl["Policies"], "Policy", pid, name, old, bool(cmd.get("Create")))
+    bad = _check_named(acl["Policies"], "Policy", pid, name, old, bool(cmd.create))
     if bad:
         return bad
     if pid == GLOBAL_MANAGEMENT_ID:
@@ -241,7 +254,7 @@ def _policy_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
             return _error("Changing the Rules for the builtin global-management policy is not permitted")
         if pol.get("Datacenters"):
             return _error("Changing the Datacenters of the builtin global-management policy is not permitted")
-    index = state._bump(wk.ACL)
+    index = state.bump(wk.ACL)
     rec = {"ID": pid, "Name": name, "Description": pol.get("Description") or "", "Rules": pol.get("Rules") or "",
            "Datacenters": pol.get("Datacenters") or None,
            "CreateIndex": old["CreateIndex"] if old else index, "ModifyIndex": index}
@@ -250,21 +263,21 @@ def _policy_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
     return dict(rec)
 
 
-def _policy_delete(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
-    pid = cmd["ID"]
+def _policy_delete(state: State, cmd: ACLPolicyDelete) -> dict[str, Any]:
+    pid = cmd.id
     if pid == GLOBAL_MANAGEMENT_ID:
         return _error("Delete operation not permitted on the builtin global-management policy")
     if state.acl["Policies"].pop(pid, None) is not None:
-        state._bump(wk.ACL)
+        state.bump(wk.ACL)
     return {"OK": True}
 
 
-def _role_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
+def _role_set(state: State, cmd: ACLRoleSet) -> dict[str, Any]:
     acl = state.acl
-    role = dict(cmd["Role"])
+    role: dict[str, Any] = dict(cmd.role)
     rid, name = role.get("ID") or "", role.get("Name") or ""
     old = acl["Roles"].get(rid)
-    bad = _check_named(acl["Roles"], "Role", rid, name, old, bool(cmd.get("Create")))
+    bad = _check_named(acl["Roles"], "Role", rid, name, old, bool(cmd.create))
     if bad:
         return bad
     bad = _identities(role)
@@ -273,7 +286,7 @@ def _role_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
     policies = _links(state, "Policies", role.get("Policies"), "policy")
     if isinstance(policies, dict):
         return policies
-    index = state._bump(wk.ACL)
+    index = state.bump(wk.ACL)
     rec = {"ID": rid, "Name": name, "Description": role.get("Description") or "", "Policies": policies,
            "ServiceIdentities": list(role.get("ServiceIdentities") or []),
            "NodeIdentities": list(role.get("NodeIdentities") or []),
@@ -283,21 +296,21 @@ def _role_set(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
     return role_json(state, rec)
 
 
-def _role_delete(state: State, cmd: dict[str, Any]) -> dict[str, Any]:
-    if state.acl["Roles"].pop(cmd["ID"], None) is not None:
-        state._bump(wk.ACL)
+def _role_delete(state: State, cmd: ACLRoleDelete) -> dict[str, Any]:
+    if state.acl["Roles"].pop(cmd.id, None) is not None:
+        state.bump(wk.ACL)
     return {"OK": True}
 
 
-_HANDLERS = {
-    "acl_init": _init,
-    "acl_bootstrap": _bootstrap,
-    "acl_token_set": _token_set,
-    "acl_token_delete": _token_delete,
-    "acl_policy_set": _policy_set,
-    "acl_policy_delete": _policy_delete,
-    "acl_role_set": _role_set,
-    "acl_role_delete": _role_delete,
+_HANDLERS: dict[type[Command], Any] = {
+    ACLInit: _init,
+    ACLBootstrap: _bootstrap,
+    ACLTokenSet: _token_set,
+    ACLTokenDelete: _token_delete,
+    ACLPolicySet: _policy_set,
+    ACLPolicyDelete: _policy_delete,
+    ACLRoleSet: _role_set,
+    ACLRoleDelete: _role_delete,
 }
 
 

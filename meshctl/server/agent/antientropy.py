@@ -10,8 +10,9 @@ and a node that vanished from the catalog is registered again.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
+from meshctl.server.commands import CheckDef, Deregister, Register, ServiceDef
 from meshctl.server.periodic import Periodic
 from meshctl.server.state import SERF_CHECK_ID
 
@@ -68,28 +69,29 @@ class AntiEntropy(Periodic):
             await agent.start()
             writes += 1
             node, services, checks = await node_view(agent.store, agent.node_name)
-        base = {"Op": "register", "Node": agent.node_name, "SkipNodeUpdate": True, "Address": agent.address}
         for sid, svc in list(agent.services.items()):
             remote = services.get(sid)
             if remote is None or _differs(svc, remote, SERVICE_FIELDS):
-                await agent.store.apply({**base, "Service": svc})
+                await agent.store.apply(Register(agent.node_name, skip_node_update=True, address=agent.address,
+                                                 service=cast(ServiceDef, svc)))
                 writes += 1
         for sid in services:
             if sid not in agent.services and not (agent.server and sid in AGENT_OWNED_SERVICES):
-                await agent.store.apply({"Op": "deregister", "Node": agent.node_name, "ServiceID": sid})
+                await agent.store.apply(Deregister(agent.node_name, service_id=sid))
                 writes += 1
         for cid, check in list(agent.checks.items()):
             local = check.catalog_json()
             remote = checks.get(cid)
             if remote is None or _differs(local, remote, CHECK_FIELDS):
-                await agent.store.apply({**base, "Checks": [local]})
+                await agent.store.apply(Register(agent.node_name, skip_node_update=True, address=agent.address,
+                                                 checks=(cast(CheckDef, local),)))
                 writes += 1
         for cid, remote in checks.items():
             if cid == SERF_CHECK_ID or cid in agent.checks:
                 continue
             if remote.get("ServiceID") and remote["ServiceID"] not in agent.services:
                 continue  # went with its service above
-            await agent.store.apply({"Op": "deregister", "Node": agent.node_name, "CheckID": cid})
+            await agent.store.apply(Deregister(agent.node_name, check_id=cid))
             writes += 1
         if writes:
             self.repairs += writes

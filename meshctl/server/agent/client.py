@@ -38,6 +38,7 @@ from meshctl.server.agent.runtime import (
     reload_files,
 )
 from meshctl.server.agent.servers import CONNECT_TIMEOUT, NoServers, ServerPool
+from meshctl.server.commands import Command, to_wire
 from meshctl.server.context import AgentHooks, ServerContext
 from meshctl.server.dns import FORWARD, DNSConfig
 from meshctl.server.http import agent as agent_area
@@ -88,10 +89,10 @@ class RemoteStore(FixedLeader):
         """How many servers this agent knows (Consul's agent/self Stats.consul.known_servers)."""
         return len(self.pool.servers)
 
-    async def apply(self, command: dict[str, Any]) -> Any:
+    async def apply(self, command: Command | dict[str, Any]) -> Any:
         try:
             # a write: sent to another server only if it surely never reached the first
-            reply = await self.pool.call("PUT", "/v1/internal/meshctl/apply", json_body=command,
+            reply = await self.pool.call("PUT", "/v1/internal/meshctl/apply", json_body=to_wire(command),
                                          timeout=APPLY_TIMEOUT)
         except NoServers as exc:
             raise StateError(str(exc)) from None

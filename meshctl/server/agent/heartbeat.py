@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from meshctl.server.commands import CheckUpdate, decode
 from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, respond, route
 from meshctl.server.periodic import Periodic
 from meshctl.server.state import SERF_CHECK_ID, StateError
@@ -58,8 +59,7 @@ class HeartbeatMonitor(Periodic):
 
     async def _set(self, node: str, status: str, output: str) -> bool:
         try:
-            await self.store.apply({"Op": "check_update", "Node": node, "CheckID": SERF_CHECK_ID,
-                                    "Status": status, "Output": output})
+            await self.store.apply(CheckUpdate(node, SERF_CHECK_ID, status, output))
             return True
         except StateError as exc:
             log.debug("serfHealth of %s not updated: %s", node, exc)
@@ -103,7 +103,7 @@ async def internal_apply(req: Request) -> web.Response:
         raise HTTPError(400, "Request decode failed: not a client agent catalog command")
     req.authorize("node", str(command["Node"]), "write")
     command.pop("Now", None)
-    result = await req.ctx.store.apply(command)
+    result = await req.ctx.store.apply(decode(command))
     return respond(req, result)
 
 

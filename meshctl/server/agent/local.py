@@ -13,10 +13,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from meshctl import __version__
 from meshctl.server.agent.definitions import CheckDefinition, DefinitionError, duration_seconds, parse_service
+from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef
 from meshctl.server.state import NODE_MAINT_CHECK_ID, SERF_CHECK_ID, SERVICE_MAINT_PREFIX
 
 log = logging.getLogger(__name__)
@@ -68,15 +69,15 @@ class LocalAgent:
 
     async def start(self) -> None:
         """Register this node with a passing serfHealth check (and the consul service on servers)."""
-        register: dict[str, Any] = {
-            "Op": "register", "ID": self.node_id, "Node": self.node_name, "Address": self.address,
-            "NodeMeta": self.node_meta, "TaggedAddresses": {"lan": self.address, "wan": self.address},
-            "Checks": [{"CheckID": SERF_CHECK_ID, "Name": "Serf Health Status", "Status": "passing",
-                        "Output": "Agent alive and reachable", "Type": ""}],
-        }
+        service: ServiceDef | None = None
         if self.server:
-            register["Service"] = {"ID": "consul", "Service": "consul", "Port": self.ports.get("server", 8300)}
-        await self.store.apply(register)
+            service = {"ID": "consul", "Service": "consul", "Port": self.ports.get("server", 8300)}
+        await self.store.apply(Register(
+            id=self.node_id, node=self.node_name, address=self.address, node_meta=self.node_meta,
+            tagged_addresses={"lan": self.address, "wan": self.address},
+            checks=({"CheckID": SERF_CHECK_ID, "Name": "Serf Health Status", "Status": "passing",
+                     "Output": "Agent alive and reachable", "Type": ""},),
+            service=service))
 
     async def stop(self) -> None:
         for handle in self._ttl_timers.values():
@@ -102,8 +103,8 @@ class LocalAgent:
         sid = service["ID"]
         old_checks = [c for c in self.checks.values() if c.service_id == sid]
         self.services[sid] = service
-        await self.store.apply({"Op": "register", "Node": self.node_name, "SkipNodeUpdate": True,
-                                "Address": self.address, "Service": service})
+        await self.store.apply(Register(self.node_name, skip_node_update=True, address=self.address,
+                                        service=cast(ServiceDef, service)))
         if replace_existing_checks:
             keep = {c.check_id for c in checks}
             for old in old_checks:
@@ -120,7 +121,7 @@ class LocalAgent:
             self._stop_check(cid)
             del self.checks[cid]
         del self.services[sid]
-        await self.store.apply({"Op": "deregister", "Node": self.node_name, "ServiceID": sid})
+        await self.store.apply(Deregister(self.node_name, service_id=sid))
 
     # ------------------------------------------------------------------ checks
 
@@ -144,8 +145,8 @@ class LocalAgent:
     async def _add_check(self, check: CheckDefinition) -> None:
         self._stop_check(check.check_id)
         self.checks[check.check_id] = check
-        await self.store.apply({"Op": "register", "Node": self.node_name, "SkipNodeUpdate": True,
-                                "Address": self.address, "Checks": [check.catalog_json()]})
+        await self.store.apply(Register(self.node_name, skip_node_update=True, address=self.address,
+                                        checks=(cast(CheckDef, check.catalog_json()),)))
         if check.type == "ttl":
             self._arm_ttl(check)
         elif check.type in self.runners:
@@ -167,7 +168,7 @@ class LocalAgent:
             raise AgentError(404, f'Unknown check ID "{cid}". Ensure that the check ID is passed, not the check name.')
         self._stop_check(cid)
         del self.checks[cid]
-        await self.store.apply({"Op": "deregister", "Node": self.node_name, "CheckID": cid})
+        await self.store.apply(Deregister(self.node_name, check_id=cid))
 
     async def update_check(self, cid: str, status: str, output: str) -> None:
         """Record a check result; writes to the store only when something changed.
@@ -198,8 +199,7 @@ class LocalAgent:
         check = self.checks.get(cid)
         if check is None:
             return
-        await self.store.apply({"Op": "check_update", "Node": self.node_name, "CheckID": cid,
-                                "Status": check.status, "Output": check.output})
+        await self.store.apply(CheckUpdate(self.node_name, cid, check.status, check.output))
 
     async def ttl_update(self, cid: str, status: str, output: str) -> None:
         """pass/warn/fail/update on a TTL check: set the status and restart its timer."""
@@ -254,8 +254,8 @@ class LocalAgent:
             check = CheckDefinition(check_id=cid, name=name, type="maintenance", status="critical", notes=reason,
                                     service_id=sid)
             self.checks[cid] = check
-            await self.store.apply({"Op": "register", "Node": self.node_name, "SkipNodeUpdate": True,
-                                    "Address": self.address, "Checks": [check.catalog_json()]})
+            await self.store.apply(Register(self.node_name, skip_node_update=True, address=self.address,
+                                            checks=(cast(CheckDef, check.catalog_json()),)))
         elif cid in self.checks:
             await self.remove_check(cid)
 

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -20,6 +20,19 @@ from meshctl.server import watchkeys as wk
 from meshctl.server.acl import state as acl_state
 from meshctl.server.acl.enforce import ACLEnforcer
 from meshctl.server.acl.policy import PolicyError, parse_rules
+from meshctl.server.commands import (
+    ACLBootstrap,
+    ACLPolicyDelete,
+    ACLPolicySet,
+    ACLRoleDelete,
+    ACLRoleSet,
+    ACLTokenDelete,
+    ACLTokenSet,
+    Command,
+    TokenDef,
+    TokenIDs,
+    with_now,
+)
 from meshctl.server.http.common import (
     Handler,
     HTTPError,
@@ -47,9 +60,8 @@ def _enforcer(req: Request) -> ACLEnforcer:
     return enforcer
 
 
-async def _apply(req: Request, command: dict[str, Any]) -> Any:
-    command.setdefault("Now", time.time())
-    result = await req.ctx.store.apply(command)
+async def _apply(req: Request, command: Command) -> Any:
+    result = await req.ctx.store.apply(with_now(command, time.time()))
     if isinstance(result, dict) and "Error" in result:
         raise HTTPError(int(result.get("Status", 400)), str(result["Error"]))
     return result
@@ -90,8 +102,8 @@ def _uuid(value: Any, what: str) -> str:
 async def bootstrap(req: Request) -> web.Response:
     _enforcer(req)
     check_dc(req)
-    token = {"AccessorID": str(uuid.uuid4()), "SecretID": str(uuid.uuid4())}
-    return respond(req, await _apply(req, {"Op": "acl_bootstrap", "Token": token}))
+    token: TokenIDs = {"AccessorID": str(uuid.uuid4()), "SecretID": str(uuid.uuid4())}
+    return respond(req, await _apply(req, ACLBootstrap(token)))
 
 
 # ---------------------------------------------------------------------- what each kind's body holds
@@ -229,7 +241,7 @@ async def token_clone(req: Request) -> web.Response:
     token = {k: source[k] for k in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities", "Local")}
     token.update(AccessorID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()),
                  Description=body.get("Description") or source["Description"])
-    return respond(req, await _apply(req, {"Op": "acl_token_set", "Token": token, "Create": True}))
+    return respond(req, await _apply(req, ACLTokenSet(cast(TokenDef, token), create=True)))
 
 
 # ---------------------------------------------------------------------- create, list, read, update, delete
@@ -260,16 +272,23 @@ def _reader(kind: Kind, param: str, find: Callable[[Any, str], dict[str, Any] | 
     return read
 
 
+# each kind's commands: set (record, create) and delete (ID)
+_SET_COMMANDS: dict[str, Callable[[Any, bool], Command]] = {
+    "token": ACLTokenSet, "policy": ACLPolicySet, "role": ACLRoleSet}
+_DELETE_COMMANDS: dict[str, Callable[[str], Command]] = {
+    "token": ACLTokenDelete, "policy": ACLPolicyDelete, "role": ACLRoleDelete}
+
+
 def add_crud(kind: Kind) -> None:
     """Register `kind`'s create, list, read (by ID and by name), update and delete on ROUTES."""
     one = f"/v1/acl/{kind.name}"
-    set_op, delete_op = f"acl_{kind.name}_set", f"acl_{kind.name}_delete"
+    set_command, delete_command = _SET_COMMANDS[kind.name], _DELETE_COMMANDS[kind.name]
 
     async def create(req: Request) -> web.Response:
         _writing(req)
         rec = kind.parse(await _body(req))
         kind.new_ids(rec)
-        return respond(req, await _apply(req, {"Op": set_op, kind.key: rec, "Create": True}))
+        return respond(req, await _apply(req, set_command(rec, True)))
 
     async def list_(req: Request) -> web.Response:
         _enforcer(req)
@@ -291,14 +310,14 @@ def add_crud(kind: Kind) -> None:
         if old is not None:
             rec = {**{k: old[k] for k in kind.keep_on_update}, **rec}
         rec[kind.id_field] = rid
-        return respond(req, await _apply(req, {"Op": set_op, kind.key: rec, "Create": False}))
+        return respond(req, await _apply(req, set_command(rec, False)))
 
     async def delete(req: Request) -> web.Response:
         _writing(req)
         rid = req.match["id"]
         if kind.before_delete is not None:
             kind.before_delete(req, rid)
-        await _apply(req, {"Op": delete_op, kind.id_field: rid})
+        await _apply(req, delete_command(rid))
         return respond(req, True)
 
     by_id = _reader(kind, "id", lambda state, rid: state.acl[kind.table].get(rid))

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from meshctl.server import watchkeys as wk
+from meshctl.server.commands import Deregister, Register
 from meshctl.server.fields import UnknownField, check_known
 from meshctl.server.http.common import (
     HTTPError,
@@ -73,7 +74,7 @@ async def register(req: Request) -> web.Response:
     req.authorize("node", body["Node"], "write")
     if body.get("Service"):
         req.authorize("service", body["Service"]["Service"], "write")
-    await req.ctx.store.apply(body)
+    await req.ctx.store.apply(Register.decode(body))
     return respond(req, True)
 
 
@@ -84,8 +85,7 @@ async def deregister(req: Request) -> web.Response:
     if not isinstance(body, dict) or not body.get("Node"):
         raise HTTPError(400, "Must provide node")
     req.authorize("node", body["Node"], "write")
-    await req.ctx.store.apply({"Op": "deregister", "Node": body["Node"], "ServiceID": body.get("ServiceID", ""),
-                               "CheckID": body.get("CheckID", "")})
+    await req.ctx.store.apply(Deregister(body["Node"], body.get("ServiceID", ""), body.get("CheckID", "")))
     return respond(req, True)
 
 

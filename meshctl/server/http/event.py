@@ -8,6 +8,7 @@ import uuid
 from aiohttp import web
 
 from meshctl.server import watchkeys as wk
+from meshctl.server.commands import EventDef, EventFire
 from meshctl.server.http.common import (
     HTTPError,
     Request,
@@ -34,7 +35,7 @@ async def fire(req: Request) -> web.Response:
         raise HTTPError(400, "Event names starting with '_' are reserved")
     req.authorize("event", name, "write")
     payload = await req.body(MAX_PAYLOAD)
-    event = {
+    event: EventDef = {
         "ID": str(uuid.uuid4()),
         "Name": name,
         "Payload": base64.b64encode(payload).decode() if payload else None,
@@ -42,7 +43,7 @@ async def fire(req: Request) -> web.Response:
         "ServiceFilter": req.param("service"),
         "TagFilter": req.param("tag"),
     }
-    stored = await req.ctx.store.apply({"Op": "event_fire", "Event": event})
+    stored = await req.ctx.store.apply(EventFire(event))
     return respond(req, dict(stored, LTime=0))
 
 

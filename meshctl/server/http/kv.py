@@ -7,6 +7,16 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from meshctl.server import watchkeys as wk
+from meshctl.server.commands import (
+    KVCAS,
+    KVCommand,
+    KVDelete,
+    KVDeleteCAS,
+    KVDeleteTree,
+    KVLock,
+    KVSet,
+    KVUnlock,
+)
 from meshctl.server.http.common import (
     MAX_KV_VALUE,
     HTTPError,
@@ -85,19 +95,20 @@ async def kv_put(req: Request) -> web.Response:
         raise HTTPError(400, "Missing key name")
     _conflicting(req, ("cas", "acquire", "release"))
     req.authorize("key", key, "write")
-    flags = req.uint("flags", 0, f'strconv.ParseUint: parsing "{req.param("flags")}": invalid syntax')
+    flags = req.uint("flags", 0, f'strconv.ParseUint: parsing "{req.param("flags")}": invalid syntax') or 0
     value = await req.body(MAX_KV_VALUE)
-    command = {"Op": "kv", "Verb": "set", "Key": key, "Flags": flags, "Value": value or None}
+    command: KVCommand = KVSet(key, value or None, flags)
     if "cas" in req.query:
-        command.update(Verb="cas", Index=req.uint("cas", 0, f'strconv.ParseUint: parsing "{req.param("cas")}"'))
+        command = KVCAS(key, value or None, flags,
+                        req.uint("cas", 0, f'strconv.ParseUint: parsing "{req.param("cas")}"') or 0)
     elif "acquire" in req.query:
         if not req.param("acquire"):
             raise HTTPError(400, "Missing session")
-        command.update(Verb="lock", Session=req.param("acquire"))
+        command = KVLock(key, value or None, flags, req.param("acquire"))
     elif "release" in req.query:
         if not req.param("release"):
             raise HTTPError(400, "Missing session")
-        command.update(Verb="unlock", Session=req.param("release"))
+        command = KVUnlock(key, value or None, flags, req.param("release"))
     result = await req.ctx.store.apply(command)
     return respond(req, bool(result))
 
@@ -109,13 +120,13 @@ async def kv_delete(req: Request) -> web.Response:
     _conflicting(req, ("recurse", "cas"))
     if req.flag("recurse"):
         req.authorize("key", key, "write")
-        command = {"Op": "kv", "Verb": "delete-tree", "Key": key}
+        command: KVCommand = KVDeleteTree(key)
     else:
         if not key:
             raise HTTPError(400, "Missing key name")
         req.authorize("key", key, "write")
-        command = {"Op": "kv", "Verb": "delete", "Key": key}
+        command = KVDelete(key)
         if "cas" in req.query:
-            command.update(Verb="delete-cas", Index=req.uint("cas", 0, "Invalid cas"))
+            command = KVDeleteCAS(key, req.uint("cas", 0, "Invalid cas") or 0)
     result = await req.ctx.store.apply(command)
     return respond(req, bool(result))

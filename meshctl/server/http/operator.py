@@ -12,10 +12,11 @@ import json
 import tarfile
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
+from meshctl.server.commands import Restore, SnapshotData
 from meshctl.server.http.common import HTTPError, Request, Route, check_dc, meta_headers, respond, route
 
 ROUTES: list[Route] = []
@@ -132,7 +133,7 @@ async def snapshot_save(req: Request) -> web.Response:
         await store.barrier()
     term = getattr(getattr(store, "replica", None), "raftCurrentTerm", 1) or 1
     index = store.state.index
-    body = make_archive(store.state.snapshot(), index, term, _servers(req))
+    body = make_archive(cast(dict[str, Any], store.state.snapshot()), index, term, _servers(req))
     headers = meta_headers(req, index)
     return respond(req, body, headers=headers, content_type="application/x-gzip")
 
@@ -147,5 +148,5 @@ async def snapshot_restore(req: Request) -> web.Response:
         _meta, snap = read_archive(data)
     except ValueError as exc:
         raise HTTPError(500, str(exc)) from None
-    await req.ctx.store.apply({"Op": "restore", "Snapshot": snap})
+    await req.ctx.store.apply(Restore(cast(SnapshotData, snap)))
     return respond(req, None)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from meshctl.flags import format_duration, parse_duration
 from meshctl.server import watchkeys as wk
+from meshctl.server.commands import SessionCreate, SessionDef, SessionDestroy
 from meshctl.server.fields import UnknownField, check_known
 from meshctl.server.http.common import (
     HTTPError,
@@ -30,7 +31,7 @@ DEFAULT_LOCK_DELAY_NS = 15 * 10**9
 MIN_TTL, MAX_TTL = 10.0, 86400.0
 
 
-def build_session(body: Any, default_node: str) -> dict[str, Any]:
+def build_session(body: Any, default_node: str) -> SessionDef:
     """A session record from a create body, with Consul's defaults and validation."""
     body = body or {}
     if not isinstance(body, dict):
@@ -74,7 +75,7 @@ async def create(req: Request) -> web.Response:
     check_dc(req)
     session = build_session(await req.json(), req.agent_node)
     req.authorize("session", session["Node"], "write")
-    sid = await req.ctx.store.apply({"Op": "session_create", "Session": session, "Now": time.time()})
+    sid = await req.ctx.store.apply(SessionCreate(session, now=time.time()))
     if session["TTL"] and req.ctx.timers is not None:
         req.ctx.timers.reset(sid, session["TTL"])
     return respond(req, {"ID": sid})
@@ -89,7 +90,7 @@ async def destroy(req: Request) -> web.Response:
     sess = req.ctx.store.state.sessions.get(sid)
     if sess is not None:
         req.authorize("session", sess["Node"], "write")
-    await req.ctx.store.apply({"Op": "session_destroy", "ID": sid, "Now": time.time()})
+    await req.ctx.store.apply(SessionDestroy(sid, now=time.time()))
     if req.ctx.timers is not None:
         req.ctx.timers.cancel(sid)
     return respond(req, True)

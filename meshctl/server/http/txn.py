@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
+from meshctl.server.commands import Txn, TxnOp
 from meshctl.server.http.common import (
     MAX_KV_VALUE,
     MAX_TXN_OPS,
@@ -25,7 +26,7 @@ READ_ONLY_KV_VERBS = {"get", "get-or-empty", "get-tree", "check-index", "check-s
 OP_KINDS = ("KV", "Node", "Service", "Check")
 
 
-def _decode_ops(raw: Any) -> list[dict[str, Any]]:
+def _decode_ops(raw: Any) -> list[TxnOp]:
     if not isinstance(raw, list):
         raise HTTPError(400, "Failed to parse body: expected a JSON array of operations")
     if len(raw) > MAX_TXN_OPS:
@@ -49,11 +50,11 @@ def _decode_ops(raw: Any) -> list[dict[str, Any]]:
                 if body["Value"] and len(body["Value"]) > MAX_KV_VALUE:
                     raise HTTPError(413, f'Value for key "{body.get("Key", "")}" is too large '
                                          f'({len(body["Value"])} > {MAX_KV_VALUE} bytes)')
-        ops.append({kind: body})
+        ops.append(cast(TxnOp, {kind: body}))
     return ops
 
 
-def _authorize(req: Request, ops: list[dict[str, Any]]) -> None:
+def _authorize(req: Request, ops: list[TxnOp]) -> None:
     for op in ops:
         if "KV" in op:
             kv = op["KV"]
@@ -79,7 +80,7 @@ async def txn(req: Request) -> web.Response:
         result = req.ctx.store.state.txn_read(ops)
         headers = meta_headers(req, None)
     else:
-        result = await req.ctx.store.apply({"Op": "txn", "Ops": ops})
+        result = await req.ctx.store.apply(Txn(tuple(ops)))
         headers = {}
     status = 409 if result.get("Errors") else 200
     return respond(req, result, status, headers)

@@ -1,0 +1,153 @@
+"""`State`: the tables of every part, one `apply` dispatching typed commands, snapshots."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, ClassVar
+
+from meshctl.server import watchkeys as wk
+from meshctl.server.commands import (
+    KVCAS,
+    ACLBootstrap,
+    ACLInit,
+    ACLPolicyDelete,
+    ACLPolicySet,
+    ACLRoleDelete,
+    ACLRoleSet,
+    ACLTokenDelete,
+    ACLTokenSet,
+    CheckUpdate,
+    Command,
+    Deregister,
+    EventFire,
+    KVDelete,
+    KVDeleteCAS,
+    KVDeleteTree,
+    KVLock,
+    KVSet,
+    KVUnlock,
+    Register,
+    Restore,
+    ServerMember,
+    SessionCreate,
+    SessionDestroy,
+    SnapshotData,
+    StateError,
+    TombstoneReap,
+    Txn,
+    decode,
+)
+from meshctl.server.state.events import EventsMixin
+from meshctl.server.state.kv import KVEntry, b64
+from meshctl.server.state.txn import TxnMixin
+
+SNAPSHOT_FORMAT = 1  # State.snapshot()["Format"]; snapshots without one are format 0 (same fields)
+
+Handler = Callable[[Any, Any], object]  # (state, command) -> result
+
+
+def _acl() -> ModuleType:
+    """meshctl.server.acl.state, imported late (it imports this package)."""
+    from meshctl.server.acl import state as acl_state
+
+    return acl_state
+
+
+class State(TxnMixin, EventsMixin):
+    """The replicated state. `apply(command)` changes it; the other public methods read it."""
+
+    _HANDLERS: ClassVar[dict[type[Command], Handler]] = {}
+
+    def __init__(self, datacenter: str = "dc1") -> None:
+        super().__init__(datacenter)
+        self.acl = _acl().empty()
+
+    # ------------------------------------------------------------------ applying commands
+
+    def apply(self, command: Command | Mapping[str, object]) -> Any:
+        """Apply one command (typed, or its wire dict) and return its result.
+
+        Raises StateError without changing state.
+        """
+        cmd = command if isinstance(command, Command) else decode(command)
+        handler = self._HANDLERS.get(type(cmd))
+        if handler is None:
+            if isinstance(cmd, ServerMember):
+                raise StateError(f"{cmd.OP!r} is applied by the Raft store (the server directory), not the state")
+            raise StateError(f"unknown command {cmd.OP!r}")
+        self._write_index = None
+        self.now = max(self.now, float(cmd.now or 0.0))
+        return handler(self, cmd)
+
+    def _apply_acl(self, cmd: Command) -> object:
+        """ACL commands live in acl/state.py (pure functions over `self.acl`)."""
+        return _acl().apply(self, cmd)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self) -> SnapshotData:
+        """Everything, as plain data (for Raft snapshots and `meshctl snapshot save`)."""
+        return {
+            "Format": SNAPSHOT_FORMAT,
+            "Datacenter": self.datacenter,
+            "Index": self.index,
+            "KV": [[e.key, b64(e.value), e.flags, e.create_index, e.modify_index, e.lock_index, e.session]
+                   for e in self.kv.values()],
+            "Tombstones": self.tombstones,
+            "LockDelays": self.lock_delays,
+            "Nodes": self.nodes,
+            "Services": self.services,
+            "Checks": self.checks,
+            "Sessions": self.sessions,
+            "Events": self.events,
+            "EventLTime": self.event_ltime,
+            "TableIndex": self.table_index,
+            "ServiceIndex": self.service_index,
+            "NodeIndex": self.node_index,
+            "Now": self.now,
+            "ACL": _acl().snapshot(self.acl),
+        }
+
+    def _apply_restore(self, cmd: Restore) -> bool:
+        """Replace everything with a snapshot; every watch key is woken."""
+        snap: Any = cmd.snapshot
+        version = int(snap.get("Format") or 0)
+        if version > SNAPSHOT_FORMAT:
+            raise StateError(f"snapshot format {version} is newer than this server understands ({SNAPSHOT_FORMAT})")
+        fresh = State(snap.get("Datacenter", self.datacenter))
+        fresh.index = max(int(snap["Index"]), self.index)
+        for key, value, flags, ci, mi, li, sess in snap["KV"]:
+            fresh.kv[key] = KVEntry(key, None if value is None else base64.b64decode(value), flags, ci, mi, li, sess)
+        fresh.kv_keys = sorted(fresh.kv)
+        fresh.tombstones = dict(snap["Tombstones"])
+        fresh.tomb_keys = sorted(fresh.tombstones)
+        fresh.lock_delays = dict(snap["LockDelays"])
+        fresh.nodes, fresh.services, fresh.checks = snap["Nodes"], snap["Services"], snap["Checks"]
+        fresh.sessions, fresh.events = snap["Sessions"], snap["Events"]
+        fresh.event_ltime = snap["EventLTime"]
+        fresh.table_index = dict(snap["TableIndex"])
+        fresh.service_index, fresh.node_index = dict(snap["ServiceIndex"]), dict(snap["NodeIndex"])
+        fresh.now = snap.get("Now", 0.0)
+        fresh.acl = _acl().restore(snap.get("ACL"))
+        self.__dict__.update(fresh.__dict__)
+        self._changed = {wk.EVERYTHING}
+        return True
+
+
+_handlers: dict[type[Command], Handler] = {
+    **{cls: State._apply_kv for cls in (KVSet, KVCAS, KVLock, KVUnlock, KVDelete, KVDeleteCAS, KVDeleteTree)},
+    Txn: State._apply_txn,
+    Register: State._apply_register,
+    Deregister: State._apply_deregister,
+    CheckUpdate: State._apply_check_update,
+    SessionCreate: State._apply_session_create,
+    SessionDestroy: State._apply_session_destroy,
+    EventFire: State._apply_event_fire,
+    TombstoneReap: State._apply_tombstone_reap,
+    Restore: State._apply_restore,
+    **{cls: State._apply_acl for cls in (ACLInit, ACLBootstrap, ACLTokenSet, ACLTokenDelete, ACLPolicySet,
+                                         ACLPolicyDelete, ACLRoleSet, ACLRoleDelete)},
+}
+State._HANDLERS.update(_handlers)
