@@ -29,8 +29,8 @@ class FlagParser(argparse.ArgumentParser):
         kwargs.setdefault("dest", name.replace("-", "_"))
         return self.add_argument(*names, **kwargs)
 
-    def bool_flag(self, name: str, *aliases: str, default: bool = False, help: str | None = None) -> None:
-        """A Go boolean flag: `-x`, `-x=true`, `-x=false` (and `--x`)."""
+    def bool_flag(self, name: str, *aliases: str, default: bool | None = False, help: str | None = None) -> None:
+        """A Go boolean flag: `-x`, `-x=true`, `-x=false` (and `--x`); a None default tells "not given"."""
         self.flag(name, *aliases, nargs="?", const=True, default=default, type=parse_bool, help=help)
 
     def _get_option_tuples(self, option_string: str) -> list[Any]:

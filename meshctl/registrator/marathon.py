@@ -218,7 +218,8 @@ def legacy_owned(consul_tag: str) -> Callable[[Mapping[str, Any]], bool]:
 
 def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """Server-sent events: (event type, data) for each blank-line-terminated frame."""
-    event, data = "", []
+    event = ""
+    data: list[str] = []
     for line in lines:
         if line == "":
             if data:

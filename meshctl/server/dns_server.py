@@ -157,7 +157,7 @@ class DNSServer:
         finally:
             writer.close()
 
-    async def recurse(self, data: bytes, transport: str) -> bytes:
+    async def recurse(self, data: bytes, transport: str) -> bytes | None:
         """Ask each recursor in turn; SERVFAIL (with RA) when none gives a usable answer."""
         reply = await self.ask_recursors(data, transport)
         return reply if reply is not None else _servfail(data, recursion=True)

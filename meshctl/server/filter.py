@@ -97,7 +97,8 @@ def _skip_ws(text: str, i: int) -> int:
 
 def _read_string(text: str, start: int) -> tuple[str, int]:
     """Decode the quoted literal at ``start``; return (value, index after the closing quote)."""
-    quote, i, out = text[start], start + 1, []
+    quote, i = text[start], start + 1
+    out: list[str] = []
     while i < len(text):
         c = text[i]
         if c == quote:
@@ -249,14 +250,17 @@ def _walk(node: Any, path: tuple[str, ...], i: int, leaf: Callable[[Any], bool])
 
 def _matcher(text: str, path: tuple[str, ...], op: str, raw: str, pos: int) -> Predicate:
     negate = op in ("!=", "not in", "not contains", "not matches", "is not empty")
+    test: Callable[[Any, str], bool | None]
     if op.endswith("matches"):
         try:
             rx = re.compile(raw)
         except re.error as e:
             raise _error(text, pos, f"Failed to compile regular expression {raw!r}: {e}") from None
 
-        def test(v: Any, _raw: str) -> bool | None:
+        def matches(v: Any, _raw: str) -> bool | None:
             return bool(rx.search(v)) if isinstance(v, str) else None
+
+        test = matches
     elif op.endswith("empty"):
         test = _is_empty
     elif op in ("==", "!="):

@@ -43,6 +43,10 @@ class Store(Protocol):
 
     def peers(self) -> list[str]: ...
 
+    def leader_info(self) -> dict[str, Any] | None:
+        """What the leader published of itself (node name, HTTP address); None when not known."""
+        ...
+
 
 class FixedLeader:
     """The leadership half of `Store` where the leader never moves: no elections, nothing to wait for.
@@ -69,6 +73,9 @@ class FixedLeader:
 
     def peers(self) -> list[str]:
         return [self.leader]
+
+    def leader_info(self) -> dict[str, Any] | None:
+        return None  # requests are never forwarded to a fixed leader by address
 
 
 class LocalStore(FixedLeader):

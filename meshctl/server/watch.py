@@ -63,9 +63,9 @@ class WatchHub:
             if key.startswith(wk.KV_PREFIX) and self._by_prefix:
                 kv_key = key[len(wk.KV_PREFIX):]
                 for end in range(len(kv_key) + 1):
-                    waiters = self._by_prefix.get(kv_key[:end])
-                    if waiters:
-                        _wake(waiters)
+                    prefix_waiters = self._by_prefix.get(kv_key[:end])
+                    if prefix_waiters:
+                        _wake(prefix_waiters)
 
 
 def _wake(waiters: Iterable[asyncio.Future[None]]) -> None:

@@ -803,8 +803,8 @@ class BranchSync:
         written = sum(1 for op in ops if op["KV"]["Verb"] == "set")
         deleted = len(ops) - written
         if errors:
-            for e in errors:
-                log.error("%s: %s", name, e)
+            for error in errors:
+                log.error("%s: %s", name, error)
             return SyncResult(self.branch, "failed", ref=last or None, written=written, deleted=deleted,
                               errors=errors)
         try:

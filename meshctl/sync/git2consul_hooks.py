@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from requests.structures import CaseInsensitiveDict
+
 log = logging.getLogger(__name__)
 
 Push = list[tuple[str, str]]  # (branch, commit) pairs a webhook reported
@@ -181,7 +183,8 @@ class WebhookServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length > 0 else b""
-                status, text = server.handle(self.command, self.path, self.headers, body)
+                headers = CaseInsensitiveDict(self.headers.items())  # HTTP header names ignore case
+                status, text = server.handle(self.command, self.path, headers, body)
                 data = text.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -75,14 +75,12 @@ def by_key(pairs: Iterable[Any] | None) -> dict[str, dict[str, Any]]:
 
 def _with_key(pair: Any, key: str) -> Any:
     if isinstance(pair, Mapping):
-        new = dict(pair)
-        new["Key"] = key
-        return new
+        return {**pair, "Key": key}
     if dataclasses.is_dataclass(pair) and not isinstance(pair, type):
         return dataclasses.replace(pair, Key=key)
-    new = copy.copy(pair)
-    new.Key = key
-    return new
+    renamed = copy.copy(pair)
+    renamed.Key = key
+    return renamed
 
 
 def by_tag(services: Iterable[Any] | None) -> dict[str, list[Any]]:
@@ -231,7 +229,8 @@ def explode(pairs: Iterable[Any] | None) -> dict[str, Any]:
 def explode_map(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
     """Turn a flat map with "/"-separated keys into a nested map (keys processed in sorted order)."""
     out: dict[str, Any] = {}
-    for key in sorted(mapping or {}):
+    mapping = mapping or {}
+    for key in sorted(mapping):
         try:
             _explode_into(out, key, mapping[key], key)
         except ValueError as e:

@@ -199,14 +199,14 @@ def _default_iface() -> str | None:
     return None
 
 
-def _forwardable(ip: ipaddress._BaseAddress) -> bool:
+def _forwardable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved)
 
 
 _SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598, counted as private by go-sockaddr
 
 
-def _rfc6890(ip: ipaddress._BaseAddress) -> bool:
+def _rfc6890(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if ip.version == 4 and ip in _SHARED_ADDRESS_SPACE:
         return True
     return ip.is_private

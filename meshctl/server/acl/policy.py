@@ -69,14 +69,15 @@ def parse_rules(text: str) -> Rules:
         elif base in SEGMENTS:
             table = rules.prefix[base] if kind.endswith("_prefix") else rules.exact[base]
             for name, body in _segments(text, kind, value):
-                level = body.get("policy") if isinstance(body, dict) else None
-                if not isinstance(level, str):
+                segment_level = body.get("policy") if isinstance(body, dict) else None
+                if not isinstance(segment_level, str):
                     raise PolicyError(_at(text, kind, f'{kind} "{name}": missing policy'))
                 allowed = LEVELS if base == "key" else ("read", "write", "deny")
-                if level not in allowed:
-                    raise PolicyError(_at(text, kind, f'invalid {kind} policy "{level}" for "{name}"', name, level))
-                if RANK[level] > RANK.get(table.get(name, ""), 0):
-                    table[name] = level
+                if segment_level not in allowed:
+                    raise PolicyError(_at(text, kind, f'invalid {kind} policy "{segment_level}" for "{name}"', name,
+                                          segment_level))
+                if RANK[segment_level] > RANK.get(table.get(name, ""), 0):
+                    table[name] = segment_level
         else:
             raise PolicyError(_at(text, kind, f'unknown rule type "{kind}"'))
     return rules

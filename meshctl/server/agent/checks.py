@@ -16,6 +16,7 @@ import random
 import signal
 import ssl
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -35,6 +36,8 @@ DEFAULT_SCRIPT_TIMEOUT = 30.0
 DEFAULT_OUTPUT_MAX = 4096
 USER_AGENT = "Consul Health Check"
 REAP_PERIOD = 30.0
+# one HTTP client session per agent, shared by its HTTP checks (keep-alive off, as Consul's)
+_HTTP_SESSIONS: weakref.WeakKeyDictionary[LocalAgent, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
 
 
 def exit_status(code: int | None) -> str:
@@ -156,11 +159,11 @@ class HTTPCheck(PeriodicCheck):
 
     def agent_session(self) -> aiohttp.ClientSession:
         """One client session per agent (keep-alive off, as Consul's checks)."""
-        session = getattr(self.agent, "_check_http_session", None)
+        session = _HTTP_SESSIONS.get(self.agent)
         if session is None or session.closed:
             session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0),
                                             auto_decompress=True)
-            self.agent._check_http_session = session  # closed by close_shared()
+            _HTTP_SESSIONS[self.agent] = session  # closed by close_shared()
         return session
 
 
@@ -274,7 +277,7 @@ RUNNERS: dict[str, Any] = {"http": HTTPCheck, "tcp": TCPCheck, "script": ScriptC
 
 async def close_shared(agent: Any) -> None:
     """Close the agent's shared HTTP client session (on shutdown)."""
-    session = getattr(agent, "_check_http_session", None)
+    session = _HTTP_SESSIONS.pop(agent, None)
     if session is not None and not session.closed:
         await session.close()
 

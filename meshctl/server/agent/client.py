@@ -76,8 +76,8 @@ class RemoteStore(FixedLeader):
         self.state = State(datacenter)  # always empty: reads are proxied
         self.hub = WatchHub()
 
-    @property  # type: ignore[override]
-    def leader(self) -> str:
+    @property
+    def leader(self) -> str:  # type: ignore[override]  # FixedLeader's attribute, computed here
         return self.pool.current.http if self.pool.current is not None else ""
 
     @property

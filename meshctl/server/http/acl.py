@@ -110,7 +110,7 @@ async def bootstrap(req: Request) -> web.Response:
 
 
 def _token_body(body: dict[str, Any]) -> dict[str, Any]:
-    out = {k: body[k] for k in ("AccessorID", "SecretID", "Description", "Policies", "Roles", "ServiceIdentities",
+    out: dict[str, Any] = {k: body[k] for k in ("AccessorID", "SecretID", "Description", "Policies", "Roles", "ServiceIdentities",
                                 "NodeIdentities", "Local") if k in body}
     for name in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities"):
         if out.get(name) is not None and not isinstance(out[name], list):

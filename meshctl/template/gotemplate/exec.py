@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from . import builtins as B
 from .fmt import NO_VALUE, format_value, go_type_name, quote, sort_keys
@@ -131,7 +131,7 @@ class _State:
         self.missing = tmpl.missing_key
 
     # errors ------------------------------------------------------------------------------------
-    def errorf(self, msg: str) -> None:
+    def errorf(self, msg: str) -> NoReturn:
         node = self.node
         if node is None:
             raise TemplateExecError(f"template: {self.name}: {msg}")
@@ -301,6 +301,8 @@ class _State:
         dot = self.eval_pipeline(dot, t.pipe)
         st = _State(self.tmpl, t.name, self.out, self.depth + 1, self.funcs)
         st.vars = [["$", dot]]
+        if tree.root is None:  # Go: a template that was declared but never defined
+            st.errorf(f"{quote(t.name)} is an incomplete or empty template")
         st.walk_list(dot, tree.root)
 
     # evaluation --------------------------------------------------------------------------------
@@ -527,7 +529,7 @@ class _State:
             self.node = node
             self.errorf(f"error calling {name}: {e}")
 
-    def eval_arg(self, dot: Any, n: Node) -> Any:
+    def eval_arg(self, dot: Any, n: Any) -> Any:  # Any: dispatched on type(n), see ListNode.nodes
         self.node = n
         t = type(n)
         if t is StringNode:
@@ -646,6 +648,8 @@ class Template:
         token = _CURRENT_FUNCS.set((self, funcs))
         st.vars = [["$", data]]
         try:
+            if tree.root is None:  # Go: a template that was declared but never defined
+                st.errorf(f"{quote(name)} is an incomplete or empty template")
             st.walk_list(data, tree.root)
         except TemplateError:
             raise

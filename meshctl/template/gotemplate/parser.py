@@ -24,6 +24,8 @@ class Node:
     """Base of all parse-tree nodes; ``pos`` is the byte offset of the node in the source."""
 
     __slots__ = ("pos", "tree")
+    pos: int
+    tree: Tree
 
     def __str__(self) -> str:  # pragma: no cover - overridden
         return type(self).__name__
@@ -33,7 +35,9 @@ class ListNode(Node):
     __slots__ = ("nodes",)
 
     def __init__(self, pos: int, tree: Tree) -> None:
-        self.pos, self.tree, self.nodes = pos, tree, []
+        self.pos, self.tree = pos, tree
+        # Any: the executor dispatches on `type(n) is X` (faster than isinstance), which mypy cannot narrow
+        self.nodes: list[Any] = []
 
     def __str__(self) -> str:
         return "".join(str(n) for n in self.nodes)
@@ -89,7 +93,8 @@ class CommandNode(Node):
     __slots__ = ("args",)
 
     def __init__(self, pos: int, tree: Tree) -> None:
-        self.pos, self.tree, self.args = pos, tree, []
+        self.pos, self.tree = pos, tree
+        self.args: list[Any] = []  # Any: see ListNode.nodes
 
     def __str__(self) -> str:
         return " ".join("(" + str(a) + ")" if isinstance(a, PipeNode) else str(a) for a in self.args)
