@@ -155,8 +155,8 @@ def decode(data: bytes | bytearray | memoryview | str) -> Any:
 class _LegacyUnpickler(pickle.Unpickler):
     """Older meshctl's pickles: plain data and pysyncobj nodes, nothing that runs code."""
 
-    ALLOWED = {("_codecs", "encode"), ("builtins", "set"), ("builtins", "frozenset"),
-               ("builtins", "bytearray"), ("pysyncobj.node", "TCPNode"), ("pysyncobj.node", "Node")}
+    ALLOWED = {("_codecs", "encode"), ("pysyncobj.node", "TCPNode"), ("pysyncobj.node", "Node"),
+               *((m, n) for m in ("builtins", "__builtin__") for n in ("set", "frozenset", "bytearray"))}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
