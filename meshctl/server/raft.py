@@ -55,11 +55,10 @@ APPLY_TIMEOUT = 15.0  # a write not committed by then answers 500 (the outcome i
 MAX_INFLIGHT = 2  # Raft entries in flight from this server; later writes gather behind them
 MAX_BATCH = 1024  # commands per Raft entry
 MAX_BATCH_BYTES = 1 << 20  # ... and encoded bytes per entry (a bigger single command goes alone)
-MAX_COMMAND_BYTES = 12 << 20  # one encoded command (the HTTP API accepts 8 MiB bodies)
-# pysyncobj splits an entry of this size or more into chunks, and reassembles them wrongly
-# ("pickle data was truncated") when the chunks do not line up with the command's own size:
-# no entry may get there (MAX_COMMAND_BYTES and MAX_BATCH_BYTES keep entries below it).
-CHUNK_BYTES = 16 << 20
+MAX_COMMAND_BYTES = 256 << 20  # one encoded command (a `snapshot restore` is one command)
+# pysyncobj's bound on one append_entries message; a single entry of this size or more goes in
+# chunks (see raft_adapter.AdaptedSyncObj.entry_padding). Batches stay below it.
+CHUNK_BYTES = 2 << 20
 MEMBER_OP = "_raft_member"  # replicated server directory (raft address -> node, HTTP address)
 NO_LEADER = "No cluster leader"
 
@@ -96,8 +95,8 @@ class _Replica(AdaptedSyncObj):
         super().__init__(cfg.address, others, conf, sync_journal=cfg.sync_writes)
 
     @replicated
-    def apply_batch(self, origin: str, seq: int, cmds: list[dict[str, Any]]) -> None:
-        """Runs on the raft thread on every replica; the loop applies the batch."""
+    def apply_batch(self, origin: str, seq: int, cmds: list[dict[str, Any]], _pad: bytes = b"") -> None:
+        """Runs on the raft thread on every replica; the loop applies the batch (`_pad`: ignored)."""
         self._store._from_raft(self.raftLastApplied + 1, origin, seq, cmds)
 
 
@@ -404,6 +403,12 @@ class RaftStore:
             if err != FAIL_REASON.SUCCESS:
                 loop.call_soon_threadsafe(self._fail_batch, seq, _FAILURES.get(err, f"raft error {err}"))
 
+        if size + 4096 >= CHUNK_BYTES:  # one entry in chunks: keep pysyncobj's reassembly right
+            pad = self.replica.entry_padding("apply_batch", (self.origin, seq, cmds), CHUNK_BYTES)
+            if pad:
+                self.replica.apply_batch(self.origin, seq, cmds, pad, callback=done)
+                self._schedule_flush()
+                return
         self.replica.apply_batch(self.origin, seq, cmds, callback=done)
         self._schedule_flush()
 
@@ -446,7 +451,7 @@ class RaftStore:
             except Exception as exc:  # deterministic on every replica, so still consistent
                 log.exception("command %s failed", cmd.get("Op"))
                 results.append((False, StateError(f"internal error: {exc}")))
-        self.applied_index = max(self.applied_index, index)
+        self.applied_index = index
         self._processed += 1
         self.hub.notify(self.state.drain_changes())
         if origin != self.origin:
@@ -512,9 +517,14 @@ class RaftStore:
         return raft_meta
 
     def _install(self, data: dict[str, Any]) -> None:
+        # Exactly the state at the snapshot's entry: pysyncobj applies the entries after it
+        # next, even ones applied here before (a snapshot older than this replica's state).
+        # The "restore" command keeps the larger index (for `snapshot restore` through the
+        # log); a replica that kept its own would number every later write differently.
+        self.state.index = 1
         self.state.apply({"Op": "restore", "Snapshot": data["State"]})
         self.members = dict(data.get("Members") or {})
-        self.applied_index = max(self.applied_index, int(data.get("AppliedIndex") or 0))
+        self.applied_index = int(data.get("AppliedIndex") or 0)
         self._processed += 1
         self.hub.notify(self.state.drain_changes())
         log.info("raft: snapshot loaded (index %d)", self.state.index)

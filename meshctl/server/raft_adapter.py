@@ -35,6 +35,7 @@ import logging
 import os
 import pickle
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -128,6 +129,7 @@ def _unpack(data: bytes) -> Any:
 
 
 _PREFIX = MAGIC + bytes([FORMAT_VERSION])
+_monotonic = time.monotonic
 
 
 def encode(obj: Any) -> bytes:
@@ -402,30 +404,119 @@ def migrate_data_dir(journal_path: str, snapshot_path: str) -> bool:
 
 MessageHook = Callable[[Any, dict[str, Any], Callable[[Any, dict[str, Any]], None]], None]
 UTILITY_COMMANDS = ("status", "add", "remove", "set_version", "transfer")
+ENTRY_OVERHEAD = 64  # encoded (command, index, term) minus the command: at most ~35 bytes
 
 
 class AdaptedSyncObj(SyncObj):  # type: ignore[misc]
-    """pysyncobj's SyncObj with the safe codec installed and accessors for its private state."""
+    """pysyncobj's SyncObj with the safe codec installed and accessors for its private state.
+
+    It also corrects pysyncobj's follower side of append_entries (`_filter_append_entries`).
+    """
+
+    REPEATED_RESET_AFTER = 1.0  # seconds: the same "send from N" answer is repeated at most this often
 
     def __init__(self, address: str, others: list[str], conf: SyncObjConf, sync_journal: bool = True) -> None:
         install()
         if conf.journalFile:
             register_journal(conf.journalFile, sync_journal)
+        self._reset_sent: tuple[tuple[Any, int, int], float] | None = None
         super().__init__(address, others, conf)
         # syncobj_admin's unauthenticated commands (add/remove nodes...): meshctl has its own API
         for name in UTILITY_COMMANDS:
             self._SyncObj__transport.setOnUtilityMessageCallback(name, None)
+        self.hook_messages(lambda node, message, deliver: deliver(node, message))
 
     @property
     def noop_index(self) -> int | None:
         """Index of the no-op entry this leader appended at the start of its term."""
         return self._SyncObj__noopIDx  # type: ignore[no-any-return]
 
+    def entry_padding(self, method: str, args: tuple[Any, ...], chunk_bytes: int) -> bytes:
+        """Padding to pass as one more argument so that the entry of `method(*args)` goes out whole.
+
+        An entry of `appendEntriesBatchSizeBytes` (`chunk_bytes`) or more is sent in chunks of that
+        size; pysyncobj marks the last one by the command's length instead of the encoded entry's
+        (a few bytes longer). When a chunk boundary falls between the two, the follower decodes a
+        cut entry ("data was truncated") and the write fails. Padding moves the end past it.
+        """
+        func_id = self._methodToID[self._getFuncName(method)]
+        length = 1 + len(encode((func_id, args)))  # the command: type byte + the encoded call
+        if length >= chunk_bytes and (-length) % chunk_bytes < ENTRY_OVERHEAD:
+            return b"\0" * (2 * ENTRY_OVERHEAD)
+        return b""
+
     def hook_messages(self, hook: MessageHook) -> None:
         """Route every message from a peer through `hook(node, message, deliver)` (raft thread)."""
         transport = self._SyncObj__transport
-        deliver = self._SyncObj__onMessageReceived
+        on_message = self._SyncObj__onMessageReceived
+
+        def deliver(node: Any, message: dict[str, Any]) -> None:
+            filtered = self._filter_append_entries(node, message)
+            if filtered is not None:
+                on_message(node, filtered)
+
         transport.setOnMessageReceivedCallback(lambda node, message: hook(node, message, deliver))
+
+    def _log_term(self, index: int) -> int | None:
+        log = self._SyncObj__raftLog
+        first = log[0][1]
+        if index < first or index > log[-1][1]:
+            return None
+        return int(log[index - first][2])
+
+    def _filter_append_entries(self, node: Any, message: dict[str, Any]) -> dict[str, Any] | None:
+        """Raft thread: an append_entries message as pysyncobj's follower code should see it.
+
+        pysyncobj (0.3.17) deletes every entry after prevLogIdx whenever there is one, even when
+        they are the very entries the message carries (the leader re-sends them after a late
+        "send from N" answer) or entries the message does not cover: the "truncating
+        already-applied log entries" CRITICAL, and a follower that forgets committed entries it
+        had acknowledged (after a leader kill, a quorum may then lack them). Raft deletes only
+        from the first entry that conflicts (same index, other term). So the message is trimmed
+        to the entries this log lacks, starting after the last one it provably shares with the
+        leader; pysyncobj then truncates only on a real conflict.
+
+        A burst of messages the leader sent before it read a "send from N" answer would get the
+        same answer each; the leader would go back to N for each (and, if N is before its log,
+        re-send its snapshot each time, which replaces this log). Repeats are dropped instead.
+        """
+        if message.get("type") != "append_entries" or "prevLogIdx" not in message or "transmission" in message:
+            return message
+        term, prev, prev_term = message.get("term"), message.get("prevLogIdx"), message.get("prevLogTerm")
+        if not isinstance(term, int) or not isinstance(prev, int) or term < self.raftCurrentTerm:
+            return message  # pysyncobj ignores it (or fails on it) as before
+        log = self._SyncObj__raftLog
+        first, last = int(log[0][1]), int(log[-1][1])
+        if prev < first or prev > last:  # pysyncobj answers "send from last + 1"
+            key, now = (getattr(node, "id", node), term, last), _monotonic()
+            if self._reset_sent is not None and self._reset_sent[0] == key and \
+                    now - self._reset_sent[1] < self.REPEATED_RESET_AFTER:
+                return None
+            self._reset_sent = (key, now)
+            return message
+        if self._log_term(prev) != prev_term:
+            return message  # a conflict at prevLogIdx: pysyncobj's answer is right
+        self._reset_sent = None
+        entries = list(message.get("entries") or [])
+        if any(not isinstance(e, list | tuple) or len(e) != 3 or e[1] != prev + 1 + i for i, e in enumerate(entries)):
+            return message
+        shared = 0  # leading entries this log already has (same index and term: the same entry)
+        for e in entries:
+            if e[1] > last or self._log_term(e[1]) != e[2]:
+                break
+            shared += 1
+        base = prev + shared  # this log and the leader's agree up to here
+        rest = entries[shared:]
+        if not rest and base < last:
+            if self._log_term(last) == term:
+                # an entry of the leader's own term: this whole log is a prefix of the leader's
+                base = last
+            # else: entries of older terms the leader has not confirmed; pysyncobj drops them
+        if base == prev and len(rest) == len(entries):
+            return message
+        out = dict(message)
+        out["prevLogIdx"], out["prevLogTerm"], out["entries"] = base, self._log_term(base), rest
+        return out
 
 
 def signature_of(fn: Any) -> str:
