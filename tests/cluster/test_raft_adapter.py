@@ -125,3 +125,42 @@ def test_the_codec_round_trips_pysyncobj_data_and_refuses_pickles(tmp_path: Path
     with pytest.raises(TypeError):
         adapter.encode({"x": object()})
     assert adapter.decode_legacy(pickle.dumps({"v": b"\xff\x00", "s": {1}}, protocol=2)) == {"v": b"\xff\x00", "s": {1}}
+
+
+def test_followers_keep_the_entries_they_share_with_the_leader(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = SyncObjConf(autoTick=False, bindAddress=f"127.0.0.1:{port}")
+    obj = adapter.AdaptedSyncObj(f"127.0.0.1:{port}", ["127.0.0.1:9"], conf)
+    try:
+        log = obj._SyncObj__raftLog  # [no-op 1/0], then entries 2..4 of term 1
+        for idx in (2, 3, 4):
+            log.add(b"\x00e%d" % idx, idx, 1)
+        leader = TCPNode("127.0.0.1:9")
+
+        def msg(prev: int, prev_term: int, entries: list[tuple[bytes, int, int]], term: int = 1) -> dict:
+            return {"type": "append_entries", "term": term, "commit_index": 1, "prevLogIdx": prev,
+                    "prevLogTerm": prev_term, "entries": entries}
+
+        # re-sent entries it has (and the leader's term at its end): nothing to delete or add
+        out = obj._filter_append_entries(leader, msg(1, 0, [(b"\x00e2", 2, 1), (b"\x00e3", 3, 1)]))
+        assert (out["prevLogIdx"], out["prevLogTerm"], out["entries"]) == (4, 1, [])
+        # a heartbeat from behind its end
+        out = obj._filter_append_entries(leader, msg(2, 1, []))
+        assert (out["prevLogIdx"], out["entries"]) == (4, [])
+        # overlapping: only the new entry is appended, after the shared ones
+        out = obj._filter_append_entries(leader, msg(3, 1, [(b"\x00e4", 4, 1), (b"\x00e5", 5, 1)]))
+        assert (out["prevLogIdx"], out["prevLogTerm"], out["entries"]) == (4, 1, [(b"\x00e5", 5, 1)])
+        # a real conflict (entry 3 of another term): from there on, as pysyncobj does it
+        out = obj._filter_append_entries(leader, msg(2, 1, [(b"\x00x3", 3, 2)], term=2))
+        assert (out["prevLogIdx"], out["entries"]) == (2, [(b"\x00x3", 3, 2)])
+        # the same "send from 5" answer is not repeated for a burst of messages beyond its end
+        assert obj._filter_append_entries(leader, msg(9, 1, [])) is not None
+        assert obj._filter_append_entries(leader, msg(10, 1, [])) is None
+        # delivered, a re-sent message leaves the log as it was
+        obj._SyncObj__onMessageReceived(leader, obj._filter_append_entries(
+            leader, msg(1, 0, [(b"\x00e2", 2, 1), (b"\x00e3", 3, 1)])))
+        assert [e[1] for e in log[:]] == [1, 2, 3, 4]
+    finally:
+        obj.destroy()
