@@ -35,7 +35,6 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-import pickle
 import queue
 import time
 import uuid
@@ -43,11 +42,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pysyncobj.syncobj as _pso
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
-from pysyncobj.journal import FileJournal
+from pysyncobj import FAIL_REASON, SyncObjConf, replicated
 
+from meshctl.server import raft_adapter
 from meshctl.server.commands import Command, Restore, ServerMember, with_now
+from meshctl.server.raft_adapter import AdaptedSyncObj
 from meshctl.server.state import State, StateError
 from meshctl.server.watch import WatchHub
 
@@ -56,6 +55,11 @@ log = logging.getLogger(__name__)
 APPLY_TIMEOUT = 15.0  # a write not committed by then answers 500 (the outcome is unknown)
 MAX_INFLIGHT = 2  # Raft entries in flight from this server; later writes gather behind them
 MAX_BATCH = 1024  # commands per Raft entry
+MAX_BATCH_BYTES = 1 << 20  # ... and encoded bytes per entry (a bigger single command goes alone)
+MAX_COMMAND_BYTES = 256 << 20  # one encoded command (a `snapshot restore` is one command)
+# pysyncobj's bound on one append_entries message; a single entry of this size or more goes in
+# chunks (see raft_adapter.AdaptedSyncObj.entry_padding). Batches stay below it.
+CHUNK_BYTES = 2 << 20
 MEMBER_OP = ServerMember.OP  # replicated server directory (raft address -> node, HTTP address)
 NO_LEADER = "No cluster leader"
 
@@ -83,45 +87,17 @@ class RaftConfig:
     password: str | None = field(default=None, repr=False)  # -encrypt: pysyncobj encrypts all Raft traffic
 
 
-class SyncedFileJournal(FileJournal):
-    """pysyncobj's mmap journal, with each appended record on disk (fdatasync) before it counts.
-
-    fdatasync on the file also writes the pages dirtied through the shared mapping, and unlike
-    mmap.flush (msync) it releases the GIL, so the HTTP loop keeps serving meanwhile.
-    """
-
-    def add(self, command: bytes, idx: int, term: int) -> None:
-        super().add(command, idx, term)
-        os.fdatasync(self._FileJournal__journalFile._ResizableFile__f.fileno())  # type: ignore[attr-defined]
-
-
-def _journal_factory(sync: bool) -> Callable[[str | None], Any]:
-    original = _pso.createJournal
-
-    def create(path: str | None = None) -> Any:
-        if path is not None and sync:
-            return SyncedFileJournal(path)
-        return original(path)
-
-    return create
-
-
-class _Replica(SyncObj):
+class _Replica(AdaptedSyncObj):
     """The pysyncobj object: one replicated method, which hands batches to the loop."""
 
     def __init__(self, store: RaftStore, cfg: RaftConfig, conf: SyncObjConf) -> None:
         self._store = store
         others = [p for p in cfg.peers if p != cfg.address]
-        saved = _pso.createJournal
-        _pso.createJournal = _journal_factory(cfg.sync_writes)
-        try:
-            super().__init__(cfg.address, others, conf)
-        finally:
-            _pso.createJournal = saved
+        super().__init__(cfg.address, others, conf, sync_journal=cfg.sync_writes)
 
     @replicated
-    def apply_batch(self, origin: str, seq: int, cmds: list[dict[str, Any]]) -> None:
-        """Runs on the raft thread on every replica; the loop applies the batch."""
+    def apply_batch(self, origin: str, seq: int, cmds: list[dict[str, Any]], _pad: bytes = b"") -> None:
+        """Runs on the raft thread on every replica; the loop applies the batch (`_pad`: ignored)."""
         self._store._from_raft(self.raftLastApplied + 1, origin, seq, cmds)
 
 
@@ -142,7 +118,7 @@ class RaftStore:
         self._nodes_seen: Any = None  # raft thread: pysyncobj's `otherNodes` at the last tick
         self.replica: _Replica | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._queue: list[tuple[dict[str, Any] | None, asyncio.Future[Any]]] = []
+        self._queue: list[tuple[dict[str, Any] | None, asyncio.Future[Any], int]] = []  # + encoded size
         self._pending: dict[int, tuple[float, list[tuple[dict[str, Any] | None, asyncio.Future[Any]]]]] = {}
         self._seq = 0
         self._flush_scheduled = False
@@ -165,27 +141,29 @@ class RaftStore:
             os.makedirs(os.path.join(cfg.data_dir, "raft"), exist_ok=True)
             files = {"journalFile": os.path.join(cfg.data_dir, "raft", "journal.bin"),
                      "fullDumpFile": os.path.join(cfg.data_dir, "raft", "snapshot.bin")}
+            # an older meshctl's pickled journal and snapshot: rewritten before pysyncobj reads them
+            await asyncio.get_running_loop().run_in_executor(
+                None, raft_adapter.migrate_data_dir, files["journalFile"], files["fullDumpFile"])
         conf = SyncObjConf(
+            bindAddress=cfg.address,  # only -bind (pysyncobj would listen on every address)
             appendEntriesUseBatch=False,  # ~1 ms commits; group commit below does the batching
             appendEntriesPeriod=0.1, raftMinTimeout=0.5, raftMaxTimeout=1.2,
             connectionTimeout=3.5, connectionRetryTime=0.5, leaderFallbackTimeout=2.0,
             logCompactionMinEntries=cfg.snapshot_threshold, logCompactionMinTime=cfg.snapshot_interval,
             dynamicMembershipChange=True, commandsWaitLeader=True,
-            appendEntriesBatchSizeBytes=2 ** 20, sendBufferSize=2 ** 20, recvBufferSize=2 ** 20,
+            appendEntriesBatchSizeBytes=CHUNK_BYTES, sendBufferSize=2 ** 20, recvBufferSize=2 ** 20,
             onStateChanged=self._on_state_changed_raft,
             serializer=self._serialize, deserializer=self._deserialize, password=cfg.password or None, **files)
         self.voters = sorted({*cfg.peers, cfg.address})
         self._others_seen = frozenset(self.voters) - {cfg.address}
         self.replica = _Replica(self, cfg, conf)  # binds the raft port, starts the raft thread
-        transport = self.replica._SyncObj__transport  # type: ignore[attr-defined]
-        on_message = self.replica._SyncObj__onMessageReceived  # type: ignore[attr-defined]
 
-        def watch_contact(node: Any, message: dict[str, Any]) -> None:
+        def watch_contact(node: Any, message: dict[str, Any], deliver: Callable[[Any, dict[str, Any]], None]) -> None:
             if message.get("type") == "append_entries":
                 self._last_contact = time.monotonic()
-            on_message(node, message)
+            deliver(node, message)
 
-        transport.setOnMessageReceivedCallback(watch_contact)
+        self.replica.hook_messages(watch_contact)
         self.replica.addOnTickCallback(self._run_raft_calls)
         self.replica.addOnTickCallback(self._watch_voters)
         self._sweeper = asyncio.ensure_future(self._sweep())
@@ -241,7 +219,7 @@ class RaftStore:
         rep = self.replica
         if rep is None or not rep._isLeader():
             return False
-        noop = rep._SyncObj__noopIDx  # type: ignore[attr-defined]
+        noop = rep.noop_index
         return noop is not None and rep.raftLastApplied >= noop and self._processed == self._scheduled
 
     async def wait_ready(self, timeout: float = 5.0) -> bool:
@@ -384,8 +362,16 @@ class RaftStore:
     async def _submit(self, command: dict[str, Any] | None) -> Any:
         if self.replica is None or self.loop is None:
             raise StateError(NO_LEADER)
+        size = 1
+        if command is not None:
+            try:
+                size = len(raft_adapter.encode(command))
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise StateError(f"command cannot be replicated: {exc}") from None
+            if size > MAX_COMMAND_BYTES:
+                raise StateError(f"command too large to replicate ({size} bytes, at most {MAX_COMMAND_BYTES})")
         fut: asyncio.Future[Any] = self.loop.create_future()
-        self._queue.append((command, fut))
+        self._queue.append((command, fut, size))
         self._schedule_flush()
         try:
             return await asyncio.wait_for(asyncio.shield(fut), APPLY_TIMEOUT)
@@ -402,7 +388,13 @@ class RaftStore:
         self._flush_scheduled = False
         if not self._queue or self.replica is None:
             return
-        items, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        count, size = 0, 0
+        for _, _, n in self._queue:  # at least one command; then up to MAX_BATCH / MAX_BATCH_BYTES
+            if count and (count >= MAX_BATCH or size + n > MAX_BATCH_BYTES):
+                break
+            count, size = count + 1, size + n
+        items = [(cmd, fut) for cmd, fut, _ in self._queue[:count]]
+        del self._queue[:count]
         self._seq += 1
         seq = self._seq
         self._pending[seq] = (time.monotonic(), items)
@@ -414,6 +406,12 @@ class RaftStore:
             if err != FAIL_REASON.SUCCESS:
                 loop.call_soon_threadsafe(self._fail_batch, seq, _FAILURES.get(err, f"raft error {err}"))
 
+        if size + 4096 >= CHUNK_BYTES:  # one entry in chunks: keep pysyncobj's reassembly right
+            pad = self.replica.entry_padding("apply_batch", (self.origin, seq, cmds), CHUNK_BYTES)
+            if pad:
+                self.replica.apply_batch(self.origin, seq, cmds, pad, callback=done)
+                self._schedule_flush()
+                return
         self.replica.apply_batch(self.origin, seq, cmds, callback=done)
         self._schedule_flush()
 
@@ -457,7 +455,7 @@ class RaftStore:
             except Exception as exc:  # deterministic on every replica, so still consistent
                 log.exception("command %s failed", cmd.get("Op"))
                 results.append((False, StateError(f"internal error: {exc}")))
-        self.applied_index = max(self.applied_index, index)
+        self.applied_index = index
         self._processed += 1
         self.hub.notify(self.state.drain_changes())
         if origin != self.origin:
@@ -505,32 +503,32 @@ class RaftStore:
 
         def take() -> None:
             try:
-                fut.set_result(pickle.dumps(self.snapshot_payload(), protocol=pickle.HIGHEST_PROTOCOL))
+                fut.set_result(raft_adapter.encode(self.snapshot_payload()))
             except Exception as exc:
                 fut.set_exception(exc)
 
         self.loop.call_soon_threadsafe(take)
         payload = fut.result(60)
-        with open(filename, "wb") as f:
-            pickle.dump((raft_meta, payload), f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        log.info("raft: snapshot written (%d bytes)", len(payload))
+        size = raft_adapter.write_snapshot(filename, raft_meta, payload)
+        log.info("raft: snapshot written (%d bytes)", size)
 
     def _deserialize(self, filename: str) -> Any:
         """Raft thread: load a snapshot file (restart or install from the leader)."""
-        with open(filename, "rb") as f:
-            raft_meta, payload = pickle.load(f)
-        data = pickle.loads(payload)
+        raft_meta, data = raft_adapter.read_snapshot(filename)
         self._scheduled += 1
         assert self.loop is not None
         self.loop.call_soon_threadsafe(self._install, data)
         return raft_meta
 
     def _install(self, data: dict[str, Any]) -> None:
+        # Exactly the state at the snapshot's entry: pysyncobj applies the entries after it
+        # next, even ones applied here before (a snapshot older than this replica's state).
+        # The "restore" command keeps the larger index (for `snapshot restore` through the
+        # log); a replica that kept its own would number every later write differently.
+        self.state.index = 1
         self.state.apply(Restore(data["State"]))
         self.members = dict(data.get("Members") or {})
-        self.applied_index = max(self.applied_index, int(data.get("AppliedIndex") or 0))
+        self.applied_index = int(data.get("AppliedIndex") or 0)
         self._processed += 1
         self.hub.notify(self.state.drain_changes())
         log.info("raft: snapshot loaded (index %d)", self.state.index)

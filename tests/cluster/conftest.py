@@ -39,6 +39,7 @@ class Server:
     dns_port: int = field(default_factory=free_port)
     join: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    bind: str = "127.0.0.1"  # -bind: the Raft and serf address (HTTP stays on 127.0.0.1)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,7 +48,7 @@ class Server:
 
     @property
     def raft_address(self) -> str:
-        return f"127.0.0.1:{self.server_port}"
+        return f"{self.bind}:{self.server_port}"
 
     @property
     def alive(self) -> bool:
@@ -55,7 +56,7 @@ class Server:
 
     def start(self, expect: int) -> None:
         cmd = [sys.executable, "-c", RUN, "-server", "-bootstrap-expect", str(expect), "-node", self.name,
-               "-data-dir", str(self.data_dir), "-bind", "127.0.0.1", "-http-port", str(self.http_port),
+               "-data-dir", str(self.data_dir), "-bind", self.bind, "-client", "127.0.0.1", "-http-port", str(self.http_port),
                "-serf-port", str(self.serf_port), "-server-port", str(self.server_port),
                "-dns-port", str(self.dns_port), *[a for j in self.join for a in ("-retry-join", j)], *self.extra]
         env = {k: v for k, v in os.environ.items() if k != "CONSUL_HTTP_ADDR"}
