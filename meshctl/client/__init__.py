@@ -4,6 +4,13 @@
     c = Client()                      # CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN ... or 127.0.0.1:8500
     c.kv.put("app/config", b"x")
     pair = c.kv.get("app/config").value
+    reply = c.health.service("web", passing=True, options=QueryOptions(consistency="stale"), index=7)
+    reply.value, reply.meta.last_index, reply.meta.known_leader
+
+Reads take a `QueryOptions` (`options=`) and/or its fields as keywords, and return a `Reply`
+(the value, `found`, and the `QueryMeta`). Failures are `ConsulError`s: one class per HTTP
+status family, `Unreachable` when the agent cannot be reached. Records are typed in
+`meshctl.client.records`.
 """
 
 from meshctl.client.blocking import Backoff, watch
@@ -23,10 +30,11 @@ from meshctl.client.errors import (
     Unreachable,
 )
 from meshctl.client.event import event_payload
-from meshctl.client.lock import LeaderElection, Lock, LockError, Semaphore
-from meshctl.client.query import QueryOptions, ReadOptions
+from meshctl.client.lock import LeaderElection, Lock, LockError, LockOptions, Semaphore
+from meshctl.client.query import Consistency, QueryArgs, QueryOptions
+from meshctl.client.snapshot import SnapshotArchive
 from meshctl.client.txn import kv_op
-from meshctl.client.types import KVPair, Reply, TxnError, TxnResult
+from meshctl.client.types import KVPair, QueryMeta, Reply, TxnError, TxnOpResult, TxnResult
 
 __all__ = [
     "ACLDisabled",
@@ -37,22 +45,27 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "ConsulError",
+    "Consistency",
     "DecodeError",
     "KVPair",
     "LeaderElection",
     "Lock",
     "LockError",
+    "LockOptions",
     "MethodNotAllowed",
     "NotFound",
     "PermissionDenied",
+    "QueryArgs",
+    "QueryMeta",
     "QueryOptions",
     "RateLimited",
-    "ReadOptions",
     "Reply",
     "Semaphore",
     "ServerError",
+    "SnapshotArchive",
     "TooLarge",
     "TxnError",
+    "TxnOpResult",
     "TxnResult",
     "Unreachable",
     "event_payload",
