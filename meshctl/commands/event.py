@@ -55,7 +55,7 @@ def list_(argv: list[str]) -> int:
     if rest:
         raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
     try:
-        events = make_client(args).event.list(args.name or None).value
+        events = make_client(args).event.list_recent(args.name or None).value
     except ConsulError as e:
         raise CommandError(f"Error listing events: {e}") from e
     rows = [("ID", "Name", "LTime", "Payload")]

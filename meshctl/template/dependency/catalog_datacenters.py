@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from meshctl.client import Client, ConsulError, Reply
 from meshctl.template.dependency.base import Dependency
 
 
-class CatalogDatacentersQuery(Dependency):
+class CatalogDatacentersQuery(Dependency[list[str]]):
     """Datacenter names; with `ignore_inaccessible`, only those whose servers answer with a leader."""
 
     blocking: ClassVar[bool] = False
@@ -21,7 +21,7 @@ class CatalogDatacentersQuery(Dependency):
         return f"catalog.datacenters(ignore_inaccessible={str(self.ignore_inaccessible).lower()})"
 
     def fetch(self, client: Client, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[Any]:
+              stale: bool = False) -> Reply[list[str]]:
         """GET /v1/catalog/datacenters (+ one probe per datacenter when filtering)."""
         dcs = client.catalog.datacenters()
         if self.ignore_inaccessible:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from meshctl.client import Client, Reply
 from meshctl.template.dependency.base import Dependency
@@ -13,7 +13,7 @@ class FileError(OSError):
     """The file cannot be read, or lies outside the sandbox."""
 
 
-class FileQuery(Dependency):
+class FileQuery(Dependency[str]):
     """The file's text; polled by stat (consul-template polls every 2 s; we poll every 0.5 s)."""
 
     blocking: ClassVar[bool] = False
@@ -43,7 +43,7 @@ class FileQuery(Dependency):
         return st.st_size, st.st_mtime_ns, st.st_ino
 
     def fetch(self, client: Client | None = None, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[Any]:
+              stale: bool = False) -> Reply[str]:
         """Read the file (errors as FileError)."""
         self.check_sandbox()
         try:
