@@ -10,6 +10,7 @@ from typing import Generic, TypedDict, TypeVar, cast
 from meshctl.client.records import AgentService, HealthCheck, KVEntry, Node, TxnResponse
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)  # a Reply[list[KVPair]] is a Reply[object] to whoever reads it
 U = TypeVar("U")
 
 
@@ -51,10 +52,10 @@ class QueryMeta:
 
 
 @dataclass
-class Reply(Generic[T]):
+class Reply(Generic[T_co]):
     """The answer to a read: the decoded value plus Consul's query metadata (also as `.meta`)."""
 
-    value: T
+    value: T_co
     index: int = 0  # X-Consul-Index (0 when the endpoint sends none)
     known_leader: bool = False  # X-Consul-KnownLeader
     last_contact: float = 0.0  # X-Consul-LastContact, in seconds
@@ -65,10 +66,10 @@ class Reply(Generic[T]):
     cache_hit: bool | None = None  # X-Cache of a `cached` read
     cache_age: float | None = None  # Age of a cached answer, in seconds
 
-    @classmethod
-    def of(cls, value: T, meta: QueryMeta, found: bool = True) -> Reply[T]:
+    @staticmethod
+    def of(value: T, meta: QueryMeta, found: bool = True) -> Reply[T]:
         """A reply carrying `value` with `meta`."""
-        return cls(value=value, index=meta.last_index, known_leader=meta.known_leader,
+        return Reply(value=value, index=meta.last_index, known_leader=meta.known_leader,
                    last_contact=meta.last_contact, found=found, consistency=meta.consistency,
                    filtered_by_acls=meta.filtered_by_acls, content_hash=meta.content_hash,
                    cache_hit=meta.cache_hit, cache_age=meta.cache_age)

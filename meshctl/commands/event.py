@@ -61,7 +61,7 @@ def list_(argv: list[str]) -> int:
     rows = [("ID", "Name", "LTime", "Payload")]
     for ev in events:
         payload = (event_payload(ev) or b"").decode("utf-8", "replace")
-        rows.append((ev.get("ID", ""), ev.get("Name", ""), ev.get("LTime", 0), payload))
+        rows.append((ev.get("ID", ""), ev.get("Name", ""), str(ev.get("LTime", 0)), payload))
     for line in columnize(rows):
         out(line)
     return 0

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar
 
 from meshctl.client import Client, Consistency, QueryOptions, Reply
-
-T = TypeVar("T")
 
 # Grammar pieces, as consul-template's dependency.go spells them.
 DC_RE = r"(@(?P<dc>[\w.\-]+))?"
@@ -70,10 +68,10 @@ def match(what: str, pattern: re.Pattern[str], text: str) -> dict[str, str | Non
     return m.groupdict()
 
 
-class Dependency(Generic[T]):
+class Dependency:
     """A data source a template reads; `str()` is its identity, `fetch()` answers one query.
 
-    `T` is the type of its result (a record, a list of records, None for "no such thing").
+    Each kind narrows `fetch()`'s result type (a record, a list of records, None for "no such thing").
 
     `blocking`: fetched with Consul blocking queries (else re-polled every `poll_interval`).
     `block_on_nil`: a None result is not data yet (consul-template's `key` on a missing key).
@@ -95,8 +93,8 @@ class Dependency(Generic[T]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Dependency) and str(self) == str(other)
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[T]:
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
+              stale: bool = False) -> Reply[object]:
         """One (blocking) read; the Reply's value is the dependency's result records."""
         raise NotImplementedError
 

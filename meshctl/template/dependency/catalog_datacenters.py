@@ -8,7 +8,7 @@ from meshctl.client import Client, ConsulError, Reply
 from meshctl.template.dependency.base import Dependency
 
 
-class CatalogDatacentersQuery(Dependency[list[str]]):
+class CatalogDatacentersQuery(Dependency):
     """Datacenter names; with `ignore_inaccessible`, only those whose servers answer with a leader."""
 
     blocking: ClassVar[bool] = False
@@ -20,7 +20,7 @@ class CatalogDatacentersQuery(Dependency[list[str]]):
     def __str__(self) -> str:
         return f"catalog.datacenters(ignore_inaccessible={str(self.ignore_inaccessible).lower()})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
               stale: bool = False) -> Reply[list[str]]:
         """GET /v1/catalog/datacenters (+ one probe per datacenter when filtering)."""
         dcs = client.catalog.datacenters()

@@ -11,7 +11,7 @@ from meshctl.template.dependency.records import CatalogNode, CatalogNodeService,
 _RE = re.compile(r"(?P<name>[\w.\-]+)?" + QUERY_RE + DC_RE)
 
 
-class CatalogNodeQuery(Dependency[CatalogNode | None]):
+class CatalogNodeQuery(Dependency):
     """A CatalogNode (services sorted by name then ID), or None for an unknown node."""
 
     def __init__(self, text: str = "") -> None:
@@ -23,7 +23,7 @@ class CatalogNodeQuery(Dependency[CatalogNode | None]):
     def __str__(self) -> str:
         return f"catalog.node({self.name}{self.opts}{'@' + self.dc if self.dc else ''})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
               stale: bool = False) -> Reply[CatalogNode | None]:
         """GET /v1/catalog/node/<name> (the name from /v1/agent/self when not given)."""
         name = self.name or client.agent.node_name()

@@ -11,7 +11,7 @@ from meshctl.template.dependency.records import Node
 _RE = re.compile(QUERY_RE + DC_RE + NEAR_RE)
 
 
-class CatalogNodesQuery(Dependency[list[Node]]):
+class CatalogNodesQuery(Dependency):
     """Nodes sorted by name then address (or by round-trip time with `~near`)."""
 
     def __init__(self, text: str = "") -> None:
@@ -23,7 +23,7 @@ class CatalogNodesQuery(Dependency[list[Node]]):
     def __str__(self) -> str:
         return f"catalog.nodes({self.opts}{'@' + self.dc if self.dc else ''}{'~' + self.near if self.near else ''})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
               stale: bool = False) -> Reply[list[Node]]:
         """GET /v1/catalog/nodes."""
         reply = client.catalog.nodes(options=self.opts.options(dc=self.dc, near=self.near, stale=stale),

@@ -11,7 +11,7 @@ from meshctl.template.dependency.records import CatalogSnippet
 _RE = re.compile(QUERY_RE + DC_RE)
 
 
-class CatalogServicesQuery(Dependency[list[CatalogSnippet]]):
+class CatalogServicesQuery(Dependency):
     """Service names (sorted) with the sorted union of their instances' tags."""
 
     def __init__(self, text: str = "") -> None:
@@ -22,7 +22,7 @@ class CatalogServicesQuery(Dependency[list[CatalogSnippet]]):
     def __str__(self) -> str:
         return f"catalog.services({self.opts}{'@' + self.dc if self.dc else ''})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
               stale: bool = False) -> Reply[list[CatalogSnippet]]:
         """GET /v1/catalog/services."""
         reply = client.catalog.services(options=self.opts.options(dc=self.dc, stale=stale), index=index, wait=wait)

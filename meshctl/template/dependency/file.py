@@ -13,7 +13,7 @@ class FileError(OSError):
     """The file cannot be read, or lies outside the sandbox."""
 
 
-class FileQuery(Dependency[str]):
+class FileQuery(Dependency):
     """The file's text; polled by stat (consul-template polls every 2 s; we poll every 0.5 s)."""
 
     blocking: ClassVar[bool] = False
@@ -42,7 +42,7 @@ class FileQuery(Dependency[str]):
         st = os.stat(self.path)
         return st.st_size, st.st_mtime_ns, st.st_ino
 
-    def fetch(self, client: Client | None = None, index: int = 0, wait: float | None = None,
+    def fetch(self, client: Client | None = None, index: int = 0, wait: str | float | None = None,
               stale: bool = False) -> Reply[str]:
         """Read the file (errors as FileError)."""
         self.check_sandbox()

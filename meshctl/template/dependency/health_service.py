@@ -21,7 +21,7 @@ _RE = re.compile(r"((?P<tag>[\w=:.\-]+)\.)?(?P<name>[\w\-]+)" + QUERY_RE + DC_RE
 STATES = ("any", "critical", "maintenance", "passing", "warning")
 
 
-class HealthServiceQuery(Dependency[list[HealthService]]):
+class HealthServiceQuery(Dependency):
     """Instances of a service whose aggregated check status passes the filter.
 
     No filter means "passing" (asked of the server with `?passing`); otherwise every instance
@@ -51,7 +51,7 @@ class HealthServiceQuery(Dependency[list[HealthService]]):
         near = f"~{self.near}" if self.near else ""
         return f"health.service({name}{self.opts}{dc}{near}|{','.join(self.filters)})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
               stale: bool = False) -> Reply[list[HealthService]]:
         """GET /v1/health/service/<name>[?tag=][&passing]."""
         passing_only = self.filters == ["passing"]

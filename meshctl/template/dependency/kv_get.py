@@ -23,7 +23,7 @@ def key_pair(p: KVPair, key: str | None = None) -> KeyPair:
                    Session=p.session or "")
 
 
-class KVGetQuery(Dependency[KeyPair | None]):
+class KVGetQuery(Dependency):
     """One key; the data is a KeyPair, or None when the key does not exist.
 
     `key` treats None as "no data yet" (consul-template blocks until the key exists);
@@ -39,7 +39,7 @@ class KVGetQuery(Dependency[KeyPair | None]):
     def __str__(self) -> str:
         return f"kv.get({self.key}{self.opts}{'@' + self.dc if self.dc else ''})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
               stale: bool = False) -> Reply[KeyPair | None]:
         """GET /v1/kv/<key>."""
         reply = client.kv.get(self.key, options=self.opts.options(dc=self.dc, stale=stale), index=index, wait=wait)

@@ -12,7 +12,7 @@ from meshctl.template.dependency.records import KeyPair
 _RE = re.compile(r"/?(?P<prefix>[^?@]*)(\?(?P<query>[^@]+))?" + DC_RE)
 
 
-class KVListQuery(Dependency[list[KeyPair]]):
+class KVListQuery(Dependency):
     """All entries under a prefix, recursively, as KeyPairs with Key relative to the prefix.
 
     `tree` drops folder entries (keys ending in "/"); `ls` keeps only direct children.
@@ -27,7 +27,7 @@ class KVListQuery(Dependency[list[KeyPair]]):
     def __str__(self) -> str:
         return f"kv.list({self.prefix}{self.opts}{'@' + self.dc if self.dc else ''})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
               stale: bool = False) -> Reply[list[KeyPair]]:
         """GET /v1/kv/<prefix>?recurse."""
         reply = client.kv.list_prefix(self.prefix, options=self.opts.options(dc=self.dc, stale=stale), index=index,
