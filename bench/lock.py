@@ -83,7 +83,7 @@ class Bench:
         return p
 
     def sessions(self, prefix: str) -> list[dict]:
-        return [s for s in self.client.session.list().value if f"at '{prefix}'" in s["Name"]]
+        return [s for s in self.client.session.list_all().value if f"at '{prefix}'" in s["Name"]]
 
     def close(self) -> None:
         for p in self.procs + [self.agent]:

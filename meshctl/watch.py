@@ -133,7 +133,7 @@ def _key(client: Client, spec: WatchSpec) -> Fetch:
 
 def _keyprefix(client: Client, spec: WatchSpec) -> Fetch:
     def fetch(index: int, wait: str | float | None) -> Reply[Any]:
-        reply = client.kv.list(spec.prefix, index=index, wait=wait, consistency=_consistency(spec))
+        reply = client.kv.list_prefix(spec.prefix, index=index, wait=wait, consistency=_consistency(spec))
         return Reply([kv_json(p) for p in reply.value], reply.index)
 
     return fetch
@@ -166,7 +166,7 @@ def _checks(client: Client, spec: WatchSpec) -> Fetch:
 
 
 def _event(client: Client, spec: WatchSpec) -> Fetch:
-    return lambda index, wait: client.event.list(spec.name or None, index=index, wait=wait)
+    return lambda index, wait: client.event.list_recent(spec.name or None, index=index, wait=wait)
 
 
 FETCHERS: dict[str, Callable[[Client, WatchSpec], Fetch]] = {

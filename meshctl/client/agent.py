@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from meshctl.client.client import Area, quote_segment
 from meshctl.client.query import Params
+from meshctl.client.records import AgentMember, AgentSelf, AgentService, HealthCheck, JSONObject
 
 CHECK_STATUSES = ("passing", "warning", "critical")
 
@@ -13,10 +14,10 @@ CHECK_STATUSES = ("passing", "warning", "critical")
 class Agent(Area):
     """The agent this client talks to: its config, members, local services and checks."""
 
-    def _get(self, path: str, params: Params | None = None) -> Any:
-        return self._client._json(self._client._request("GET", f"agent/{path}", params=params))
+    def _get(self, path: str, params: Params | None = None) -> object:
+        return self._get_json(f"agent/{path}", params)
 
-    def _put(self, path: str, params: Params | None = None, json: Any = None) -> None:
+    def _put(self, path: str, params: Params | None = None, json: JSONObject | None = None) -> None:
         if json is None:
             self._client._request("PUT", f"agent/{path}", params=params)
         else:
@@ -24,33 +25,33 @@ class Agent(Area):
 
     # -- reads --------------------------------------------------------------------------
 
-    def self(self) -> dict[str, Any]:
+    def self(self) -> AgentSelf:
         """`/v1/agent/self`: Config, Coord, Member, Stats, Meta..."""
-        return self._get("self") or {}
+        return cast(AgentSelf, self._get("self") or {})
 
     def node_name(self) -> str:
         """The agent's node name (`Config.NodeName`), as the Go client reads it."""
         return str(self.self().get("Config", {}).get("NodeName", ""))
 
-    def members(self, wan: bool = False) -> list[dict[str, Any]]:
+    def members(self, wan: bool = False) -> list[AgentMember]:
         """Gossip members: Name, Addr, Port, Tags, Status (1 alive ... 4 failed)..."""
-        return self._get("members", [("wan", "1")] if wan else None) or []
+        return cast(list[AgentMember], self._get("members", [("wan", "1")] if wan else None) or [])
 
-    def services(self, filter: str | None = None) -> dict[str, dict[str, Any]]:
+    def services(self, filter: str | None = None) -> dict[str, AgentService]:
         """Local services by ID."""
-        return self._get("services", [("filter", filter)] if filter else None) or {}
+        return cast(dict[str, AgentService], self._get("services", [("filter", filter)] if filter else None) or {})
 
-    def service(self, service_id: str) -> dict[str, Any]:
+    def service(self, service_id: str) -> AgentService:
         """One local service (raises NotFound for an unknown ID)."""
-        return self._get(f"service/{quote_segment(service_id)}") or {}
+        return cast(AgentService, self._get(f"service/{quote_segment(service_id)}") or {})
 
-    def checks(self, filter: str | None = None) -> dict[str, dict[str, Any]]:
+    def checks(self, filter: str | None = None) -> dict[str, HealthCheck]:
         """Local checks by ID."""
-        return self._get("checks", [("filter", filter)] if filter else None) or {}
+        return cast(dict[str, HealthCheck], self._get("checks", [("filter", filter)] if filter else None) or {})
 
     # -- services and checks ------------------------------------------------------------
 
-    def service_register(self, definition: dict[str, Any], replace_existing_checks: bool = False) -> None:
+    def service_register(self, definition: JSONObject, replace_existing_checks: bool = False) -> None:
         """Register a local service (Consul's definition: Name, ID, Tags, Port, Check(s)...)."""
         self._put("service/register", [("replace-existing-checks", "true")] if replace_existing_checks else None,
                   json=definition)
@@ -59,7 +60,7 @@ class Agent(Area):
         """Remove a local service and its checks."""
         self._put(f"service/deregister/{quote_segment(service_id)}")
 
-    def check_register(self, definition: dict[str, Any]) -> None:
+    def check_register(self, definition: JSONObject) -> None:
         """Register a local check (Name required; ID, ServiceID, TTL/HTTP/TCP/Args + Interval...)."""
         self._put("check/register", json=definition)
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from meshctl.client.errors import ConsulError
 from meshctl.client.types import Reply
@@ -39,7 +39,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next retry (and count the attempt)."""
-        d = min(self.cap, self.base * (2 ** min(self.attempt, 62)))
+        d = min(self.cap, self.base * float(2 ** min(self.attempt, 62)))
         self.attempt += 1
         return d / 2 + self.rand() * d / 2
 
@@ -65,7 +65,7 @@ def watch(
     retry_on: tuple[type[BaseException], ...] = (ConsulError,),
     min_interval: float = 1.0,
     compare_values: bool = False,
-    on_error: Callable[[BaseException, float], Any] | None = None,
+    on_error: Callable[[BaseException, float], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Reply[T]]:
     """Run `fetch(index, wait)` as a blocking-query loop; yield the first reply and each change.

@@ -1,4 +1,7 @@
-"""`Client`: one pooled requests Session, and the single `_request` every area goes through."""
+"""`Client`: one pooled requests Session, and the single `_request` every area goes through.
+
+Tools use the areas (`client.kv`, `client.health`, `client.snapshot` ...), never the plumbing below.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import json as jsonlib
 import logging
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar, Unpack
 from urllib.parse import quote
 
 import requests
@@ -14,9 +17,9 @@ import urllib3
 
 from meshctl.client.config import DEFAULT_TIMEOUT, ClientConfig, resolve_config
 from meshctl.client.errors import ConsulError, Unreachable, error_for
-from meshctl.client.query import Consistency, Params, query_params, read_timeout
+from meshctl.client.query import Params, QueryOptions, read_timeout
 from meshctl.client.transport import ServerNameAdapter, UnixSocketAdapter
-from meshctl.client.types import Reply
+from meshctl.client.types import QueryMeta, Reply
 
 if TYPE_CHECKING:
     from meshctl.client.acl import ACL
@@ -25,14 +28,16 @@ if TYPE_CHECKING:
     from meshctl.client.event import Event
     from meshctl.client.health import Health
     from meshctl.client.kv import KV
-    from meshctl.client.lock import Lock, Semaphore
+    from meshctl.client.lock import Lock, LockOptions, Semaphore
     from meshctl.client.operator import Operator
     from meshctl.client.session import Session
+    from meshctl.client.snapshot import Snapshot
     from meshctl.client.status import Status
     from meshctl.client.txn import Txn
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _NO_BODY = object()
 
 
@@ -109,6 +114,7 @@ class Client:
         from meshctl.client.kv import KV
         from meshctl.client.operator import Operator
         from meshctl.client.session import Session
+        from meshctl.client.snapshot import Snapshot
         from meshctl.client.status import Status
         from meshctl.client.txn import Txn
 
@@ -122,6 +128,7 @@ class Client:
         self.status: Status = Status(self)
         self.operator: Operator = Operator(self)
         self.acl: ACL = ACL(self)
+        self.snapshot: Snapshot = Snapshot(self)
 
     def __repr__(self) -> str:
         return f"Client({self.config.base_url!r})"
@@ -161,19 +168,19 @@ class Client:
 
     # -- locks (meshctl.client.lock) -----------------------------------------------------
 
-    def lock(self, key: str, **options: Any) -> Lock:
+    def lock(self, key: str, **options: Unpack[LockOptions]) -> Lock:
         """A `Lock` on `key` following Consul's lock protocol: `with client.lock("svc/leader"): ...`."""
         from meshctl.client.lock import Lock
 
         return Lock(self, key, **options)
 
-    def semaphore(self, prefix: str, limit: int, **options: Any) -> Semaphore:
+    def semaphore(self, prefix: str, limit: int, **options: Unpack[LockOptions]) -> Semaphore:
         """A `Semaphore` with `limit` slots at `prefix`, following Consul's semaphore protocol."""
         from meshctl.client.lock import Semaphore
 
         return Semaphore(self, prefix, limit, **options)
 
-    # -- the one request path ------------------------------------------------------------
+    # -- the one request path (the areas' plumbing; tools use the areas) -----------------
 
     def _request(
         self,
@@ -182,9 +189,10 @@ class Client:
         *,
         params: Params | None = None,
         data: bytes | str | None = None,
-        json: Any = _NO_BODY,
+        json: object = _NO_BODY,
         timeout: float | None = None,
         accept: Iterable[int] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send `method /v1/<path>`; raise the matching `ConsulError` unless 2xx or in `accept`."""
         url = f"{self.config.base_url}/v1/{path}"
@@ -192,15 +200,15 @@ class Client:
         if self.config.datacenter and not any(k == "dc" for k, _ in params):
             params.append(("dc", self.config.datacenter))
         body: bytes | str | None = data
-        headers = {}
+        all_headers = dict(headers or {})
         if json is not _NO_BODY:
             body = jsonlib.dumps(json)
-            headers["Content-Type"] = "application/json"
+            all_headers["Content-Type"] = "application/json"
         read = timeout if timeout is not None else self.config.timeout
         log.debug("%s %s", method, path)
         try:
             resp = self.http.request(
-                method, url, params=params, data=body, headers=headers,
+                method, url, params=params, data=body, headers=all_headers,
                 timeout=(self.config.connect_timeout, read),
             )
         except requests.RequestException as e:
@@ -210,62 +218,35 @@ class Client:
         return resp
 
     @staticmethod
-    def _json(resp: requests.Response) -> Any:
+    def _json(resp: requests.Response) -> object:
         """Decode a JSON body; an empty body is None."""
         if not resp.content:
             return None
         try:
-            return resp.json()
+            value: object = resp.json()
         except ValueError as e:
             raise DecodeError(resp.status_code, str(e), resp.request.method or "", resp.url) from e
-
-    @staticmethod
-    def _meta(resp: requests.Response, value: Any, found: bool = True) -> Reply[Any]:
-        h = resp.headers
-        try:
-            index = int(h.get("X-Consul-Index", "0") or 0)
-        except ValueError:
-            index = 0
-        try:
-            last_contact = int(h.get("X-Consul-LastContact", "0") or 0) / 1000.0
-        except ValueError:
-            last_contact = 0.0
-        return Reply(
-            value=value,
-            index=index,
-            known_leader=h.get("X-Consul-KnownLeader") == "true",
-            last_contact=last_contact,
-            found=found,
-            consistency=h.get("X-Consul-Effective-Consistency"),
-            filtered_by_acls=h.get("X-Consul-Results-Filtered-By-ACLs") == "true",
-            content_hash=h.get("X-Consul-ContentHash"),
-        )
+        return value
 
     def _query(
         self,
         path: str,
+        options: QueryOptions,
+        decode: Callable[[object], T],
         *,
         params: Params | None = None,
-        index: int | None = None,
-        wait: str | float | None = None,
-        consistency: Consistency | None = None,
-        dc: str | None = None,
-        filter: str | None = None,
-        near: str | None = None,
-        node_meta: Mapping[str, str] | Iterable[str] | None = None,
-        decode: Callable[[Any], Any] | None = None,
-        missing: Callable[[], Any] | None = None,
-    ) -> Reply[Any]:
-        """A GET with the standard read options; `missing` builds the value for a 404 (else raise)."""
-        all_params = query_params(index=index, wait=wait, consistency=consistency, dc=dc, filter=filter,
-                                  near=near, node_meta=node_meta)
+        missing: Callable[[], T] | None = None,
+    ) -> Reply[T]:
+        """A GET with `options`; `decode` builds the value from the JSON, `missing` for a 404 (else raise)."""
+        all_params = options.params()
         all_params.extend(params or [])
-        resp = self._request("GET", path, params=all_params, timeout=read_timeout(self.config.timeout, index, wait),
+        resp = self._request("GET", path, params=all_params, headers=options.headers(),
+                             timeout=read_timeout(self.config.timeout, options.index, options.wait),
                              accept=(404,) if missing else ())
-        if resp.status_code == 404:
-            return self._meta(resp, missing() if missing else None, found=False)
-        value = self._json(resp)
-        return self._meta(resp, decode(value) if decode else value)
+        meta = QueryMeta.from_headers(resp.headers)
+        if resp.status_code == 404 and missing is not None:
+            return Reply.of(missing(), meta, found=False)
+        return Reply.of(decode(self._json(resp)), meta)
 
     def _write(
         self,
@@ -274,14 +255,15 @@ class Client:
         *,
         params: Params | None = None,
         data: bytes | str | None = None,
-        json: Any = _NO_BODY,
+        json: object = _NO_BODY,
         dc: str | None = None,
-    ) -> Any:
+        timeout: float | None = None,
+    ) -> object:
         """A write; returns the decoded JSON body (None for an empty body)."""
         params = list(params or [])
         if dc:
             params.append(("dc", dc))
-        return self._json(self._request(method, path, params=params, data=data, json=json))
+        return self._json(self._request(method, path, params=params, data=data, json=json, timeout=timeout))
 
 
 class Area:
@@ -289,3 +271,12 @@ class Area:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+
+    def _get_json(self, path: str, params: Params | None = None) -> object:
+        """A plain (non-blocking) GET of `/v1/<path>`, decoded."""
+        return self._client._json(self._client._request("GET", path, params=params))
+
+
+def dc_params(dc: str | None) -> Params:
+    """`?dc=` when a datacenter is given."""
+    return [("dc", dc)] if dc else []

@@ -22,7 +22,7 @@ class ConsulError(Exception):
             return f"Unexpected response code: {self.status} ({body})"
         return f"Unexpected response code: {self.status}"
 
-    def __reduce__(self):  # keep pickling working with our signature
+    def __reduce__(self) -> tuple[type[ConsulError], tuple[int | None, str, str, str]]:  # pickle our signature
         return (type(self), (self.status, self.body, self.method, self.url))
 
 

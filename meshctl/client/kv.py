@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import Unpack, cast
 
 from meshctl.client.client import Area, quote_key
-from meshctl.client.query import Params, ReadOptions
+from meshctl.client.query import Params, QueryArgs, QueryOptions, query_options
+from meshctl.client.records import KVEntry
 from meshctl.client.types import KVPair, Reply
 
 
@@ -19,34 +20,55 @@ def _to_bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
-class KV(Area):
-    """Key/value store: get, list, keys, put, delete. Reads take `ReadOptions` keywords."""
+def _entries(data: object) -> list[KVPair]:
+    return [KVPair.from_json(d) for d in cast(list[KVEntry], data or [])]
 
-    def get(self, key: str, **opts: Unpack[ReadOptions]) -> Reply[KVPair | None]:
+
+def _entry(data: object) -> KVPair | None:
+    entries = cast(list[KVEntry], data or [])
+    return KVPair.from_json(entries[0]) if entries else None
+
+
+def _key_names(data: object) -> list[str]:
+    return list(cast(list[str], data or []))
+
+
+def _none() -> KVPair | None:
+    return None
+
+
+def _empty_pairs() -> list[KVPair]:
+    return []
+
+
+def _empty_keys() -> list[str]:
+    return []
+
+
+class KV(Area):
+    """Key/value store: get, list_prefix, keys, put, delete. Reads take `QueryOptions` (or its keywords)."""
+
+    def get(self, key: str, *, options: QueryOptions | None = None,
+            **args: Unpack[QueryArgs]) -> Reply[KVPair | None]:
         """One entry, or `value=None` (and `found=False`) when the key does not exist."""
         if not key:
             raise ValueError("Missing key name")
-        return self._client._query(
-            f"kv/{_check_key(key)}", decode=lambda data: KVPair.from_json(data[0]) if data else None,
-            missing=lambda: None, **opts,
-        )
+        return self._client._query(f"kv/{_check_key(key)}", query_options(options, args), _entry, missing=_none)
 
-    def list(self, prefix: str = "", **opts: Unpack[ReadOptions]) -> Reply[list[KVPair]]:
-        """Every entry under `prefix` (recurse), sorted by key; `[]` when there is none."""
-        return self._client._query(
-            f"kv/{_check_key(prefix)}", params=[("recurse", "")],
-            decode=lambda data: [KVPair.from_json(d) for d in data or []], missing=list, **opts,
-        )
+    def list_prefix(self, prefix: str = "", *, options: QueryOptions | None = None,
+                    **args: Unpack[QueryArgs]) -> Reply[list[KVPair]]:
+        """Every entry under `prefix` (`?recurse`), sorted by key; `[]` when there is none."""
+        return self._client._query(f"kv/{_check_key(prefix)}", query_options(options, args), _entries,
+                                   params=[("recurse", "")], missing=_empty_pairs)
 
-    def keys(self, prefix: str = "", separator: str | None = None,
-             **opts: Unpack[ReadOptions]) -> Reply[list[str]]:
+    def keys(self, prefix: str = "", separator: str | None = None, *, options: QueryOptions | None = None,
+             **args: Unpack[QueryArgs]) -> Reply[list[str]]:
         """Key names under `prefix`, truncated after `separator` when given; `[]` when none."""
         params: Params = [("keys", "")]
         if separator:
             params.append(("separator", separator))
-        return self._client._query(
-            f"kv/{_check_key(prefix)}", params=params, decode=lambda data: list(data or []), missing=list, **opts,
-        )
+        return self._client._query(f"kv/{_check_key(prefix)}", query_options(options, args), _key_names,
+                                   params=params, missing=_empty_keys)
 
     def put(self, key: str, value: bytes | str | None = None, *, flags: int | None = None,
             cas: int | None = None, acquire: str | None = None, release: str | None = None,

@@ -36,7 +36,7 @@ import posixpath
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from meshctl.client.errors import ConsulError, ServerError, Unreachable
 from meshctl.client.types import KVPair, Reply
@@ -56,6 +56,23 @@ DEFAULT_SESSION_TTL = "15s"
 DEFAULT_WAIT_TIME = 15.0  # one blocking read while waiting for the lock
 DEFAULT_RETRY_TIME = 5.0  # pause after an acquire refused by lock-delay
 DEFAULT_MONITOR_RETRY_TIME = 2.0
+
+
+class LockOptions(TypedDict, total=False):
+    """The options of a `Lock` or `Semaphore` (see `Lock`)."""
+
+    value: bytes | str | None
+    session: str | None
+    session_name: str | None
+    session_ttl: str | float
+    lock_delay: str | float | None
+    session_checks: list[str] | None
+    session_node: str | None
+    monitor_retries: int
+    monitor_retry_time: float
+    wait_time: float
+    try_once: bool
+    retry_time: float
 
 
 class LockError(Exception):
@@ -89,7 +106,7 @@ def go_path_join(*parts: str) -> str:
     return cleaned
 
 
-def go_json(value: Any) -> bytes:
+def go_json(value: object) -> bytes:
     """JSON as Go's encoding/json writes it: compact, HTML characters escaped, UTF-8 kept.
 
     Keys keep the order of the dicts given: pass struct fields in declaration order and
@@ -115,7 +132,7 @@ class SessionRenewer:
     """
 
     def __init__(self, client: Client, session_id: str, ttl: str | float,
-                 on_gone: Callable[[str], Any] | None = None) -> None:
+                 on_gone: Callable[[str], object] | None = None) -> None:
         self.client = client
         self.session_id = session_id
         self.ttl = parse_duration(ttl)
@@ -212,7 +229,7 @@ class _Contender:
         self._done = threading.Event()  # set while not holding: stops the monitor
         self._done.set()
         self._cancelled = threading.Event()
-        self._callbacks: list[Callable[[str], Any]] = []
+        self._callbacks: list[Callable[[str], object]] = []
 
     # -- public state --------------------------------------------------------------------
 
@@ -226,7 +243,7 @@ class _Contender:
         """The session this contender uses (while acquiring or holding)."""
         return self._session_id
 
-    def on_lost(self, callback: Callable[[str], Any]) -> None:
+    def on_lost(self, callback: Callable[[str], object]) -> None:
         """Call `callback(reason)` (from a background thread) when a held lock is lost."""
         self._callbacks.append(callback)
 
@@ -412,7 +429,7 @@ class Lock(_Contender):
     blocking read; `try_once` (give up after `wait_time`); `retry_time` after a refused acquire.
     """
 
-    def __init__(self, client: Client, key: str, **options: Any) -> None:
+    def __init__(self, client: Client, key: str, **options: Unpack[LockOptions]) -> None:
         if not key:
             raise ValueError("missing key")
         super().__init__(client, **options)
@@ -503,7 +520,7 @@ class Semaphore(_Contender):
     default_session_name = DEFAULT_SEMAPHORE_SESSION_NAME
     behavior = "delete"
 
-    def __init__(self, client: Client, prefix: str, limit: int, **options: Any) -> None:
+    def __init__(self, client: Client, prefix: str, limit: int, **options: Unpack[LockOptions]) -> None:
         if not prefix:
             raise ValueError("missing prefix")
         if limit <= 0:
@@ -570,7 +587,7 @@ class Semaphore(_Contender):
                 wait = self.wait_time - elapsed
             attempts += 1
             try:
-                reply = kv.list(self.prefix, index=index or None, wait=wait)
+                reply = kv.list_prefix(self.prefix, index=index or None, wait=wait)
             except ConsulError as e:
                 raise LockError(f"failed to read prefix: {e}") from e
             lock_pair = self._find_lock(reply.value)
@@ -609,7 +626,7 @@ class Semaphore(_Contender):
         kv.delete(self.contender_key(sid))
 
     def _still_held(self, sid: str, index: int) -> tuple[bool, int]:
-        reply = self.client.kv.list(self.prefix, index=index or None, consistency="consistent")
+        reply = self.client.kv.list_prefix(self.prefix, index=index or None, consistency="consistent")
         _, holders = self._decode(self._find_lock(reply.value))
         self._prune(holders, reply.value)
         return sid in holders, reply.index
@@ -620,7 +637,7 @@ class Semaphore(_Contender):
             if self._held:
                 raise LockHeld("Semaphore already held")
             try:
-                pairs = self.client.kv.list(self.prefix).value
+                pairs = self.client.kv.list_prefix(self.prefix).value
                 lock_pair = self._find_lock(pairs)
                 if lock_pair.modify_index == 0:
                     return

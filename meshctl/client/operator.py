@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from meshctl.client.client import Area
 from meshctl.client.query import Params
+from meshctl.client.records import RaftConfiguration
 
 
 class Operator(Area):
     """Raft cluster operations."""
 
-    def raft_configuration(self, *, stale: bool = False, dc: str | None = None) -> dict[str, Any]:
+    def raft_configuration(self, *, stale: bool = False, dc: str | None = None) -> RaftConfiguration:
         """`{"Servers": [{ID, Node, Address, Leader, Voter}], "Index": N}`."""
         params: Params = [("stale", "")] if stale else []
         if dc:
             params.append(("dc", dc))
-        return self._client._json(self._client._request("GET", "operator/raft/configuration", params=params))
+        return cast(RaftConfiguration, self._get_json("operator/raft/configuration", params))
 
     def raft_remove_peer(self, *, id: str | None = None, address: str | None = None,
                          dc: str | None = None) -> None:

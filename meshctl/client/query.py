@@ -2,31 +2,105 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Literal, TypedDict
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypedDict, Unpack
 
 from meshctl.flags import format_duration, parse_duration
 
 Consistency = Literal["default", "stale", "consistent"]
 Params = list[tuple[str, str]]
+NodeMeta = Mapping[str, str] | Sequence[str]  # {"k": "v"} or ["k:v", ...]
 
 
+class QueryArgs(TypedDict, total=False):
+    """The `QueryOptions` fields as keyword arguments of a read: `client.kv.get("k", index=7, wait="30s")`."""
 
-class ReadOptions(TypedDict, total=False):
-    """Keyword options of every read that Consul can block on."""
+    index: int | None
+    wait: str | float | None
+    consistency: Consistency | None
+    dc: str | None
+    token: str | None
+    filter: str | None
+    near: str | None
+    node_meta: NodeMeta | None
+    cached: bool
+    max_age: str | float | None
+    namespace: str | None
+    partition: str | None
+    peer: str | None
+    sameness_group: str | None
 
-    index: int | None  # block until the data's index passes this (0/None: return at once)
-    wait: str | float | None  # longest block: seconds or a Go duration ("30s")
-    consistency: Consistency | None  # "default", "stale" or "consistent"
-    dc: str | None  # datacenter (default: the client's, else the agent's)
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """Options of a read (the Go client's `api.QueryOptions`); None / False leaves an option out.
+
+    Pass one as `options=` to any read, alone or with keyword overrides:
+    `client.health.service("web", options=base, index=reply.index, wait="1m")`.
+    Endpoints ignore the options they have no use for (Consul does the same).
+    """
+
+    index: int | None = None  # block until the data's index passes this (0/None: return at once)
+    wait: str | float | None = None  # longest block: seconds or a Go duration ("30s")
+    consistency: Consistency | None = None  # "default", "stale" or "consistent"
+    dc: str | None = None  # datacenter (default: the client's, else the agent's)
+    token: str | None = None  # this request's ACL token instead of the client's (sent as a header)
+    filter: str | None = None  # go-bexpr filter expression
+    near: str | None = None  # sort by RTT from this node ("_agent" for the local one)
+    node_meta: NodeMeta | None = None  # node metadata to match
+    cached: bool = False  # `?cached`: the agent's cache may answer (see QueryMeta.cache_hit)
+    max_age: str | float | None = None  # with `cached`: the oldest cached answer accepted
+    namespace: str | None = None  # `?ns=` (Consul Enterprise)
+    partition: str | None = None  # `?partition=` (Consul Enterprise)
+    peer: str | None = None  # `?peer=`: a cluster peer's data
+    sameness_group: str | None = None  # `?sameness-group=` (Consul Enterprise)
+
+    def __post_init__(self) -> None:
+        if self.consistency not in (None, "default", "stale", "consistent"):
+            raise ValueError(f"unknown consistency mode {self.consistency!r}")
+
+    def __repr__(self) -> str:  # never show the token
+        fields = [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        shown = ", ".join(f"{k}={'<set>' if k == 'token' else v!r}" for k, v in fields
+                          if v is not None and v is not False)
+        return f"QueryOptions({shown})"
+
+    def replace(self, **changes: Unpack[QueryArgs]) -> QueryOptions:
+        """A copy with `changes` applied."""
+        return dataclasses.replace(self, **changes) if changes else self
+
+    @property
+    def blocking(self) -> bool:
+        """Whether this read waits for a change (an index is given)."""
+        return bool(self.index)
+
+    def params(self) -> Params:
+        """The options as query parameters, in a fixed order (the token is a header, never here)."""
+        params = query_params(index=self.index, wait=self.wait, consistency=self.consistency, dc=self.dc,
+                              filter=self.filter, near=self.near, node_meta=self.node_meta)
+        if self.cached:
+            params.append(("cached", ""))
+        for name, value in (("ns", self.namespace), ("partition", self.partition), ("peer", self.peer),
+                            ("sameness-group", self.sameness_group)):
+            if value:
+                params.append((name, value))
+        return params
+
+    def headers(self) -> dict[str, str]:
+        """The options sent as headers: the request's token, and Cache-Control for `max_age`."""
+        headers: dict[str, str] = {}
+        if self.token:
+            headers["X-Consul-Token"] = self.token
+        if self.max_age is not None:
+            headers["Cache-Control"] = f"max-age={int(parse_duration(self.max_age))}"
+        return headers
 
 
-class QueryOptions(ReadOptions, total=False):
-    """ReadOptions plus the catalog/health extras."""
-
-    filter: str | None  # go-bexpr filter expression
-    near: str | None  # sort by RTT from this node ("_agent" for the local one)
-    node_meta: Mapping[str, str] | Iterable[str] | None  # {"k": "v"} or ["k:v", ...]
+def query_options(options: QueryOptions | None, args: QueryArgs) -> QueryOptions:
+    """`options` (or the defaults) with keyword `args` applied over it."""
+    return (options or QueryOptions()).replace(**args)
 
 
 DEFAULT_BLOCKING_WAIT = 300.0  # the server's default_query_time
@@ -77,7 +151,7 @@ def query_params(
     dc: str | None = None,
     filter: str | None = None,
     near: str | None = None,
-    node_meta: Mapping[str, str] | Iterable[str] | None = None,
+    node_meta: NodeMeta | None = None,
 ) -> Params:
     """The standard read options as query parameters (None means "leave out")."""
     params: Params = []
@@ -96,8 +170,13 @@ def query_params(
     if near:
         params.append(("near", near))
     if node_meta:
-        items = node_meta.items() if isinstance(node_meta, Mapping) else (m.split(":", 1) for m in node_meta)
-        params.extend(("node-meta", f"{k}:{v}") for k, v in items)
+        if isinstance(node_meta, Mapping):
+            params.extend(("node-meta", f"{k}:{v}") for k, v in node_meta.items())
+        else:
+            for m in node_meta:
+                if ":" not in m:
+                    raise ValueError(f"node-meta {m!r}: want key:value")
+                params.append(("node-meta", m))
     return params
 
 

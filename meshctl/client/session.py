@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Unpack
+from typing import Unpack, cast
 
-from meshctl.client.client import Area, quote_segment
-from meshctl.client.query import ReadOptions, format_duration_ms, go_duration
+from meshctl.client.client import Area, dc_params, quote_segment
+from meshctl.client.query import QueryArgs, QueryOptions, format_duration_ms, go_duration, query_options
+from meshctl.client.records import ServiceCheck, SessionEntry
 from meshctl.client.types import Reply
 
 BEHAVIORS = ("release", "delete")
+
+
+def _sessions(data: object) -> list[SessionEntry]:
+    return cast(list[SessionEntry], data or [])
+
+
+def _first(data: object) -> SessionEntry | None:
+    sessions = _sessions(data)
+    return sessions[0] if sessions else None
 
 
 class Session(Area):
@@ -18,12 +28,12 @@ class Session(Area):
     def create(self, name: str | None = None, node: str | None = None, ttl: str | float | None = None,
                lock_delay: str | float | None = None, behavior: str | None = None,
                checks: Sequence[str] | None = None, *, node_checks: Sequence[str] | None = None,
-               service_checks: Sequence[dict[str, str]] | None = None, dc: str | None = None) -> str:
+               service_checks: Sequence[ServiceCheck] | None = None, dc: str | None = None) -> str:
         """Create a session and return its ID. `ttl` / `lock_delay`: seconds or Go durations.
 
         `checks=None` keeps Consul's default (`serfHealth`); `checks=[]` means no checks.
         """
-        body: dict[str, Any] = {}
+        body: dict[str, object] = {}
         if name is not None:
             body["Name"] = name
         if node is not None:
@@ -42,31 +52,33 @@ class Session(Area):
             body["NodeChecks"] = list(node_checks)
         if service_checks is not None:
             body["ServiceChecks"] = list(service_checks)
-        return str(self._client._write("PUT", "session/create", json=body, dc=dc)["ID"])
+        created = cast(dict[str, str], self._client._write("PUT", "session/create", json=body, dc=dc))
+        return str(created["ID"])
 
     def destroy(self, session_id: str, *, dc: str | None = None) -> bool:
         """Destroy a session, releasing (or deleting) the keys it holds."""
         return bool(self._client._write("PUT", f"session/destroy/{quote_segment(session_id)}", dc=dc))
 
-    def renew(self, session_id: str, *, dc: str | None = None) -> dict[str, Any] | None:
+    def renew(self, session_id: str, *, dc: str | None = None) -> SessionEntry | None:
         """Renew a TTL session; the session (its TTL may have grown), or None when it is gone."""
-        params = [("dc", dc)] if dc else []
-        resp = self._client._request("PUT", f"session/renew/{quote_segment(session_id)}", params=params,
+        resp = self._client._request("PUT", f"session/renew/{quote_segment(session_id)}", params=dc_params(dc),
                                      accept=(404,))
         if resp.status_code == 404:
             return None
-        data = self._client._json(resp)
-        return data[0] if data else None
+        return _first(self._client._json(resp))
 
-    def info(self, session_id: str, **opts: Unpack[ReadOptions]) -> Reply[dict[str, Any] | None]:
+    def info(self, session_id: str, *, options: QueryOptions | None = None,
+             **args: Unpack[QueryArgs]) -> Reply[SessionEntry | None]:
         """One session, or None."""
-        return self._client._query(f"session/info/{quote_segment(session_id)}",
-                                   decode=lambda d: d[0] if d else None, **opts)
+        return self._client._query(f"session/info/{quote_segment(session_id)}", query_options(options, args),
+                                   _first)
 
-    def list(self, **opts: Unpack[ReadOptions]) -> Reply[list[dict[str, Any]]]:
+    def list_all(self, *, options: QueryOptions | None = None,
+                 **args: Unpack[QueryArgs]) -> Reply[list[SessionEntry]]:
         """All sessions."""
-        return self._client._query("session/list", decode=lambda d: d or [], **opts)
+        return self._client._query("session/list", query_options(options, args), _sessions)
 
-    def node(self, node: str, **opts: Unpack[ReadOptions]) -> Reply[list[dict[str, Any]]]:
+    def node(self, node: str, *, options: QueryOptions | None = None,
+             **args: Unpack[QueryArgs]) -> Reply[list[SessionEntry]]:
         """Sessions of one node."""
-        return self._client._query(f"session/node/{quote_segment(node)}", decode=lambda d: d or [], **opts)
+        return self._client._query(f"session/node/{quote_segment(node)}", query_options(options, args), _sessions)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from meshctl.client.client import Area
+from typing import cast
+
+from meshctl.client.client import Area, dc_params
 
 
 class Status(Area):
@@ -10,10 +12,8 @@ class Status(Area):
 
     def leader(self, *, dc: str | None = None) -> str:
         """The leader's `ip:port`, or "" when there is no leader."""
-        params = [("dc", dc)] if dc else []
-        return self._client._json(self._client._request("GET", "status/leader", params=params)) or ""
+        return str(self._get_json("status/leader", dc_params(dc)) or "")
 
     def peers(self, *, dc: str | None = None) -> list[str]:
         """The Raft peers' `ip:port` addresses."""
-        params = [("dc", dc)] if dc else []
-        return list(self._client._json(self._client._request("GET", "status/peers", params=params)) or [])
+        return list(cast(list[str], self._get_json("status/peers", dc_params(dc)) or []))

@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import urllib3
+from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
+
+if TYPE_CHECKING:
+    from urllib3.util.timeout import _TYPE_TIMEOUT
 
 
 class ServerNameAdapter(HTTPAdapter):
     """Verify (and send SNI for) a fixed TLS server name, as CONSUL_TLS_SERVER_NAME asks."""
 
-    def __init__(self, server_name: str, **kwargs: Any) -> None:
+    def __init__(self, server_name: str, pool_maxsize: int = 10) -> None:
         self._server_name = server_name
-        super().__init__(**kwargs)
+        super().__init__(pool_maxsize=pool_maxsize)
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["server_hostname"] = self._server_name
-        kwargs["assert_hostname"] = self._server_name
-        super().init_poolmanager(*args, **kwargs)
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
+                         **pool_kwargs: Any) -> None:  # Any: requests' own signature
+        pool_kwargs["server_hostname"] = self._server_name
+        pool_kwargs["assert_hostname"] = self._server_name
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
 
 class _UnixConnection(HTTPConnection):
-    def __init__(self, path: str, **kwargs: Any) -> None:
-        super().__init__("localhost", **kwargs)
+    def __init__(self, path: str, timeout: _TYPE_TIMEOUT) -> None:
+        super().__init__("localhost", timeout=timeout)
         self._unix_path = path
 
     def _new_conn(self) -> socket.socket:
@@ -42,8 +48,8 @@ class _UnixConnection(HTTPConnection):
 
 
 class _UnixPool(HTTPConnectionPool):
-    def __init__(self, path: str, **kwargs: Any) -> None:
-        super().__init__("localhost", **kwargs)
+    def __init__(self, path: str, maxsize: int) -> None:
+        super().__init__("localhost", maxsize=maxsize)
         self._unix_path = path
 
     def _new_conn(self) -> HTTPConnection:
@@ -59,14 +65,15 @@ class UnixSocketAdapter(HTTPAdapter):
         self._pool = _UnixPool(path, maxsize=pool_maxsize)
         super().__init__()
 
-    def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None,
-                                        cert: Any = None) -> HTTPConnectionPool:
+    def get_connection_with_tls_context(self, request: PreparedRequest, verify: bool | str | None,
+                                        proxies: Mapping[str, str] | None = None,
+                                        cert: tuple[str, str] | str | None = None) -> HTTPConnectionPool:
         return self._pool
 
-    def get_connection(self, url: Any, proxies: Any = None) -> HTTPConnectionPool:
+    def get_connection(self, url: str | bytes, proxies: Mapping[str, str] | None = None) -> HTTPConnectionPool:
         return self._pool
 
-    def request_url(self, request: Any, proxies: Any) -> str:
+    def request_url(self, request: PreparedRequest, proxies: Mapping[str, str] | None) -> str:
         return request.path_url
 
     def close(self) -> None:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 from meshctl.client.client import Area
 from meshctl.client.query import Consistency, query_params
-from meshctl.client.types import TxnResult, b64encode
+from meshctl.client.records import JSONObject, TxnResponse
+from meshctl.client.types import QueryMeta, TxnResult, b64encode
 
 
 def kv_op(verb: str, key: str, value: bytes | str | None = None, *, flags: int | None = None,
-          index: int | None = None, session: str | None = None) -> dict[str, Any]:
+          index: int | None = None, session: str | None = None) -> dict[str, dict[str, object]]:
     """Build one `{"KV": {...}}` operation (verbs: set, cas, lock, unlock, get, get-tree, delete...)."""
-    op: dict[str, Any] = {"Verb": verb, "Key": key}
+    op: dict[str, object] = {"Verb": verb, "Key": key}
     if value is not None:
         op["Value"] = b64encode(value)
     if flags is not None:
@@ -25,17 +26,19 @@ def kv_op(verb: str, key: str, value: bytes | str | None = None, *, flags: int |
     return {"KV": op}
 
 
-def _encode(op: dict[str, Any]) -> dict[str, Any]:
+def _encode(op: JSONObject) -> JSONObject:
     kv = op.get("KV")
-    if isinstance(kv, dict) and isinstance(kv.get("Value"), bytes):  # raw bytes: encode for the caller
-        return {**op, "KV": {**kv, "Value": b64encode(kv["Value"])}}
+    if isinstance(kv, Mapping):
+        value = kv.get("Value")
+        if isinstance(value, bytes):  # raw bytes: encode for the caller
+            return {**op, "KV": {**kv, "Value": b64encode(value)}}
     return op
 
 
 class Txn(Area):
     """Atomic multi-operation transactions."""
 
-    def apply(self, ops: Sequence[dict[str, Any]], *, consistency: Consistency | None = None,
+    def apply(self, ops: Sequence[JSONObject], *, consistency: Consistency | None = None,
               dc: str | None = None) -> TxnResult:
         """Run `ops` (Consul's shapes; a KV `Value` given as bytes is base64-encoded for you).
 
@@ -43,7 +46,7 @@ class Txn(Area):
         """
         resp = self._client._request("PUT", "txn", params=query_params(consistency=consistency, dc=dc),
                                      json=[_encode(op) for op in ops], accept=(409,))
-        result = TxnResult.from_json(resp.status_code == 200, self._client._json(resp))
-        meta = self._client._meta(resp, None)
-        result.index, result.known_leader, result.last_contact = meta.index, meta.known_leader, meta.last_contact
+        result = TxnResult.from_json(resp.status_code == 200, cast(TxnResponse | None, self._client._json(resp)))
+        meta = QueryMeta.from_headers(resp.headers)
+        result.index, result.known_leader, result.last_contact = meta.last_index, meta.known_leader, meta.last_contact
         return result

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from meshctl.client.records import ACLLink
 from meshctl.commands.common import (
     CommandError,
     Handler,
@@ -145,7 +146,7 @@ def _link_flags(p: FlagParser, identities: bool = True) -> None:
         p.flag("node-identity", action="append", default=[], help="Node identity NAME:DATACENTER (repeatable)")
 
 
-def _policies(args: Namespace) -> list[dict[str, str]]:
+def _policies(args: Namespace) -> list[ACLLink]:
     return [{"ID": i} for i in args.policy_id] + [{"Name": n} for n in args.policy_name]
 
 
@@ -295,7 +296,7 @@ def token_update(argv: list[str]) -> int:
         policies = list(old.get("Policies") or []) + policies
     tok = client.acl.token_update(
         args.id, description=args.description if args.description is not None else old.get("Description", ""),
-        policies=policies, roles=old.get("Roles") or [],  # type: ignore[arg-type]
+        policies=policies, roles=old.get("Roles") or [],
         service_identities=args.service_identity or [s["ServiceName"] for s in old.get("ServiceIdentities") or []],
         node_identities=args.node_identity or [f"{n['NodeName']}:{n.get('Datacenter', '')}"
                                                for n in old.get("NodeIdentities") or []])
@@ -372,7 +373,7 @@ def role_create(argv: list[str]) -> int:
     if not args.name:
         raise CommandError("Missing required '-name' flag")
     role = make_client(args).acl.role_create(
-        args.name, description=args.description, policies=_policies(args) or None,  # type: ignore[arg-type]
+        args.name, description=args.description, policies=_policies(args) or None,
         service_identities=args.service_identity or None, node_identities=args.node_identity or None)
     _show(args, role, role_lines)
     return 0
@@ -392,7 +393,7 @@ def role_update(argv: list[str]) -> int:
     role = client.acl.role_update(rid, args.new_name or old["Name"],
                                   description=args.description if args.description is not None
                                   else old.get("Description", ""),
-                                  policies=_policies(args) or old.get("Policies") or [])  # type: ignore[arg-type]
+                                  policies=_policies(args) or old.get("Policies") or [])
     _show(args, role, role_lines)
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from meshctl.client import ConsulError
 from meshctl.commands.common import (
@@ -116,8 +116,8 @@ def nodes(argv: list[str]) -> int:
                                                "Meta": inst.get("NodeMeta")})
             found = list(seen.values())
         else:
-            found = client.catalog.nodes(near=args.near or None, node_meta=node_meta or None,
-                                         consistency=consistency(args)).value
+            found = cast(list[dict[str, Any]], client.catalog.nodes(near=args.near or None, node_meta=node_meta or None,
+                                                                    consistency=consistency(args)).value)
     except ConsulError as e:
         raise CommandError(f"Error listing nodes: {e}") from e
     if not found:

@@ -55,13 +55,13 @@ def list_(argv: list[str]) -> int:
     if rest:
         raise CommandError(f"Too many arguments (expected 0, got {len(rest)})")
     try:
-        events = make_client(args).event.list(args.name or None).value
+        events = make_client(args).event.list_recent(args.name or None).value
     except ConsulError as e:
         raise CommandError(f"Error listing events: {e}") from e
     rows = [("ID", "Name", "LTime", "Payload")]
     for ev in events:
         payload = (event_payload(ev) or b"").decode("utf-8", "replace")
-        rows.append((ev.get("ID", ""), ev.get("Name", ""), ev.get("LTime", 0), payload))
+        rows.append((ev.get("ID", ""), ev.get("Name", ""), str(ev.get("LTime", 0)), payload))
     for line in columnize(rows):
         out(line)
     return 0

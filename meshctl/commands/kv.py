@@ -67,7 +67,7 @@ def get(argv: list[str]) -> int:
                 out(k)
             return 0
         if args.recurse:
-            pairs = client.kv.list(key, consistency=cons).value
+            pairs = client.kv.list_prefix(key, consistency=cons).value
             for i, pair in enumerate(pairs):
                 if args.detailed:
                     out(detailed(pair, args.base64))
@@ -200,7 +200,7 @@ def go_json(value: Any) -> str:
 
 def export_entries(client: Client, prefix: str, stale: bool = False) -> list[dict[str, Any]]:
     """Consul's export format: `[{"key", "flags", "value" (base64)}]`."""
-    pairs = client.kv.list(prefix, consistency="stale" if stale else None).value
+    pairs = client.kv.list_prefix(prefix, consistency="stale" if stale else None).value
     return [{"key": p.key, "flags": p.flags, "value": base64.b64encode(p.value or b"").decode()} for p in pairs]
 
 

@@ -27,15 +27,14 @@ def save(argv: list[str]) -> int:
     """snapshot save [-stale] FILE"""
     args, rest = parse(new_parser("meshctl snapshot save", "Save a snapshot of the whole state."), argv)
     path = _one_file(rest)
-    client = make_client(args)
-    params = [("stale", "")] if args.stale else []
-    resp = client._request("GET", "snapshot", params=params, timeout=300)
+    archive = make_client(args).snapshot.save(stale=args.stale)
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
-        f.write(resp.content)
-    _inspect_data(open(tmp, "rb").read())  # verify before replacing the target
+        f.write(archive.data)
+    with open(tmp, "rb") as f:
+        _inspect_data(f.read())  # verify before replacing the target
     os.replace(tmp, path)
-    out(f"Saved and verified snapshot to index {resp.headers.get('X-Consul-Index', '0')}")
+    out(f"Saved and verified snapshot to index {archive.index}")
     return 0
 
 
@@ -45,7 +44,7 @@ def restore(argv: list[str]) -> int:
     args, rest = parse(new_parser("meshctl snapshot restore", "Restore a snapshot (replaces all state)."), argv)
     with open(_one_file(rest), "rb") as f:
         data = f.read()
-    make_client(args)._request("PUT", "snapshot", data=data, timeout=300)
+    make_client(args).snapshot.restore(data)
     out("Restored snapshot")
     return 0
 

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from meshctl.client import Backoff, Client, ConsulError, NotFound, Unreachable
 
@@ -256,7 +256,7 @@ class Bridge:
         names = list(self.client.catalog.services().value)
 
         def instances(name: str) -> list[dict[str, Any]]:
-            return list(self.client.catalog.service(name).value)
+            return cast(list[dict[str, Any]], self.client.catalog.service(name).value)
 
         if len(names) > 4:
             with ThreadPoolExecutor(PARALLEL) as pool:

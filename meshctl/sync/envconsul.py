@@ -191,7 +191,7 @@ class EnvConsulRunner:
         consistency = "stale" if cfg.stale else None
 
         def fetch(index: int, wait: str | float | None) -> Any:
-            return self.client.kv.list(p.prefix, index=index, wait=wait, consistency=consistency, dc=p.datacenter)
+            return self.client.kv.list_prefix(p.prefix, index=index, wait=wait, consistency=consistency, dc=p.datacenter)
 
         try:
             for reply in watch(fetch, stop=self._stop, compare_values=True, max_retries=cfg.retry_attempts,

@@ -749,7 +749,7 @@ class BranchSync:
         if not writes:
             existing = {}
         elif repo.expand_keys_diff:
-            existing = {p.key: p.value or b"" for p in self.client.kv.list(root).value}
+            existing = {p.key: p.value or b"" for p in self.client.kv.list_prefix(root).value}
         else:
             existing = dict.fromkeys(self.client.kv.keys(root).value)
         names = sorted(existing)

@@ -243,10 +243,10 @@ class Replicator:
     def read_source(self, prefix: Prefix, index: int = 0, wait: float | None = None) -> Reply[list[KVPair]]:
         """The source listing; stale reads allowed, unless the answering server is more than max_stale behind."""
         consistency = "stale" if self.max_stale > 0 else None
-        reply = self.client.kv.list(prefix.source, index=index, wait=wait, dc=prefix.datacenter,
+        reply = self.client.kv.list_prefix(prefix.source, index=index, wait=wait, dc=prefix.datacenter,
                                     consistency=consistency)
         if consistency and reply.last_contact > self.max_stale:  # too stale: ask the leader (consul-template)
-            reply = self.client.kv.list(prefix.source, index=index, wait=wait, dc=prefix.datacenter)
+            reply = self.client.kv.list_prefix(prefix.source, index=index, wait=wait, dc=prefix.datacenter)
         return reply
 
     def status(self, prefix: Prefix) -> Status:
@@ -294,7 +294,7 @@ class Replicator:
         log.info("source %s@%s read empty; confirming with a consistent read before deleting %d keys",
                  prefix.source, prefix.datacenter, would_delete)
         try:
-            second = self.client.kv.list(prefix.source, dc=prefix.datacenter, consistency="consistent")
+            second = self.client.kv.list_prefix(prefix.source, dc=prefix.datacenter, consistency="consistent")
         except ConsulError as exc:
             raise ReplicateError(f"source {prefix.source}@{prefix.datacenter} read empty and could not be "
                                  f"confirmed ({exc}); not deleting {would_delete} keys") from None

@@ -161,7 +161,7 @@ def test_delete_recurse(cli, client):
     cli("kv", "put", "c13/b/c", "v")
     r = cli("kv", "delete", "-recurse", "c13/")
     assert (r.code, r.out) == (0, "Success! Deleted keys with prefix: c13/\n")
-    assert client.kv.list("c13/").value == []
+    assert client.kv.list_prefix("c13/").value == []
 
 
 def test_delete_cas(cli, client):
@@ -222,7 +222,7 @@ def test_export_then_import_round_trips_under_new_prefix(cli, client):
     exported = cli("kv", "export", "c17/").out
     r = cli("kv", "import", "-prefix=copy/", "-", input=exported)
     assert r.out == "Imported: copy/c17/x\nImported: copy/c17/y/z\n"
-    copied = {p.key: (p.value, p.flags) for p in client.kv.list("copy/c17/").value}
+    copied = {p.key: (p.value, p.flags) for p in client.kv.list_prefix("copy/c17/").value}
     assert copied == {"copy/c17/x": (b"\x00bin", 1), "copy/c17/y/z": (b"t", 0)}
 
 

@@ -163,7 +163,7 @@ def test_kv_rejects_leading_slash_like_go_client():
 def test_kv_list_and_keys_parameters(fake_server):
     fake_server.script(404, X_Consul_Index="2")
     c = Client(fake_server.addr)
-    assert c.kv.list("p/").value == []
+    assert c.kv.list_prefix("p/").value == []
     assert fake_server.last.path == "/v1/kv/p/?recurse="
     assert c.kv.keys("p/", separator="/").value == []
     assert fake_server.last.path == "/v1/kv/p/?keys=&separator=%2F"

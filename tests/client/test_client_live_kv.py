@@ -46,13 +46,13 @@ def test_empty_put_stores_null_value(c):
 def test_list_returns_sorted_entries_under_prefix(c):
     for k in ("kv2/b", "kv2/a", "kv2/c/d"):
         c.kv.put(k, k)
-    reply = c.kv.list("kv2/")
+    reply = c.kv.list_prefix("kv2/")
     assert [p.key for p in reply.value] == ["kv2/a", "kv2/b", "kv2/c/d"]
     assert reply.index == max(p.modify_index for p in reply.value)
 
 
 def test_list_of_missing_prefix_is_empty(c):
-    assert c.kv.list("kv-nothing/").value == []
+    assert c.kv.list_prefix("kv-nothing/").value == []
 
 
 def test_keys_with_and_without_separator(c):
@@ -80,7 +80,7 @@ def test_delete_key_prefix_and_cas(c):
     assert c.kv.delete("kv5/a", cas=index) is True
     assert c.kv.get("kv5/a").value is None
     assert c.kv.delete("kv5/", recurse=True) is True
-    assert c.kv.list("kv5/").value == []
+    assert c.kv.list_prefix("kv5/").value == []
 
 
 def test_keys_with_spaces_and_unicode(c):

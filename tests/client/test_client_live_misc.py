@@ -34,7 +34,7 @@ def test_session_lifecycle(c, shared_dev_server):
     assert (info["ID"], info["Name"], info["Node"], info["Behavior"], info["TTL"]) == (
         sid, "s1", shared_dev_server.node, "delete", "15s")
     assert info["LockDelay"] == 0
-    assert sid in [s["ID"] for s in c.session.list().value]
+    assert sid in [s["ID"] for s in c.session.list_all().value]
     assert sid in [s["ID"] for s in c.session.node(shared_dev_server.node).value]
     assert c.session.renew(sid)["ID"] == sid
     assert c.session.destroy(sid) is True
@@ -68,7 +68,7 @@ def test_event_fire_and_list(c):
     ev = c.event.fire("ev-deploy", b"v42", service="web", tag="blue")
     assert ev["Name"] == "ev-deploy" and ev["ServiceFilter"] == "web" and ev["TagFilter"] == "blue"
     assert event_payload(ev) == b"v42"
-    listed = c.event.list("ev-deploy").value
+    listed = c.event.list_recent("ev-deploy").value
     assert ev["ID"] in [e["ID"] for e in listed]
     assert event_payload(listed[-1]) == b"v42"
     assert all(e["Name"] == "ev-deploy" for e in listed)
@@ -108,7 +108,7 @@ def test_watch_yields_initial_value_then_each_change(c):
 
 def test_watch_on_prefix_sees_deletes(c):
     c.kv.put("w2/a", "1")
-    replies = watch(lambda i, w: c.kv.list("w2/", index=i, wait=w), wait="5s")
+    replies = watch(lambda i, w: c.kv.list_prefix("w2/", index=i, wait=w), wait="5s")
     first = next(replies)
     assert [p.key for p in first.value] == ["w2/a"]
     threading.Timer(0.2, lambda: Client(c.config.address).kv.delete("w2/a")).start()

@@ -237,7 +237,7 @@ def test_sigkilled_holder_is_replaced_after_ttl_and_lock_delay_never_before(h, c
     wait_for(lambda: starts(h.log) == 1, what="holder's child")
     sid = holder_session(client, key)
     standby = h.spawn("-shell=false", prefix, *h.work(-1))
-    wait_for(lambda: len(client.session.list().value) >= 2, what="standby's session")
+    wait_for(lambda: len(client.session.list_all().value) >= 2, what="standby's session")
 
     holder.send_signal(signal.SIGKILL)
     killed_at = time.time()
@@ -275,15 +275,15 @@ def test_semaphore_three_of_six_and_document_stays_consistent(h, client, prefix)
 
     def check_consistent() -> None:
         d = doc()
-        live = {p.session for p in client.kv.list(prefix).value if p.session}
+        live = {p.session for p in client.kv.list_prefix(prefix).value if p.session}
         assert d["Limit"] == 3 and len(d["Holders"]) <= 3
         # Holders may include a dead session until the next CAS prunes it, but never more than 3.
         assert len(set(d["Holders"]) & live) <= 3
 
     wait_for(lambda: len(doc()["Holders"]) == 3, what="three holders")
     check_consistent()
-    wait_for(lambda: len(client.session.list().value) == 6, what="six contenders with sessions")
-    names = {s["Name"]: s["ID"] for s in client.session.list().value}
+    wait_for(lambda: len(client.session.list_all().value) == 6, what="six contenders with sessions")
+    names = {s["Name"]: s["ID"] for s in client.session.list_all().value}
     holders = set(doc()["Holders"])
     sid_of = {p: names[f"c{i}"] for i, p in enumerate(procs)}
     victim = next(p for p in procs if sid_of[p] in holders)
@@ -326,8 +326,8 @@ def test_signals_are_forwarded_and_sigint_releases(h, client, prefix):
     assert proc.wait(15) == 0, h.stderr(proc)
     assert "SIGINT" in {line[0] for line in read_log(h.log)}
     assert client.kv.get(f"{prefix}/.lock").value is None  # released and cleaned up
-    assert client.session.list().value == [] or all(
-        not s["Name"].endswith(f"at '{prefix}'") for s in client.session.list().value)
+    assert client.session.list_all().value == [] or all(
+        not s["Name"].endswith(f"at '{prefix}'") for s in client.session.list_all().value)
 
 
 def test_a_forking_shell_killed_by_a_relayed_signal_leaves_nothing_running_past_the_release(
@@ -417,13 +417,13 @@ def test_sigterm_while_waiting_exits_promptly_and_cleans_up(h, client, prefix):
     h.spawn("-shell=false", prefix, *h.work(-1))
     wait_for(lambda: starts(h.log) == 1, what="holder")
     waiter = h.spawn("-shell=false", prefix, *h.work(-1))
-    wait_for(lambda: len([s for s in client.session.list().value if prefix in s["Name"]]) == 2,
+    wait_for(lambda: len([s for s in client.session.list_all().value if prefix in s["Name"]]) == 2,
              what="waiter's session")
     started = time.monotonic()
     waiter.send_signal(signal.SIGTERM)
     assert waiter.wait(10) == 1
     assert time.monotonic() - started < 5
-    wait_for(lambda: len([s for s in client.session.list().value if prefix in s["Name"]]) == 1,
+    wait_for(lambda: len([s for s in client.session.list_all().value if prefix in s["Name"]]) == 1,
              what="waiter's session destroyed")
     assert starts(h.log) == 1
 
@@ -452,7 +452,7 @@ def test_session_name_and_verbose_output(h, client, prefix):
     def watch() -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not seen:
-            seen.extend(s["Name"] for s in client.session.list().value if prefix in s["Name"])
+            seen.extend(s["Name"] for s in client.session.list_all().value if prefix in s["Name"])
             time.sleep(0.02)
 
     t = threading.Thread(target=watch)

@@ -8,7 +8,7 @@ import time
 import pytest
 from ctrun import dev_agent
 
-from meshctl.client import Client
+from meshctl.client import Client, QueryOptions
 from meshctl.template.dependency import (
     CatalogDatacentersQuery,
     CatalogNodeQuery,
@@ -78,6 +78,13 @@ def test_other_identities():
     assert str(CatalogNodeQuery("n1@dc2")) == "catalog.node(n1@dc2)"
     assert str(CatalogNodesQuery("@dc2~n1")) == "catalog.nodes(@dc2~n1)"
     assert str(CatalogDatacentersQuery(True)) == "catalog.datacenters(ignore_inaccessible=true)"
+
+
+def test_query_scope_becomes_the_clients_query_options():
+    q = HealthServiceQuery("web?ns=team&partition=p1&peer=west@dc2~n1")
+    assert q.opts.options(dc=q.dc, near=q.near, stale=True) == QueryOptions(
+        dc="dc2", near="n1", consistency="stale", namespace="team", partition="p1", peer="west")
+    assert KVGetQuery("a/b").opts.options() == QueryOptions()
     assert KVGetQuery("a") == KVGetQuery("/a") and hash(KVGetQuery("a")) == hash(KVGetQuery("/a"))
 
 

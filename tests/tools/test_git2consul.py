@@ -70,7 +70,7 @@ class Origin:
 
 
 def kv_tree(client: Client, prefix: str) -> dict[str, str]:
-    return {p.key: (p.value or b"").decode("utf-8", "replace") for p in client.kv.list(prefix).value}
+    return {p.key: (p.value or b"").decode("utf-8", "replace") for p in client.kv.list_prefix(prefix).value}
 
 
 def kv_value(client: Client, key: str) -> str | None:

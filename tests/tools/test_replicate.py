@@ -239,7 +239,7 @@ class FakeKV:
         self.consistent = consistent
         self.deleted: list[str] = []
 
-    def list(self, prefix: str, **opts: Any) -> Reply[list[KVPair]]:
+    def list_prefix(self, prefix: str, **opts: Any) -> Reply[list[KVPair]]:
         assert opts.get("consistency") == "consistent" and opts.get("dc") == "dc1"
         if isinstance(self.consistent, Exception):
             raise self.consistent

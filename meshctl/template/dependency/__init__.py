@@ -11,7 +11,7 @@ names are consul-template's (KeyPair.Key, HealthService.Address ...).
 
 from __future__ import annotations
 
-from meshctl.template.dependency.base import Dependency, DependencyError, QueryOptions
+from meshctl.template.dependency.base import Dependency, DependencyError, QueryScope
 from meshctl.template.dependency.catalog_datacenters import CatalogDatacentersQuery
 from meshctl.template.dependency.catalog_node import CatalogNodeQuery
 from meshctl.template.dependency.catalog_nodes import CatalogNodesQuery
@@ -49,6 +49,6 @@ __all__ = [
     "KVListQuery",
     "KeyPair",
     "Node",
-    "QueryOptions",
+    "QueryScope",
     "Weights",
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from meshctl.client import Client, Reply
+from meshctl.client import Client, Consistency, QueryOptions, Reply
 
 # Grammar pieces, as consul-template's dependency.go spells them.
 DC_RE = r"(@(?P<dc>[\w.\-]+))?"
@@ -21,8 +21,8 @@ class DependencyError(ValueError):
 
 
 @dataclass(frozen=True)
-class QueryOptions:
-    """The `?ns=..&partition=..&peer=..&sameness-group=..` part of a query string."""
+class QueryScope:
+    """The `?ns=..&partition=..&peer=..&sameness-group=..` part of a query string: whose data to read."""
 
     ns: str = ""
     partition: str = ""
@@ -30,7 +30,7 @@ class QueryOptions:
     sameness_group: str = ""
 
     @classmethod
-    def parse(cls, what: str, query: str | None) -> QueryOptions:
+    def parse(cls, what: str, query: str | None) -> QueryScope:
         """Parse the query part; only consul-template's four keys are accepted."""
         if not query:
             return cls()
@@ -53,13 +53,14 @@ class QueryOptions:
                                          ("sameness-group", self.sameness_group)) if v]
         return "?" + "&".join(parts) if parts else ""
 
-    def params(self) -> list[tuple[str, str]]:
-        """As request parameters."""
-        return [(k, v) for k, v in (("ns", self.ns), ("partition", self.partition), ("peer", self.peer),
-                                    ("sameness-group", self.sameness_group)) if v]
+    def options(self, *, dc: str = "", near: str = "", stale: bool = False) -> QueryOptions:
+        """The client's options for a read of this scope (empty strings leave an option out)."""
+        return QueryOptions(dc=dc or None, near=near or None, consistency=consistency(stale),
+                            namespace=self.ns or None, partition=self.partition or None, peer=self.peer or None,
+                            sameness_group=self.sameness_group or None)
 
 
-def match(what: str, pattern: re.Pattern[str], text: str) -> dict[str, Any]:
+def match(what: str, pattern: re.Pattern[str], text: str) -> dict[str, str | None]:
     """The named groups of `pattern` fully matching `text`, or DependencyError."""
     m = pattern.fullmatch(text)
     if m is None:
@@ -69,6 +70,8 @@ def match(what: str, pattern: re.Pattern[str], text: str) -> dict[str, Any]:
 
 class Dependency:
     """A data source a template reads; `str()` is its identity, `fetch()` answers one query.
+
+    Each kind narrows `fetch()`'s result type (a record, a list of records, None for "no such thing").
 
     `blocking`: fetched with Consul blocking queries (else re-polled every `poll_interval`).
     `block_on_nil`: a None result is not data yet (consul-template's `key` on a missing key).
@@ -90,12 +93,12 @@ class Dependency:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Dependency) and str(self) == str(other)
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[Any]:
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
+              stale: bool = False) -> Reply[object]:
         """One (blocking) read; the Reply's value is the dependency's result records."""
         raise NotImplementedError
 
 
-def consistency(stale: bool) -> str | None:
+def consistency(stale: bool) -> Consistency | None:
     """The client's consistency argument for an allow-stale read."""
     return "stale" if stale else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from meshctl.client import Client, ConsulError, Reply
 from meshctl.template.dependency.base import Dependency
@@ -20,8 +20,8 @@ class CatalogDatacentersQuery(Dependency):
     def __str__(self) -> str:
         return f"catalog.datacenters(ignore_inaccessible={str(self.ignore_inaccessible).lower()})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[Any]:
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
+              stale: bool = False) -> Reply[list[str]]:
         """GET /v1/catalog/datacenters (+ one probe per datacenter when filtering)."""
         dcs = client.catalog.datacenters()
         if self.ignore_inaccessible:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from meshctl.client import Client, Reply
-from meshctl.template.dependency.base import DC_RE, QUERY_RE, Dependency, QueryOptions, consistency, match
+from meshctl.template.dependency.base import DC_RE, QUERY_RE, Dependency, QueryScope, match
 from meshctl.template.dependency.records import CatalogNode, CatalogNodeService, Node
 
 _RE = re.compile(r"(?P<name>[\w.\-]+)?" + QUERY_RE + DC_RE)
@@ -19,25 +18,20 @@ class CatalogNodeQuery(Dependency):
         g = match("catalog.node", _RE, text)
         self.name: str = g["name"] or ""
         self.dc: str = g["dc"] or ""
-        self.opts = QueryOptions.parse("catalog.node", g["query"])
+        self.opts = QueryScope.parse("catalog.node", g["query"])
 
     def __str__(self) -> str:
         return f"catalog.node({self.name}{self.opts}{'@' + self.dc if self.dc else ''})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[Any]:
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
+              stale: bool = False) -> Reply[CatalogNode | None]:
         """GET /v1/catalog/node/<name> (the name from /v1/agent/self when not given)."""
         name = self.name or client.agent.node_name()
-        if self.opts.params():
-            reply = client._query(f"catalog/node/{name}", params=self.opts.params(), index=index, wait=wait,
-                                  consistency=consistency(stale), dc=self.dc or None)
-        else:
-            reply = client.catalog.node(name, index=index, wait=wait, consistency=consistency(stale),
-                                        dc=self.dc or None)
+        reply = client.catalog.node(name, options=self.opts.options(dc=self.dc, stale=stale), index=index,
+                                    wait=wait)
         data = reply.value
         if not data or not data.get("Node"):
-            reply.value = None
-            return reply
+            return reply.with_value(None)
         services = [
             CatalogNodeService(ID=s.get("ID") or "", Service=s.get("Service") or "",
                                Tags=sorted(s.get("Tags") or []), Meta=dict(s.get("Meta") or {}),
@@ -46,5 +40,4 @@ class CatalogNodeQuery(Dependency):
             for s in (data.get("Services") or {}).values()
         ]
         services.sort(key=lambda s: (s.Service, s.ID))
-        reply.value = CatalogNode(Node=Node.from_json(data["Node"]), Services=services)
-        return reply
+        return reply.with_value(CatalogNode(Node=Node.from_json(data["Node"]), Services=services))

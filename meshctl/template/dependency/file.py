@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from meshctl.client import Client, Reply
 from meshctl.template.dependency.base import Dependency
@@ -42,8 +42,8 @@ class FileQuery(Dependency):
         st = os.stat(self.path)
         return st.st_size, st.st_mtime_ns, st.st_ino
 
-    def fetch(self, client: Client | None = None, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[Any]:
+    def fetch(self, client: Client | None = None, index: int = 0, wait: str | float | None = None,
+              stale: bool = False) -> Reply[str]:
         """Read the file (errors as FileError)."""
         self.check_sandbox()
         try:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from meshctl.client import Client, Reply
+from meshctl.client import Client, Reply, ServiceEntry
 from meshctl.template.dependency.base import (
     DC_RE,
     FILTER_RE,
@@ -13,8 +12,7 @@ from meshctl.template.dependency.base import (
     QUERY_RE,
     Dependency,
     DependencyError,
-    QueryOptions,
-    consistency,
+    QueryScope,
     match,
 )
 from meshctl.template.dependency.records import HealthCheck, HealthService, Weights, aggregated_status
@@ -33,10 +31,10 @@ class HealthServiceQuery(Dependency):
     def __init__(self, text: str) -> None:
         g = match("health.service", _RE, text)
         self.tag: str = g["tag"] or ""
-        self.name: str = g["name"]
+        self.name: str = g["name"] or ""
         self.dc: str = g["dc"] or ""
         self.near: str = g["near"] or ""
-        self.opts = QueryOptions.parse("health.service", g["query"])
+        self.opts = QueryScope.parse("health.service", g["query"])
         filters: list[str] = []
         for f in (g["filter"] or "").split(","):
             f = f.strip()
@@ -53,21 +51,13 @@ class HealthServiceQuery(Dependency):
         near = f"~{self.near}" if self.near else ""
         return f"health.service({name}{self.opts}{dc}{near}|{','.join(self.filters)})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[Any]:
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
+              stale: bool = False) -> Reply[list[HealthService]]:
         """GET /v1/health/service/<name>[?tag=][&passing]."""
         passing_only = self.filters == ["passing"]
-        if self.opts.params():
-            params = [("tag", self.tag)] if self.tag else []
-            if passing_only:
-                params.append(("passing", "1"))
-            reply = client._query(f"health/service/{self.name}", params=params + self.opts.params(),
-                                  index=index, wait=wait, consistency=consistency(stale), dc=self.dc or None,
-                                  near=self.near or None, decode=lambda d: d or [])
-        else:
-            reply = client.health.service(self.name, self.tag or None, passing_only, near=self.near or None,
-                                          index=index, wait=wait, consistency=consistency(stale),
-                                          dc=self.dc or None)
+        reply = client.health.service(self.name, self.tag or None, passing_only,
+                                      options=self.opts.options(dc=self.dc, near=self.near, stale=stale),
+                                      index=index, wait=wait)
         out: list[HealthService] = []
         accept_any = "any" in self.filters
         for entry in reply.value:
@@ -78,11 +68,10 @@ class HealthServiceQuery(Dependency):
             out.append(_service(entry, checks, status))
         if not self.near:
             out.sort(key=lambda s: (s.Node, s.ID))
-        reply.value = out
-        return reply
+        return reply.with_value(out)
 
 
-def _service(entry: dict[str, Any], checks: list[HealthCheck], status: str) -> HealthService:
+def _service(entry: ServiceEntry, checks: list[HealthCheck], status: str) -> HealthService:
     node = entry.get("Node") or {}
     svc = entry.get("Service") or {}
     weights = svc.get("Weights") or {}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from meshctl.client import Client, Reply
-from meshctl.template.dependency.base import DC_RE, Dependency, QueryOptions, consistency, match
+from meshctl.client import Client, KVPair, Reply
+from meshctl.template.dependency.base import DC_RE, Dependency, QueryScope, match
 from meshctl.template.dependency.records import KeyPair
 
 _RE = re.compile(r"/?(?P<key>[^?@]+)(\?(?P<query>[^@]+))?" + DC_RE)
@@ -15,6 +14,13 @@ _RE = re.compile(r"/?(?P<key>[^?@]+)(\?(?P<query>[^@]+))?" + DC_RE)
 def decode_value(value: bytes | None) -> str:
     """A KV value as a template string (bytes that are not UTF-8 survive as surrogates)."""
     return "" if value is None else value.decode("utf-8", "surrogateescape")
+
+
+def key_pair(p: KVPair, key: str | None = None) -> KeyPair:
+    """The template's view of an entry; `key` (default: the full key) is what `.Key` shows."""
+    return KeyPair(Path=p.key, Key=p.key if key is None else key, Value=decode_value(p.value),
+                   CreateIndex=p.create_index, ModifyIndex=p.modify_index, LockIndex=p.lock_index, Flags=p.flags,
+                   Session=p.session or "")
 
 
 class KVGetQuery(Dependency):
@@ -26,33 +32,16 @@ class KVGetQuery(Dependency):
 
     def __init__(self, text: str) -> None:
         g = match("kv.get", _RE, text)
-        self.key: str = g["key"]
+        self.key: str = g["key"] or ""
         self.dc: str = g["dc"] or ""
-        self.opts = QueryOptions.parse("kv.get", g["query"])
+        self.opts = QueryScope.parse("kv.get", g["query"])
 
     def __str__(self) -> str:
         return f"kv.get({self.key}{self.opts}{'@' + self.dc if self.dc else ''})"
 
-    def fetch(self, client: Client, index: int = 0, wait: float | None = None,
-              stale: bool = False) -> Reply[Any]:
+    def fetch(self, client: Client, index: int = 0, wait: str | float | None = None,
+              stale: bool = False) -> Reply[KeyPair | None]:
         """GET /v1/kv/<key>."""
-        if self.opts.params():
-            reply = client._query(f"kv/{self.key}", params=self.opts.params(), index=index, wait=wait,
-                                  consistency=consistency(stale), dc=self.dc or None, missing=lambda: None,
-                                  decode=lambda d: _pair(d[0]) if d else None)
-            return reply
-        reply = client.kv.get(self.key, index=index, wait=wait, consistency=consistency(stale),
-                              dc=self.dc or None)
+        reply = client.kv.get(self.key, options=self.opts.options(dc=self.dc, stale=stale), index=index, wait=wait)
         p = reply.value
-        reply.value = None if p is None else KeyPair(
-            Path=p.key, Key=p.key, Value=decode_value(p.value), CreateIndex=p.create_index,
-            ModifyIndex=p.modify_index, LockIndex=p.lock_index, Flags=p.flags, Session=p.session or "")
-        return reply
-
-
-def _pair(d: dict[str, Any]) -> KeyPair:
-    from meshctl.client import KVPair
-
-    p = KVPair.from_json(d)
-    return KeyPair(Path=p.key, Key=p.key, Value=decode_value(p.value), CreateIndex=p.create_index,
-                   ModifyIndex=p.modify_index, LockIndex=p.lock_index, Flags=p.flags, Session=p.session or "")
+        return reply.with_value(None if p is None else key_pair(p))

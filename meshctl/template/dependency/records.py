@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Self
+
+from meshctl.client import records as api
 
 NODE_MAINT = "_node_maintenance"
 SERVICE_MAINT_PREFIX = "_service_maintenance:"
@@ -49,7 +51,7 @@ class HealthCheck:
     ModifyIndex: int = 0
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> HealthCheck:
+    def from_json(cls, d: api.HealthCheck) -> Self:
         """From Consul's JSON check."""
         return cls(Node=d.get("Node") or "", CheckID=d.get("CheckID") or "", Name=d.get("Name") or "",
                    Status=d.get("Status") or "", Notes=d.get("Notes") or "", Output=d.get("Output") or "",
@@ -94,7 +96,7 @@ class HealthService:
     NodeMeta: dict[str, str]
     ServiceMeta: dict[str, str]
     Address: str
-    ServiceTaggedAddresses: dict[str, Any]
+    ServiceTaggedAddresses: dict[str, api.ServiceAddress]
     ID: str
     Name: str
     Kind: str
@@ -127,7 +129,7 @@ class Node:
     Meta: dict[str, str]
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Node:
+    def from_json(cls, d: api.Node) -> Self:
         """From Consul's JSON node."""
         return cls(ID=d.get("ID") or "", Node=d.get("Node") or "", Address=d.get("Address") or "",
                    Datacenter=d.get("Datacenter") or "", TaggedAddresses=dict(d.get("TaggedAddresses") or {}),
