@@ -7,7 +7,7 @@ from argparse import Namespace
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from meshctl.client import Client, ConfigError, ConsulError
+from meshctl.client import Client, ConfigError, Consistency, ConsulError
 from meshctl.client.config import resolve_config
 from meshctl.flags import FlagParser
 
@@ -85,7 +85,7 @@ def make_client(args: Namespace) -> Client:
     return Client(config=config)
 
 
-def consistency(args: Namespace) -> str | None:
+def consistency(args: Namespace) -> Consistency | None:
     """The read consistency the `-stale` flag asks for."""
     return "stale" if getattr(args, "stale", False) else None
 

@@ -108,7 +108,7 @@ class Options:
 
 def _env_true(value: str | None) -> bool:
     # git2consul took any CONSUL_SECURE as true, even "false"; "false", "0", "no" and "" mean false here.
-    return bool(value) and value.strip().lower() not in ("false", "0", "no", "off", "")
+    return value is not None and value.strip().lower() not in ("false", "0", "no", "off", "")
 
 
 def parse_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Options:

@@ -78,17 +78,17 @@ def get(argv: list[str]) -> int:
                 else:
                     _write_raw(pair.key.encode() + b":" + (pair.value or b""))
             return 0
-        pair = client.kv.get(key, consistency=cons).value
+        found = client.kv.get(key, consistency=cons).value
     except ConsulError as e:
         raise CommandError(f"Error querying Consul agent: {e}") from e
-    if pair is None:
+    if found is None:
         raise CommandError(f"Error! No key exists at: {key}")
     if args.detailed:
-        out(detailed(pair, args.base64))
+        out(detailed(found, args.base64))
     elif args.base64:
-        out(base64.b64encode(pair.value or b"").decode())
+        out(base64.b64encode(found.value or b"").decode())
     else:
-        _write_raw(pair.value or b"")
+        _write_raw(found.value or b"")
     return 0
 
 

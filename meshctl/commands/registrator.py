@@ -243,9 +243,9 @@ def main(argv: list[str]) -> int:
     threads: list[threading.Thread] = []
     for bridge, source in runners:
         # adopt what a previous run registered (no re-registration churn)
-        for address, e in bridge.load().items():
+        for address, error in bridge.load().items():
             where = {"": "the agent", "catalog": "the catalog"}.get(address, f"the agent at {address}")
-            log.warning("%s: cannot list the services of %s yet: %s", bridge.kind, where, e)
+            log.warning("%s: cannot list the services of %s yet: %s", bridge.kind, where, error)
         for target, name in ((bridge.run, f"{bridge.kind}-bridge"), (source.run, f"{bridge.kind}-source")):
             t = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
             t.start()

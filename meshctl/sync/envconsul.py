@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from meshctl.child import FORWARDED_SIGNALS, Child, ChildError, exit_status
-from meshctl.client import Backoff, Client, ConsulError, KVPair, watch
+from meshctl.client import Backoff, Client, Consistency, ConsulError, KVPair, watch
 from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exported)
     EXIT_CONFIG,
     EXIT_ERROR,
@@ -188,7 +188,7 @@ class EnvConsulRunner:
     def _watch_prefix(self, i: int, p: PrefixConfig) -> None:
         """One prefix's blocking-query loop (or a single fetch with `once`), feeding the event queue."""
         cfg = self.cfg
-        consistency = "stale" if cfg.stale else None
+        consistency: Consistency | None = "stale" if cfg.stale else None
 
         def fetch(index: int, wait: str | float | None) -> Any:
             return self.client.kv.list_prefix(p.prefix, index=index, wait=wait, consistency=consistency, dc=p.datacenter)

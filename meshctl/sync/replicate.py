@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshctl.client import Backoff, Client, ConsulError, KVPair, Reply, watch
+from meshctl.client import Backoff, Client, Consistency, ConsulError, KVPair, Reply, watch
 from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exported)
     EXIT_CONFIG,
     EXIT_ERROR,
@@ -242,7 +242,7 @@ class Replicator:
 
     def read_source(self, prefix: Prefix, index: int = 0, wait: float | None = None) -> Reply[list[KVPair]]:
         """The source listing; stale reads allowed, unless the answering server is more than max_stale behind."""
-        consistency = "stale" if self.max_stale > 0 else None
+        consistency: Consistency | None = "stale" if self.max_stale > 0 else None
         reply = self.client.kv.list_prefix(prefix.source, index=index, wait=wait, dc=prefix.datacenter,
                                     consistency=consistency)
         if consistency and reply.last_contact > self.max_stale:  # too stale: ask the leader (consul-template)
@@ -447,7 +447,9 @@ class ReplicateRunner:
     def _loop(self) -> int:
         pending: dict[Prefix, Reply[list[KVPair]]] = {}
         passed: set[Prefix] = set()
-        min_at = max_at = retry_at = None
+        min_at: float | None = None
+        max_at: float | None = None
+        retry_at: float | None = None
         failures = 0
         backoff = self._backoff()
         while True:
