@@ -15,10 +15,13 @@ restart all at once. The command runs in its own process group by default (`setp
 signals go to the whole group, so `sh -c 'a | b'` is signalled as a unit.
 
 Threads only: one waiter thread per running process reaps it and fires the exit
-callbacks. The process-group and signal primitives underneath are `meshctl.process`'s (this
-module re-exports the names it always had). From asyncio, use `await child.wait_async()` (or `exit_future()`); signal
+callbacks. From asyncio, use `await child.wait_async()` (or `exit_future()`); signal
 forwarding from an event loop is `loop.add_signal_handler(sig, child.signal, sig)`, from
 threaded code in the main thread `forward_signals(child)`.
+
+The process-group and signal primitives underneath (`spawn`, `terminate`, `kill_group`,
+`group_alive`, `signal_handlers`, `forward_signals`) are `meshctl.process`'s; this module
+re-exports the names it always had.
 """
 
 from __future__ import annotations

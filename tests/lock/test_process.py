@@ -245,3 +245,35 @@ def test_forward_signals_relays_to_a_child_group(family):
         wait_for(lambda: relayed == [signal.SIGUSR2], what="relayed")
     wait_for(lambda: {"leader SIGUSR2", "grandchild SIGUSR2"} <= set(lines(family.log)), what="child got SIGUSR2")
     assert terminate(proc, signal.SIGTERM, timeout=10) == 0
+
+
+def _lock_runner():
+    from meshctl.lock import LockConfig, LockRunner
+
+    return LockRunner(None, LockConfig(prefix="svc", command=["true"]))  # type: ignore[arg-type]
+
+
+def _envconsul_runner():
+    from meshctl.sync.envconsul import EnvConsulConfig, EnvConsulRunner
+
+    return EnvConsulRunner(None, EnvConsulConfig(prefixes=[], command=["true"]))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    # consul lock: INT/TERM shut down, HUP/QUIT/USR1/USR2/WINCH are relayed
+    (_lock_runner, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+                    signal.SIGWINCH}),
+    # envconsul: the forwarded set, its kill (INT) and reload (HUP) signals among them
+    (_envconsul_runner, {signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+                         signal.SIGUSR2, signal.SIGWINCH}),
+], ids=["lock", "envconsul"])
+def test_tools_route_their_signals_and_restore_the_previous_handlers(make, expected):
+    runner = make()
+    before = {s: signal.getsignal(s) for s in expected}
+    got: list[int] = []
+    runner.handle_signal = got.append
+    with runner.signal_handlers() as installed:
+        assert installed == expected
+        os.kill(os.getpid(), signal.SIGUSR2)
+        wait_for(lambda: got == [signal.SIGUSR2], what="the runner got SIGUSR2")
+    assert {s: signal.getsignal(s) for s in expected} == before
