@@ -18,103 +18,61 @@ Threads only: one waiter thread per running process reaps it and fires the exit
 callbacks. From asyncio, use `await child.wait_async()` (or `exit_future()`); signal
 forwarding from an event loop is `loop.add_signal_handler(sig, child.signal, sig)`, from
 threaded code in the main thread `forward_signals(child)`.
+
+The process-group and signal primitives underneath (`spawn`, `terminate`, `kill_group`,
+`group_alive`, `signal_handlers`, `forward_signals`) are `meshctl.process`'s; this module
+re-exports the names it always had.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import random
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
+
+from meshctl.process import (
+    DEFAULT_KILL_TIMEOUT,
+    FORWARDED_SIGNALS,
+    describe_exit,
+    exit_status,
+    forward_signals,
+    group_alive,
+    kill_group,
+    parse_signal,
+    shell_command,
+    signal_group,
+    spawn,
+    terminate,
+)
+
+__all__ = [
+    "DEFAULT_KILL_TIMEOUT",
+    "FORWARDED_SIGNALS",
+    "Child",
+    "ChildError",
+    "describe_exit",
+    "exit_status",
+    "forward_signals",
+    "parse_signal",
+    "process_group_alive",
+    "shell_command",
+]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KILL_TIMEOUT = 5.0
-_PR_SET_PDEATHSIG = 1
-# What `forward_signals` relays by default: the signals a user or supervisor sends a service.
-FORWARDED_SIGNALS: tuple[int, ...] = (
-    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
-    signal.SIGWINCH,
-)
+process_group_alive = group_alive  # the name this module has always exported
 
 
 class ChildError(Exception):
     """The command could not be started (not found, not executable, bad working directory)."""
-
-
-def parse_signal(value: str | int | signal.Signals) -> signal.Signals:
-    """`"SIGTERM"`, `"TERM"`, `"term"` or `15` as a signal."""
-    if isinstance(value, signal.Signals):
-        return value
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        return signal.Signals(int(value))
-    name = value.strip().upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    try:
-        return signal.Signals[name]
-    except KeyError:
-        raise ValueError(f"unknown signal {value!r}") from None
-
-
-def shell_command(command: str | Sequence[str], shell: str | None = None) -> list[str]:
-    """The argv that runs `command` through `$SHELL -c` (default /bin/sh), words joined by spaces."""
-    text = command if isinstance(command, str) else " ".join(command)
-    return [shell or os.environ.get("SHELL") or "/bin/sh", "-c", text]
-
-
-def exit_status(returncode: int) -> int:
-    """A Popen return code as a shell reports it: a death by signal N becomes 128 + N."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-def describe_exit(returncode: int) -> str:
-    """A Popen return code in Go's words: "exit status 3", or "signal: hangup" for a death by signal."""
-    if returncode >= 0:
-        return f"exit status {returncode}"
-    try:
-        name = signal.strsignal(-returncode) or f"signal {-returncode}"
-    except ValueError:
-        name = f"signal {-returncode}"
-    return f"signal: {name[0].lower()}{name[1:]}"
-
-
-def process_group_alive(pgid: int) -> bool:
-    """Whether a live (not zombie) process is left in process group `pgid`.
-
-    A zombie still answers `kill(0)`, and an orphan's zombie may never be reaped when PID 1 is
-    not an init (containers); on Linux /proc tells them apart.
-    """
-    proc = "/proc"
-    if not os.path.isdir(f"{proc}/self"):
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"{proc}/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
 
 
 class Child:
@@ -232,12 +190,11 @@ class Child:
             if self.running:
                 raise RuntimeError(f"{self!r} is already running")
             try:
-                proc = subprocess.Popen(
+                proc = spawn(
                     self.argv, env=self._environment(), cwd=self.cwd,
                     stdin=None if self.pass_stdin else subprocess.DEVNULL,
-                    stdout=self.stdout, stderr=self.stderr,
-                    process_group=0 if self.setpgid else None,
-                    preexec_fn=_parent_death_preexec(self.parent_death_signal),
+                    stdout=self.stdout, stderr=self.stderr, new_group=self.setpgid,
+                    parent_death_signal=self.parent_death_signal,
                 )
             except OSError as e:
                 raise ChildError(f"Error starting child {self.argv[0]!r}: {e.strerror or e}") from e
@@ -308,11 +265,10 @@ class Child:
             proc = self._proc
             if proc is None or self._exited.is_set() or proc.returncode is not None:
                 return False
+            if self.setpgid:
+                return signal_group(proc.pid, sig)
             try:
-                if self.setpgid:
-                    os.killpg(proc.pid, sig)
-                else:
-                    proc.send_signal(sig)
+                proc.send_signal(sig)
             except ProcessLookupError:
                 return False
             return True
@@ -339,9 +295,11 @@ class Child:
              sig: int | None = None) -> int | None:
         """Stop the child: (splay unless `immediately`) kill signal, then SIGKILL after the kill timeout.
 
-        `sig` replaces the kill signal for this call (e.g. to relay the SIGINT we received).
-        Returns the exit code (None if it was not running). Safe to call from any thread and
-        more than once; an `immediately` call cuts another caller's splay short.
+        With `setpgid` the signals go to the whole process group, and what the command leaves
+        behind in it gets the rest of the kill timeout, then SIGKILL. `sig` replaces the kill
+        signal for this call (e.g. to relay the SIGINT we received). Returns the exit code (None
+        if it was not running). Safe to call from any thread and more than once; an
+        `immediately` call cuts another caller's splay short.
         """
         if immediately:
             self._cancel.set()
@@ -349,45 +307,29 @@ class Child:
             return self._returncode
         if not immediately:
             self._splay()
+        with self._lock:
+            proc = self._proc
+            if proc is None or self._exited.is_set():
+                return self._returncode
         timeout = self.kill_timeout if kill_timeout is None else kill_timeout
         sig = self.kill_signal if sig is None else sig
-        if self.signal(sig):
-            log.debug("sent %s to pid %s; waiting up to %.1fs", signal.Signals(sig).name, self.pid, timeout)
-        code = self.wait(timeout)
-        if code is None:
-            log.warning("child pid %s did not exit %.1fs after %s; sending SIGKILL", self.pid, timeout,
-                        signal.Signals(sig).name)
-            self.signal(signal.SIGKILL)
-            code = self.wait()
-        self.stop_stragglers(timeout, sig)
-        return code
+        return terminate(proc, sig, timeout, group=self.setpgid, wait=self.wait)
 
     def stop_stragglers(self, kill_timeout: float | None = None, sig: int | None = None) -> bool:
         """Once the command has exited, stop what is left of its process group; True if anything was.
 
-        `sh -c 'server'` may fork instead of exec: when the shell dies (say of a relayed SIGHUP)
-        the server lives on in the group. Kill signal, then SIGKILL after the kill timeout.
-        Needs `setpgid`; a no-op while the command itself still runs.
+        `sh -c 'server'` may fork instead of exec (dash does; bash execs a lone command): when
+        the shell dies (say of a relayed SIGHUP) the server lives on in the group. Kill signal,
+        then SIGKILL after the kill timeout. Needs `setpgid`; a no-op while the command itself
+        still runs.
         """
         proc = self._proc
-        if not self.setpgid or proc is None or self.running or not process_group_alive(proc.pid):
+        if not self.setpgid or proc is None or self.running or not group_alive(proc.pid):
             return False
         timeout = self.kill_timeout if kill_timeout is None else kill_timeout
         sig = self.kill_signal if sig is None else sig
         log.info("pid %d exited, leaving processes in its group; sending %s", proc.pid, signal.Signals(sig).name)
-        for each, wait in ((sig, timeout), (signal.SIGKILL, 1.0)):
-            try:
-                os.killpg(proc.pid, each)
-            except ProcessLookupError:
-                return True
-            deadline = time.monotonic() + wait
-            while process_group_alive(proc.pid):
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(0.02)
-            else:
-                return True
-        log.warning("processes of group %d survived SIGKILL", proc.pid)
+        kill_group(proc.pid, sig, timeout)
         return True
 
     def kill(self) -> int | None:
@@ -401,43 +343,3 @@ class Child:
         self.stop()
         self.restarts += 1
         self.start()
-
-
-def _parent_death_preexec(sig: int | None) -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to send `sig` to the child when its parent thread dies."""
-    if not sig or not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not in the forked child
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), sig)
-
-    return preexec
-
-
-@contextmanager
-def forward_signals(child: Child, signals: Sequence[int] = FORWARDED_SIGNALS,
-                    also: Callable[[int], Any] | None = None) -> Iterator[None]:
-    """While inside, relay `signals` received by this process to `child` (main thread only).
-
-    `also(sig)` is called after each relay (e.g. to start a shutdown on SIGTERM). The previous
-    handlers come back on exit.
-    """
-
-    def handler(sig: int, _frame: Any) -> None:
-        child.signal(sig)
-        if also is not None:
-            also(sig)
-
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

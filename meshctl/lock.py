@@ -25,11 +25,12 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from meshctl import process
 from meshctl.child import Child, ChildError, describe_exit
 from meshctl.client import Client, ConsulError
 from meshctl.client.lock import (
@@ -130,19 +131,9 @@ class LockRunner:
         """Deliver a signal to the runner (safe from a signal handler or another thread)."""
         self._events.put(("signal", -1, sig))
 
-    @contextmanager
-    def signal_handlers(self) -> Iterator[None]:
+    def signal_handlers(self) -> AbstractContextManager[frozenset[int]]:
         """Route this process's shutdown and relayed signals to the runner (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        sigs = SHUTDOWN_SIGNALS + RELAYED_SIGNALS
-        previous = {s: signal.signal(s, lambda sig, _frame: self.handle_signal(sig)) for s in sigs}
-        try:
-            yield
-        finally:
-            for s, old in previous.items():
-                signal.signal(s, old)
+        return process.signal_handlers(dict.fromkeys(SHUTDOWN_SIGNALS + RELAYED_SIGNALS, self.handle_signal))
 
     # -- the run -----------------------------------------------------------------------------
 

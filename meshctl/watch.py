@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from meshctl.child import shell_command
 from meshctl.client import Backoff, Client, Reply, watch
 from meshctl.client.types import KVPair
+from meshctl.process import exit_status, shell_command, spawn
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +285,9 @@ class HandlerRunner:
         env["CONSUL_INDEX"] = str(index)
         payload = (go_json(data) + "\n").encode()
         with self._lock:
-            self._proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=self.stdout,
-                                          stderr=self.stderr, env=env)
+            # consul watch's handler shares our process group: a relayed signal reaches the shell only
+            self._proc = spawn(self.argv, env=env, stdin=subprocess.PIPE, stdout=self.stdout, stderr=self.stderr,
+                               new_group=False)
         proc = self._proc
         try:
             try:
@@ -303,7 +304,7 @@ class HandlerRunner:
         finally:
             with self._lock:
                 self._proc = None
-        return 128 - code if code < 0 else code
+        return exit_status(code)
 
     def signal(self, sig: int) -> bool:
         """Relay `sig` to the running handler; False when none runs."""

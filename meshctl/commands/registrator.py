@@ -28,6 +28,7 @@ from meshctl.client import Client, ConfigError, ConsulError
 from meshctl.client.config import resolve_config
 from meshctl.commands.common import err, new_parser, parse
 from meshctl.flags import FlagParser, parse_duration
+from meshctl.process import signal_handlers
 from meshctl.registrator.bridge import Bridge
 
 log = logging.getLogger("meshctl.registrator")
@@ -225,7 +226,7 @@ def main(argv: list[str]) -> int:
         return 1
     stop = threading.Event()
 
-    def on_signal(signum: int, _frame: Any) -> None:
+    def on_signal(signum: int) -> None:
         log.info("received %s; exiting (registrations are left in place)", signal.Signals(signum).name)
         stop.set()
         for bridge, source in runners:
@@ -234,8 +235,12 @@ def main(argv: list[str]) -> int:
             threading.Thread(target=getattr(source, "stop", lambda: None), daemon=True).start()
 
     runners: list[tuple[Bridge, Any]] = []
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    with signal_handlers(dict.fromkeys((signal.SIGINT, signal.SIGTERM), on_signal)):
+        return _serve(args, client, stop, runners)
+
+
+def _serve(args: Namespace, client: Client, stop: threading.Event, runners: list[tuple[Bridge, Any]]) -> int:
+    """Register until `stop` is set (by SIGINT/SIGTERM); `runners` is filled here, for the signal handler."""
     if not wait_for_backend(client, args.retry_attempts, args.retry_interval / 1000.0, stop):
         return 1
     hostname = args.hostname or socket.gethostname()

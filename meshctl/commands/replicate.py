@@ -25,6 +25,7 @@ from meshctl.client.config import ConfigError as ClientConfigError
 from meshctl.commands.template import make_client as template_client
 from meshctl.commands.template import setup_logging
 from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg, parse_bool
+from meshctl.process import forward_signals
 from meshctl.sync.envconsul import remove_pid_file, write_pid_file
 from meshctl.sync.replicate import (
     DEFAULT_STATUS_DIR,
@@ -350,23 +351,17 @@ def main(argv: list[str]) -> int:
         return load(args).runner
 
     runner = ReplicateRunner(client, settings.runner, reload_config=reload_config)
-    previous = {}
-    for sig in {*HANDLED_SIGNALS, *(s for s in (settings.runner.kill_signal, settings.runner.reload_signal) if s)}:
-        try:
-            previous[sig] = signal.signal(sig, lambda s, _f: runner.signal(s))
-        except (ValueError, OSError):  # not the main thread, or a signal that cannot be caught
-            pass
-    if settings.pid_file:
-        write_pid_file(settings.pid_file)
-    try:
-        return runner.run()
-    except Exception as e:  # a bug: say so, with the generic code
-        log.exception("unexpected error")
-        print(f"meshctl replicate: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    relayed = (*HANDLED_SIGNALS, *(s for s in (settings.runner.kill_signal, settings.runner.reload_signal) if s))
+    with forward_signals(runner, relayed):  # off the main thread: none
         if settings.pid_file:
-            remove_pid_file(settings.pid_file)
-        client.close()
+            write_pid_file(settings.pid_file)
+        try:
+            return runner.run()
+        except Exception as e:  # a bug: say so, with the generic code
+            log.exception("unexpected error")
+            print(f"meshctl replicate: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        finally:
+            if settings.pid_file:
+                remove_pid_file(settings.pid_file)
+            client.close()

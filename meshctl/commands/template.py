@@ -22,6 +22,7 @@ from meshctl.child import parse_signal
 from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
 from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg
+from meshctl.process import forward_signals
 from meshctl.template import config as cfgmod
 from meshctl.template.config import Config, ConfigError
 from meshctl.template.runner import (
@@ -246,19 +247,12 @@ def main(argv: list[str]) -> int:
         return load_config(args)
 
     runner = Runner(config, client, reload_config=reload_config)
-    previous = {}
-    for sig in HANDLED_SIGNALS:
-        try:
-            previous[sig] = signal.signal(sig, lambda s, _f: runner.signal(s))
-        except (ValueError, OSError):  # not the main thread
-            pass
     try:
-        return runner.run()
+        with forward_signals(runner, HANDLED_SIGNALS):  # off the main thread: none
+            return runner.run()
     except Exception as e:  # a bug: say so, with consul-template's generic code
         log.exception("unexpected error")
         print(f"meshctl template: {e}", file=sys.stderr)
         return EXIT_ERROR
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
         client.close()

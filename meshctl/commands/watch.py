@@ -11,6 +11,7 @@ from typing import Any
 from meshctl.client import ConsulError
 from meshctl.commands.common import CommandError, err, make_client, new_parser, parse
 from meshctl.flags import FlagParser, parse_bool
+from meshctl.process import signal_handlers
 from meshctl.watch import HandlerRunner, Plan, WatchError, go_json, parse_spec
 
 SYNOPSIS = "Watch for changes in Consul"
@@ -127,20 +128,16 @@ def _run(plan: Plan, handler: list[str], shell: bool) -> int:
         finally:
             done.set()
 
-    def on_signal(sig: int, _frame: Any) -> None:
+    def on_signal(sig: int) -> None:
         if runner is not None:
             runner.signal(sig)
         plan.stop()
         status["code"] = 0
         done.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in SHUTDOWN_SIGNALS}
-    try:
+    with signal_handlers(dict.fromkeys(SHUTDOWN_SIGNALS, on_signal)):
         threading.Thread(target=worker, name="watch-plan", daemon=True).start()
         while not done.wait(0.5):
             pass
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
     sys.stdout.flush()
     return status["code"]

@@ -28,11 +28,12 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from meshctl import process
 from meshctl.child import FORWARDED_SIGNALS, Child, ChildError, exit_status
 from meshctl.client import Backoff, Client, Consistency, ConsulError, KVPair, watch
 from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exported)
@@ -167,21 +168,12 @@ class EnvConsulRunner:
         """Deliver a signal to the runner (safe from a signal handler or another thread)."""
         self._events.put(("signal", -1, sig))
 
-    @contextmanager
-    def signal_handlers(self) -> Iterator[None]:
+    def signal_handlers(self) -> AbstractContextManager[frozenset[int]]:
         """Route this process's signals to the runner (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
         sigs = set(FORWARDED_SIGNALS)
         sigs.update(s for s in (self.cfg.kill_signal, self.cfg.reload_signal) if s)
         sigs.discard(signal.SIGCHLD)
-        previous = {s: signal.signal(s, lambda sig, _frame: self.handle_signal(sig)) for s in sigs}
-        try:
-            yield
-        finally:
-            for s, old in previous.items():
-                signal.signal(s, old)
+        return process.signal_handlers(dict.fromkeys(sorted(sigs), self.handle_signal))
 
     # -- watching -----------------------------------------------------------------------------
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from meshctl.client import Client, ConsulError, watch
+from meshctl.process import signal_handlers
 from meshctl.sync import gitcli
 from meshctl.sync.git2consul import (
     EXIT_INIT,
@@ -223,17 +223,9 @@ class Git2ConsulDaemon:
         except ConsulError as e:  # pragma: no cover - watch retries forever by default
             log.error("config poll failure due to %s", e)
 
-    @contextmanager
-    def _signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {s: signal.signal(s, lambda _sig, _frame: self.stop()) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield
-        finally:
-            for s, old in previous.items():
-                signal.signal(s, old)
+    def _signals(self) -> AbstractContextManager[frozenset[int]]:
+        """SIGTERM and SIGINT stop the daemon (main thread only)."""
+        return signal_handlers(dict.fromkeys((signal.SIGTERM, signal.SIGINT), lambda _sig: self.stop()))
 
     # -- the process ----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exporte
     EXIT_PARSE_FLAGS,
     EXIT_RUNNER,
 )
+from meshctl.process import run_command
 from meshctl.template.brain import Brain
 from meshctl.template.config import Config, EnvConfig, TemplateConfig, WaitConfig, split_command
 from meshctl.template.dependency import Dependency
@@ -458,18 +459,10 @@ class Runner:
         argv, _ = split_command(cmd)
         log.info("executing command %r", cmd)
         try:
-            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                    process_group=0)
+            code = run_command(argv, env=env, timeout=timeout or None)
         except OSError as e:
             raise RunnerError(f"failed to execute command {cmd!r}: {e.strerror or e}") from None
-        try:
-            code = proc.wait(timeout or None)
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
             raise RunnerError(f"command {cmd!r} did not finish within {timeout:g}s") from None
         if code != 0:
             raise RunnerError(f"failed to execute command {cmd!r}: exit status {exit_status(code)}")
@@ -514,19 +507,9 @@ class Runner:
         if child is None or not child.running:
             return
         self._child_gen += 1
-        pgid = child.pid
-        started = self.clock()
+        # the kill signal to its process group, SIGKILL after the kill timeout; what the leader
+        # leaves behind in the group (a pipeline's other members) gets the rest of it
         child.stop(immediately=immediately)
-        # What the leader left behind in its process group (a pipeline's other members) gets the
-        # rest of the kill timeout, then SIGKILL.
-        while pgid is not None and _group_alive(pgid):
-            if self.clock() - started > child.kill_timeout:
-                try:
-                    os.killpg(pgid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                break
-            time.sleep(0.02)
 
     # -- reloads ------------------------------------------------------------------------
 
@@ -590,14 +573,6 @@ class Runner:
                     self.events.put(("template_file", path))
         except Exception as e:  # the watch is a convenience; rendering goes on without it
             log.warning("watching template files failed: %s", e)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def jitter(seconds: float) -> float:
