@@ -21,6 +21,7 @@ run: install
 
 test: install system-deps
 	$(PYTHON) -m ruff check meshctl tests bench
+	$(PYTHON) -m mypy meshctl
 	$(PYTHON) -m pytest -q -ra --durations=15
 
 unit: install
@@ -28,6 +29,7 @@ unit: install
 
 lint:
 	$(PYTHON) -m ruff check meshctl tests bench
+	$(PYTHON) -m mypy meshctl
 
 # load generators for bench/ (etcd-server only for the cluster comparison)
 bench-deps:
