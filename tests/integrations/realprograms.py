@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -27,7 +27,11 @@ def require(program: str, package: str, *candidates: str) -> str:
     found = shutil.which(program) or next((c for c in candidates if os.access(c, os.X_OK)), None)
     if found:
         return found
-    message = f"{program} is not installed (Debian package {package!r}; `make system-deps` installs it)"
+    absent(f"{program} is not installed (Debian package {package!r}; `make system-deps` installs it)")
+
+
+def absent(message: str) -> NoReturn:
+    """Something the test needs is not installed: a failure on CI, a skip elsewhere."""
     if on_ci():
         pytest.fail(message)
     pytest.skip(message)
