@@ -46,6 +46,9 @@ def test_dev_agent_registers_itself_with_serf_health_and_the_consul_service(dev_
     assert [(c["CheckID"], c["Status"]) for c in checks] == [("serfHealth", "passing")]
     self_ = requests.get(f"{url}/v1/agent/self").json()
     assert self_["Config"]["NodeName"] == dev_server.node and self_["Config"]["Datacenter"] == "dc1"
+    # the shortest session TTL, where Patroni looks for it (nanoseconds) and in Consul's runtime-config form
+    assert self_["Config"]["SessionTTLMin"] == 10 * 10**9 and self_["DebugConfig"]["SessionTTLMin"] == "10s"
+    assert self_["DebugConfig"]["NodeName"] == dev_server.node and self_["Config"]["Server"] is True
 
 
 def test_catalog_service_shape_tags_and_case_insensitive_tag_filter(url):
@@ -214,7 +217,9 @@ def test_sessions_create_info_list_renew_destroy(dev_server):
 
 
 def test_session_validation(url):
-    assert requests.put(f"{url}/v1/session/create", json={"TTL": "5s"}).status_code == 400
+    short = requests.put(f"{url}/v1/session/create", json={"TTL": "5s"})  # Consul: a 500 from its Session.Apply
+    assert short.status_code == 500
+    assert short.text == "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]"
     assert requests.put(f"{url}/v1/session/create", json={"Behavior": "explode"}).text == \
         "Invalid Behavior setting 'explode'"
     r = requests.put(f"{url}/v1/session/create", json={"Node": "ghost"})

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from meshctl import __version__
+from meshctl.flags import format_duration
 from meshctl.server.agent.definitions import CheckDefinition, DefinitionError, duration_seconds, parse_service
 from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef
+from meshctl.server.http.session import MIN_TTL as SESSION_TTL_MIN
 from meshctl.server.state import NODE_MAINT_CHECK_ID, SERF_CHECK_ID, SERVICE_MAINT_PREFIX
 
 log = logging.getLogger(__name__)
@@ -288,11 +290,19 @@ class LocalAgent:
         known_servers = getattr(self.store, "known_servers", None)  # client agents: how many servers they know
         if known_servers is not None:
             consul["known_servers"] = str(known_servers)
+        # Config: today's Consul fields, plus SessionTTLMin in nanoseconds as Consul before 1.0 had it
+        # there (Patroni reads it to raise its session TTL after a 500 "Invalid Session TTL").
+        # DebugConfig: a few fields of Consul's sanitised runtime config (durations as Go prints them).
+        ttl_min_ns = int(SESSION_TTL_MIN * 10**9)
         return {
             "Config": {"Datacenter": self.datacenter, "PrimaryDatacenter": self.datacenter,
                        "NodeName": self.node_name, "NodeID": self.node_id, "Server": self.server,
-                       "Revision": "meshctl", "Version": __version__, "BuildDate": ""},
-            "DebugConfig": {"NodeName": self.node_name, "Datacenter": self.datacenter, "ServerMode": self.server},
+                       "Revision": "meshctl", "Version": __version__, "BuildDate": "",
+                       "SessionTTLMin": ttl_min_ns},
+            "DebugConfig": {"NodeName": self.node_name, "NodeID": self.node_id, "Datacenter": self.datacenter,
+                            "PrimaryDatacenter": self.datacenter, "ServerMode": self.server,
+                            "Revision": "meshctl", "Version": __version__,
+                            "SessionTTLMin": format_duration(SESSION_TTL_MIN), "NodeMeta": dict(self.node_meta)},
             "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
             "Member": member,
             "Stats": {"agent": {"checks": str(len(self.checks)), "services": str(len(self.services))},

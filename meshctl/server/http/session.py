@@ -28,7 +28,10 @@ from meshctl.server.state import SERF_CHECK_ID
 
 ROUTES: list[Route] = []
 DEFAULT_LOCK_DELAY_NS = 15 * 10**9
-MIN_TTL, MAX_TTL = 10.0, 86400.0
+MIN_TTL, MAX_TTL = 10.0, 86400.0  # Consul's session_ttl_min default and SessionTTLMax
+# Consul checks a session in its Session.Apply RPC, whose errors the HTTP API answers with 500
+# (Patroni, for one, recognises a TTL below the minimum only by this 500 and this text's start)
+APPLY_ERROR = 500
 
 
 def build_session(body: Any, default_node: str) -> SessionDef:
@@ -42,15 +45,17 @@ def build_session(body: Any, default_node: str) -> SessionDef:
         raise HTTPError(400, str(exc)) from None
     behavior = body.get("Behavior") or "release"
     if behavior not in ("release", "delete"):
-        raise HTTPError(400, f"Invalid Behavior setting '{behavior}'")
+        raise HTTPError(APPLY_ERROR, f"Invalid Behavior setting '{behavior}'")
     ttl = body.get("TTL") or ""
     if ttl:
         try:
             seconds = parse_duration(ttl)
         except (ValueError, TypeError):
-            raise HTTPError(400, f"Session TTL '{ttl}' invalid: time: invalid duration \"{ttl}\"") from None
+            raise HTTPError(APPLY_ERROR, f"Session TTL '{ttl}' invalid: time: invalid duration \"{ttl}\"") from None
         if seconds != 0 and not MIN_TTL <= seconds <= MAX_TTL:
-            raise HTTPError(400, f"Invalid Session TTL '{int(seconds * 1e9)}', must be between [10s=24h0m0s]")
+            # Go's %d of a time.Duration: the TTL in nanoseconds; the bounds as Go prints them
+            raise HTTPError(APPLY_ERROR, f"Invalid Session TTL '{round(seconds * 1e9)}', must be between "
+                                         f"[{format_duration(MIN_TTL)}={format_duration(MAX_TTL)}]")
         ttl = ttl if isinstance(ttl, str) else format_duration(seconds)
     lock_delay = body.get("LockDelay")
     delay_ns = DEFAULT_LOCK_DELAY_NS if lock_delay is None else duration_ns(lock_delay, "LockDelay", 1000)
