@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from meshctl.flags import FlagParser
+from meshctl.flags import FlagParser, parse_bool
 from meshctl.server import security
 from meshctl.server.agent import runtime as agent_runtime
 from meshctl.server.agent.config import setting
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.agent.runtime import AgentOptions
 from meshctl.server.context import AgentHooks, ServerContext
-from meshctl.server.http.app import make_app
 from meshctl.server.http import ui
+from meshctl.server.http.app import make_app
 from meshctl.server.http.forward import DatacenterForwarder
 from meshctl.server.reaper import TombstoneReaper
 from meshctl.server.security import SecurityConfig
@@ -82,8 +82,9 @@ def build_parser() -> FlagParser:
     p.bool_flag("sync-writes", default=None, help="fsync the journal before acknowledging a write "
                 "(default: on for -server, off for -dev)")
     p.flag("raft-snapshot-threshold", type=int, default=8192, help="Raft log entries between snapshots")
-    p.bool_flag("ui", default=None, help="serve the web UI at /ui/ (default: on for -dev; "
-                "config files: ui_config { enabled = true })")
+    # a Go boolean flag (-ui, -ui=false) whose absence is seen: config files and -dev decide then
+    p.flag("ui", nargs="?", const=True, default=None, type=parse_bool,
+           help="serve the web UI at /ui/ (default: on for -dev; config files: ui_config { enabled = true })")
     agent_runtime.add_flags(p)
     security.add_flags(p)
     return p

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import requests
+from agent.agent_procs import start_client_agent
 from devserver import start_dev_server, wait_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
-from agent_procs import start_client_agent  # noqa: E402
-
-from meshctl.server.http import ui  # noqa: E402
-from meshctl.server.run import config_from_args  # noqa: E402
+from meshctl.server.http import ui
+from meshctl.server.run import config_from_args
 
 DISABLED = ("Consul Agent: UI disabled. To enable, set ui_config.enabled=true in the agent configuration and "
             "restart.")

@@ -46,6 +46,50 @@ function sleep(ms, signal) {
   });
 }
 
+// Long polls hold a connection each, and a browser has six per host for all its tabs: a page that
+// is hidden (another tab, minimised, navigated away from, frozen in the back-forward cache) lets
+// go of its polls and takes them up again, at the index it had, once it is visible.
+const inflight = new Set();
+
+function dropPolls() {
+  for (const c of inflight) c.abort();
+}
+
+document.addEventListener("visibilitychange", () => { if (document.hidden) dropPolls(); });
+window.addEventListener("pagehide", dropPolls);
+
+function whenVisible(signal) {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = () => {
+      if (document.hidden && !signal.aborted) return;
+      document.removeEventListener("visibilitychange", check);
+      window.removeEventListener("pageshow", check);
+      resolve();
+    };
+    document.addEventListener("visibilitychange", check);
+    window.addEventListener("pageshow", check);
+    signal.addEventListener("abort", check, { once: true });
+  });
+}
+
+// One GET that is dropped (AbortError, `dropped` true) when the page is hidden.
+async function pollOnce(url, signal) {
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  inflight.add(ctl);
+  try {
+    return await get(url, { signal: ctl.signal });
+  } catch (err) {
+    if (ctl.signal.aborted && !signal.aborted) err.dropped = true;
+    throw err;
+  } finally {
+    inflight.delete(ctl);
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
 // Follow a blocking endpoint until `signal` aborts: `onData(result)` on the first answer and after
 // every change of X-Consul-Index; `onError(err)` on failures (retried with a backoff). With
 // `missingOk`, a 404 is an answer with body null (a KV key that does not exist yet).
@@ -55,13 +99,16 @@ export function watch(path, signal, onData, onError, { missingOk = false } = {})
   (async () => {
     let backoff = 0;
     while (!signal.aborted) {
+      await whenVisible(signal);
+      if (signal.aborted) return;
       const sep = path.includes("?") ? "&" : "?";
       const url = index ? `${path}${sep}index=${index}&wait=${WAIT}` : path;
       let result;
       try {
-        result = await get(url, { signal });
+        result = await pollOnce(url, signal);
       } catch (err) {
         if (signal.aborted) return;
+        if (err.dropped) continue;
         if (missingOk && err instanceof APIError && err.status === 404) {
           result = { body: null, index: err.index, status: 404, filtered: false };
         } else {
@@ -91,6 +138,8 @@ export function watch(path, signal, onData, onError, { missingOk = false } = {})
 export function poll(fn, ms, signal) {
   (async () => {
     while (!signal.aborted) {
+      await whenVisible(signal);
+      if (signal.aborted) return;
       try { await fn(); } catch (e) { if (!signal.aborted) console.error(e); }
       await sleep(ms, signal);
     }

@@ -21,16 +21,17 @@ function crumbs(path) {
   return h("p", { class: "crumbs" }, out, " / ");
 }
 
-function writeError(err) {
+function writeError(err, verb = "saved") {
   if (err instanceof APIError && err.status === 403) {
-    return `Permission denied: this token may not write here (${err.text || "403"}). Your text is kept.`;
+    return [`Permission denied: not ${verb}, this token may not write this key. Your text is kept.`,
+      err.text ? h("span", { class: "form-detail" }, err.text) : null];
   }
-  return `Not saved: ${err instanceof APIError ? `${err.status} ${err.text}` : err.message || err}. Your text is kept.`;
+  return `Not ${verb}: ${err instanceof APIError ? `${err.status} ${err.text}` : err.message || err}. Your text is kept.`;
 }
 
 function setStatus(el, kind, text) {
   el.className = `form-status form-status-${kind}`;
-  el.textContent = text;
+  replace(el, text);
   el.setAttribute("role", kind === "error" ? "alert" : "status");
 }
 
@@ -93,7 +94,7 @@ function createForm(prefix, navigate) {
         status.append(" ", link(kvHref(key), "Open"));
       }
     } catch (err) {
-      setStatus(status, "error", writeError(err));
+      setStatus(status, "error", writeError(err, "created"));
     }
   });
   // a closed <details> keeps the listing first; it opens on click
@@ -248,7 +249,7 @@ function keyEditor(key, entry, navigate) {
       setStatus(status, "error", "Not deleted: the key changed since you opened it (see above).");
       conflict(now && now.body ? now.body[0] : null, "delete");
     } catch (err) {
-      setStatus(status, "error", writeError(err).replace("Not saved", "Not deleted"));
+      setStatus(status, "error", writeError(err, "deleted"));
     }
   }
 

@@ -1,6 +1,6 @@
 // Nodes with their checks; one node's services and checks.
 import { watch } from "../api.js";
-import { h, link, pill, replace, segmentsPath, summary, worst } from "../dom.js";
+import { h, link, replace, segmentsPath, summary, worst } from "../dom.js";
 import { checksTable, failingList, filteredNote, liveLine, pageHead, showError } from "./common.js";
 
 export function nodesPage(root, _params, { signal }) {
@@ -62,7 +62,7 @@ export function nodePage(root, { name }, { signal }) {
     replace(info, h("dl", { class: "facts" },
       h("dt", {}, "Address"), h("dd", {}, h("code", {}, node.Address)),
       h("dt", {}, "Datacenter"), h("dd", {}, node.Datacenter || ""),
-      h("dt", {}, "ID"), h("dd", {}, h("code", {}, node.ID || "")),
+      node.ID ? [h("dt", {}, "ID"), h("dd", {}, h("code", {}, node.ID))] : null,
       Object.entries(node.Meta || {}).length ? [h("dt", {}, "Meta"),
         h("dd", {}, Object.entries(node.Meta).map(([k, v]) => h("span", { class: "meta" }, `${k}=${v}`)))] : null));
     const list = Object.values(r.body.Services || {}).sort((a, b) => a.ID.localeCompare(b.ID));
@@ -77,7 +77,7 @@ export function nodePage(root, { name }, { signal }) {
   }, (err) => showError(info, live, err, `node ${name}`), { missingOk: true });
   watch(`/v1/health/node/${path}`, signal, (r) => {
     const list = r.body || [];
-    replace(checks, list.length ? [h("p", {}, pill(worst(list)), " ", summary(list)), checksTable(list)]
+    replace(checks, list.length ? [h("p", {}, summary(list)), checksTable(list)]
       : h("p", { class: "muted" }, "No checks."));
   }, (err) => showError(checks, live, err, `checks of ${name}`));
 }
