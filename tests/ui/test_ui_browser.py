@@ -153,10 +153,15 @@ def test_a_failing_check_turns_its_row_red_without_reload(server, browser, shots
     assert "1 critical" in css(browser, row).text
     screenshot(browser, shots, "services")
 
-    # and back to passing, still without a reload
+    # and back to passing, still without a reload; a new instance shows up the same way
     api(server, "PUT", "/v1/agent/check/pass/web-ttl?note=200 OK in 2ms")
     wait(browser, lambda d: css(d, row).get_attribute("data-status") == "passing", "web passing again")
+    api(server, "PUT", "/v1/catalog/register", json={"Node": "web-host-2", "Address": "127.0.0.6",
+                                                     "Service": {"ID": "web-2", "Service": "web", "Port": 8080}})
+    wait(browser, text_of(row, "2 instances"), "the second web instance")
     assert same_document(browser)
+    api(server, "PUT", "/v1/catalog/deregister", json={"Node": "web-host-2"})
+    wait(browser, text_of(row, "1 instance"), "the second web instance gone")
     api(server, "PUT", "/v1/agent/check/fail/web-ttl?note=connection refused on :8080")
 
 

@@ -175,3 +175,18 @@ def test_a_client_agent_serves_the_ui_when_asked(tmp_path, server) -> None:
     finally:
         plain.stop()
         with_ui.stop()
+
+
+def test_the_wheel_would_carry_every_static_file() -> None:
+    """pyproject's package-data globs match every file of the app (so a built wheel has them all)."""
+    import glob
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    package = root / "meshctl" / "server" / "ui"
+    matched = {Path(p) for pattern in data["meshctl.server.ui"]
+               for p in glob.glob(pattern, root_dir=package, recursive=True) if (package / p).is_file()}
+    files = {p.relative_to(package) for p in (package / "static").rglob("*") if p.is_file()}
+    assert files and files <= matched, sorted(map(str, files - matched))
