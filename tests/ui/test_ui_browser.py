@@ -318,6 +318,7 @@ def acl_server(tmp_path_factory) -> Any:
 def test_a_read_only_token_cannot_save(acl_server, browser, shots) -> None:
     browser.get(acl_server.url + "/ui/login?next=/ui/kv/team/config")
     set_text(wait(browser, shown("#token-input"), "the login form"), acl_server.tokens["read-only"])
+    screenshot(browser, shots, "login")
     css(browser, "#login-submit").click()
     wait(browser, text_of("#who", "read only"), "logged in as the read-only token")
     value = wait(browser, shown("#kv-value"), "the editor")
@@ -342,6 +343,7 @@ def test_a_token_that_cannot_read_services_sees_none(acl_server, browser, shots)
     open_page(browser, acl_server, "/ui/services", acl_server.tokens["kv-only"])
     wait(browser, shown("#no-services"), "the empty services page")
     assert "billing" not in browser.page_source
+    screenshot(browser, shots, "services-token-without-service-read")
     open_page(browser, acl_server, "/ui/kv/team/config", acl_server.tokens["kv-only"])
     value = wait(browser, shown("#kv-value"), "the key this token may read")
     assert value.get_attribute("value") == "original"

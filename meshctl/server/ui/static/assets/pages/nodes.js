@@ -20,6 +20,7 @@ export function nodesPage(root, _params, { signal }) {
     }
     const byNode = {};
     for (const c of checks) (byNode[c.Node] ||= []).push(c);
+    const withMeta = nodes.some((n) => Object.keys(n.Meta || {}).length);
     const tbody = h("tbody");
     for (const n of nodes) {
       const mine = byNode[n.Node] || [];
@@ -28,12 +29,16 @@ export function nodesPage(root, _params, { signal }) {
         h("td", {}, link(`/ui/nodes/${segmentsPath([n.Node])}`, n.Node)),
         h("td", {}, h("code", {}, n.Address)),
         h("td", {}, summary(mine)),
-        h("td", {}, Object.entries(n.Meta || {}).map(([k, v]) => h("span", { class: "meta" }, `${k}=${v}`)))));
+        withMeta ? h("td", {}, Object.entries(n.Meta || {}).map(([k, v]) => h("span", { class: "meta" }, `${k}=${v}`)))
+          : null));
       const failing = failingList(mine, { showNode: false });
-      if (failing) tbody.append(h("tr", { class: `failing-row status-${status}` }, h("td", { colspan: 4 }, failing)));
+      if (failing) {
+        tbody.append(h("tr", { class: `failing-row status-${status}` }, h("td", { colspan: withMeta ? 4 : 3 }, failing)));
+      }
     }
     replace(body, filteredNote(filtered), h("table", { class: "grid", id: "nodes" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Node"), h("th", {}, "Address"), h("th", {}, "Health"), h("th", {}, "Meta"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Node"), h("th", {}, "Address"), h("th", {}, "Health"),
+        withMeta ? h("th", {}, "Meta") : null)),
       tbody));
   }
 
