@@ -77,6 +77,13 @@ export async function refreshWho() {
   loginLink.id = "login-link";
   if (!stored) {
     replace(who, h("span", { class: "muted" }, "no token"), loginLink);
+    try {
+      await get("/v1/acl/token/self");
+    } catch (err) {
+      if (err instanceof APIError && err.status === 401 && !token()) { // ACL support disabled: nothing to log in to
+        replace(who, h("span", { class: "muted", id: "acls-off", title: "this cluster does not enforce ACLs" }, "ACLs off"));
+      }
+    }
     return;
   }
   const logout = h("button", { type: "button", class: "linkish", id: "logout", onclick: () => {
