@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from meshctl.flags import FlagParser
+from meshctl.flags import FlagParser, parse_bool
 from meshctl.server import security
 from meshctl.server.agent import runtime as agent_runtime
 from meshctl.server.agent.config import setting
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.agent.runtime import AgentOptions
 from meshctl.server.context import AgentHooks, ServerContext
+from meshctl.server.http import ui
 from meshctl.server.http.app import make_app
 from meshctl.server.http.forward import DatacenterForwarder
 from meshctl.server.reaper import TombstoneReaper
@@ -57,6 +58,7 @@ class AgentConfig:
     retry_join_wan: list[str] = field(default_factory=list)  # servers of other datacenters (wan.py)
     sync_writes: bool | None = None  # default: on for -server, off for -dev
     raft_snapshot_threshold: int = 8192
+    ui: bool = False  # the web UI at /ui/ (http/ui.py): -ui, ui_config.enabled; default on for -dev
 
 
 def build_parser() -> FlagParser:
@@ -80,6 +82,9 @@ def build_parser() -> FlagParser:
     p.bool_flag("sync-writes", default=None, help="fsync the journal before acknowledging a write "
                 "(default: on for -server, off for -dev)")
     p.flag("raft-snapshot-threshold", type=int, default=8192, help="Raft log entries between snapshots")
+    # a Go boolean flag (-ui, -ui=false) whose absence is seen: config files and -dev decide then
+    p.flag("ui", nargs="?", const=True, default=None, type=parse_bool,
+           help="serve the web UI at /ui/ (default: on for -dev; config files: ui_config { enabled = true })")
     agent_runtime.add_flags(p)
     security.add_flags(p)
     return p
@@ -102,7 +107,20 @@ def config_from_args(argv: list[str]) -> AgentConfig:
             if str(addr) not in cfg.retry_join_wan:
                 cfg.retry_join_wan.append(str(addr))
     security.apply_args(cfg, args)  # ACLs, TLS, -encrypt (flags over config files)
+    cfg.ui = ui_enabled(args.ui, files, cfg.dev)
     return cfg
+
+
+def ui_enabled(flag: bool | None, files: dict[str, Any], dev: bool) -> bool:
+    """-ui wins, then the files' `ui_config { enabled }` (or the older `ui = true`), then on for -dev only."""
+    if flag is not None:
+        return bool(flag)
+    for value in (setting(files, "ui_config", "enabled"), setting(files, "ui")):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    return dev
 
 
 def setup_logging(level: str) -> None:
@@ -157,6 +175,7 @@ class Agent:
 
     def _make_app(self) -> web.Application:
         app = make_app(self.ctx)
+        ui.set_enabled(app, self.cfg.ui)
         app.middlewares.append(self.dc_forwarder.middleware)  # ?dc=: before any leader forwarding
         if self.cluster is None:
             app.router.add_post(WAN_PATH, self.wan.serve)

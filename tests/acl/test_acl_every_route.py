@@ -94,6 +94,11 @@ OPEN: dict[tuple[str, str], Open] = {
         "server addresses only", json={"Servers": []}, check=_ok),
     ("PUT", "/v1/acl/bootstrap"): Open("/v1/acl/bootstrap", "Consul: bootstrap needs no token; refused once done",
                                        check=lambda r, _c: _refused_bootstrap(r)),
+    # the web UI (http/ui.py): static files that carry no data; the app's data calls are the API's, ACL-checked
+    ("GET", "/"): Open("/", "Consul: the index redirects to the UI (or says it is off); no data", check=_ok),
+    ("GET", "/ui"): Open("/ui", "redirects to /ui/: the UI's static files carry no data", check=_ok),
+    ("GET", "/ui/{path}"): Open("/ui/kv/secret-marker/alpha", "the UI's static files (index.html for its own "
+                                "routes) carry no data; the data calls they make are ACL-checked", check=_ok),
 }
 
 

@@ -42,6 +42,7 @@ from meshctl.server.commands import Command, to_wire
 from meshctl.server.context import AgentHooks, ServerContext
 from meshctl.server.dns import FORWARD, DNSConfig
 from meshctl.server.http import agent as agent_area
+from meshctl.server.http import ui
 from meshctl.server.http.app import consul_errors
 from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, respond
 from meshctl.server.state import State, StateError
@@ -249,6 +250,10 @@ class ClientAgent:
             handler = self._members if r.path == "/v1/agent/members" else _local(r)
             for method in r.methods:
                 app.router.add_route(method, r.path, guarded(acl, handler))
+        ui.set_enabled(app, self.cfg.ui)  # the UI's files are served here; its API calls go the usual way
+        for r in ui.ROUTES:
+            for method in r.methods:
+                app.router.add_route(method, r.path, _local(r))
         app.router.add_route("*", "/{tail:.*}", self._proxy)
         return app
 

@@ -19,7 +19,8 @@ import yaml
 EXTENSIONS = (".json", ".hcl", ".yaml", ".yml")
 # keys whose value is one object even when HCL gives a list of blocks
 _OBJECT_KEYS = {"dns_config", "ports", "addresses", "meta", "node_meta", "weights", "header", "performance",
-                "telemetry", "tagged_addresses", "service_ttl", "limits", "connect", "proxy", "acl", "tokens"}
+                "telemetry", "tagged_addresses", "service_ttl", "limits", "connect", "proxy", "acl", "tokens",
+                "ui_config"}
 # definitions: several blocks of these are several definitions
 _MULTI_KEYS = {"service", "services", "check", "checks"}
 

@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from meshctl.server.http import acl, agent, catalog, event, health, kv, operator, session, status, txn
+from meshctl.server.http import acl, agent, catalog, event, health, kv, operator, session, status, txn, ui
 from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, ServerContext
 from meshctl.server.state import StateError
 
 log = logging.getLogger(__name__)
-AREAS = [kv, txn, catalog, health, agent, session, event, status, operator, acl]
+AREAS = [kv, txn, catalog, health, agent, session, event, status, operator, acl, ui]
 MAX_BODY = 8 * 1024 * 1024
 
 
