@@ -19,6 +19,7 @@ from meshctl import __version__
 from meshctl.server.agent.definitions import CheckDefinition, DefinitionError, duration_seconds, parse_service
 from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef
 from meshctl.server.state import NODE_MAINT_CHECK_ID, SERF_CHECK_ID, SERVICE_MAINT_PREFIX
+from meshctl.server.stats import agent_stats
 
 log = logging.getLogger(__name__)
 
@@ -283,11 +284,6 @@ class LocalAgent:
 
     def self_json(self) -> dict[str, Any]:
         member = self.member_json()
-        consul = {"server": str(self.server).lower(), "leader": str(self.store.is_leader).lower(),
-                  "known_datacenters": "1"}
-        known_servers = getattr(self.store, "known_servers", None)  # client agents: how many servers they know
-        if known_servers is not None:
-            consul["known_servers"] = str(known_servers)
         return {
             "Config": {"Datacenter": self.datacenter, "PrimaryDatacenter": self.datacenter,
                        "NodeName": self.node_name, "NodeID": self.node_id, "Server": self.server,
@@ -295,9 +291,7 @@ class LocalAgent:
             "DebugConfig": {"NodeName": self.node_name, "Datacenter": self.datacenter, "ServerMode": self.server},
             "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
             "Member": member,
-            "Stats": {"agent": {"checks": str(len(self.checks)), "services": str(len(self.services))},
-                      "consul": consul,
-                      "raft": {"last_log_index": str(self.store.state.index)}},
+            "Stats": agent_stats(self),  # meshctl/server/stats.py
             "Meta": dict(self.node_meta),
             "xDS": {},
         }
