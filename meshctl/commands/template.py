@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
+import time
 from typing import Any
 
 from meshctl import __version__
@@ -22,6 +24,7 @@ from meshctl.child import parse_signal
 from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
 from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg
+from meshctl.metrics import ToolMetrics, serve_or_exit
 from meshctl.template import config as cfgmod
 from meshctl.template.config import Config, ConfigError
 from meshctl.template.runner import (
@@ -30,7 +33,10 @@ from meshctl.template.runner import (
     EXIT_FLAGS,
     EXIT_OK,
     Runner,
+    RunnerError,
+    TemplateState,
 )
+from meshctl.template.template import Execution
 
 log = logging.getLogger("meshctl.template")
 
@@ -85,6 +91,7 @@ def build_parser() -> FlagParser:
     p.flag("log-file", default=None)
     p.bool_flag("syslog", default=None)
     p.bool_flag("v", "version", default=False, help="Print the version")
+    p.flag("metrics-addr", default=None, help="Serve Prometheus metrics on host:port (':9102' is 127.0.0.1)")
     return p
 
 
@@ -215,6 +222,61 @@ def setup_logging(level: str, log_file: str | None = None) -> None:
         logging.getLogger("meshctl.client").setLevel(max(root.level, logging.INFO))
 
 
+class MeteredRunner(Runner):
+    """The runner, counting what `-metrics-addr` shows: renders, render errors, commands, dependencies."""
+
+    def __init__(self, *args: Any, metrics: ToolMetrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_render: float | None = None
+        self.renders = metrics.counter("renders", "Templates rendered to their destination", ["template"])
+        self.render_errors = metrics.counter("render_errors", "Template executions or writes that failed",
+                                             ["template"])
+        self.commands = metrics.counter("commands", "Commands run after a render")
+        self.command_failures = metrics.counter("command_failures", "Commands that failed or timed out")
+        metrics.gauge_function("seconds_since_last_render", "Seconds since a template was last rendered "
+                               "(NaN before the first)", self._since_render)
+        metrics.gauge_function("dependencies", "Dependencies (keys, services ...) watched", self.watcher.size)
+
+    def _since_render(self) -> float:
+        return math.nan if self.last_render is None else time.monotonic() - self.last_render
+
+    def _evaluate(self, s: TemplateState) -> Execution | None:
+        try:
+            ex = super()._evaluate(s)
+        except RunnerError:
+            self.render_errors.labels(s.config.label).inc()
+            raise
+        if ex is None and s.failed:
+            self.render_errors.labels(s.config.label).inc()
+        return ex
+
+    def _write(self, s: TemplateState, ex: Execution) -> bool:
+        # every successful path of Runner._write marks the state rendered: its error path does not
+        was_rendered, renders = s.rendered, s.renders
+        s.rendered = False
+        try:
+            wrote = super()._write(s, ex)
+        except RunnerError:
+            s.rendered = was_rendered
+            self.render_errors.labels(s.config.label).inc()
+            raise
+        if not s.rendered:
+            s.rendered = was_rendered
+            self.render_errors.labels(s.config.label).inc()
+        elif s.renders > renders or not s.config.destination:
+            self.renders.labels(s.config.label).inc()
+            self.last_render = time.monotonic()
+        return wrote
+
+    def _run_command(self, cmd: list[str] | str, timeout: float, env: dict[str, str]) -> None:
+        self.commands.inc()
+        try:
+            super()._run_command(cmd, timeout, env)
+        except RunnerError:
+            self.command_failures.inc()
+            raise
+
+
 HANDLED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
                    signal.SIGWINCH)
 
@@ -245,7 +307,13 @@ def main(argv: list[str]) -> int:
     def reload_config() -> Config:
         return load_config(args)
 
-    runner = Runner(config, client, reload_config=reload_config)
+    metrics = ToolMetrics("template") if args.metrics_addr else None
+    runner = MeteredRunner(config, client, reload_config=reload_config, metrics=metrics) if metrics \
+        else Runner(config, client, reload_config=reload_config)
+    if metrics is not None and not serve_or_exit(metrics, args.metrics_addr, lambda m: print(
+            f"meshctl template: {m}", file=sys.stderr)):
+        client.close()
+        return EXIT_CONFIG
     previous = {}
     for sig in HANDLED_SIGNALS:
         try:
@@ -262,3 +330,5 @@ def main(argv: list[str]) -> int:
         for sig, old in previous.items():
             signal.signal(sig, old)
         client.close()
+        if metrics is not None:
+            metrics.close()
