@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tarfile
 import tempfile
 import threading
@@ -121,6 +122,7 @@ class LogCapture(threading.Thread):
         self.resp: requests.Response | None = None
         self.error: str | None = None
         self._stopped = threading.Event()
+        self._writing = threading.Lock()
 
     def run(self) -> None:
         url = f"{self.client.config.base_url}/v1/agent/monitor"
@@ -131,28 +133,31 @@ class LogCapture(threading.Thread):
             self.error = str(exc)
             return
         self.resp = resp
-        if self._stopped.is_set():
-            resp.close()
-            return
         if resp.status_code != 200:
             self.error = f"Unexpected response code: {resp.status_code} ({resp.text.strip()})"
             return
         with open(self.path, "w") as f:
             try:
                 for line in resp.iter_lines(chunk_size=4096):
-                    f.write(line.decode("utf-8", "replace") + "\n")
-                    f.flush()
+                    with self._writing:
+                        if self._stopped.is_set():
+                            return
+                        f.write(line.decode("utf-8", "replace") + "\n")
+                        f.flush()
             except (requests.RequestException, OSError, AttributeError, ValueError):
-                pass  # closed by stop(), or the agent went away
+                pass  # stopped, or the agent went away
 
     def stop(self) -> None:
-        self._stopped.set()
-        if self.resp is not None:
+        """No more lines; the stream's socket is shut down so the reading thread ends."""
+        with self._writing:
+            self._stopped.set()
+        sock = getattr(getattr(getattr(self.resp, "raw", None), "connection", None), "sock", None)
+        if sock is not None:
             try:
-                self.resp.close()
-            except Exception:  # closing under a reading thread: whatever it raises, we are done
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
                 pass
-        self.join(5)
+        self.join(2)  # a thread still reading writes nothing more
 
 
 class Debug:

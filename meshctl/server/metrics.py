@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from meshctl.server.context import ServerContext
 
 log = logging.getLogger(__name__)
+_http_log = logging.getLogger("meshctl.agent.http")
+_TOKEN_PARAM = re.compile(r"([?&]token=)[^&]*")
 
 INTERVAL = 10.0  # seconds per aggregation interval (Consul's in-memory sink)
 # timer histogram bounds, milliseconds
@@ -252,23 +254,29 @@ class Telemetry:
             try:
                 resp = await handler(raw)
             except (HTTPError, web.HTTPException) as exc:
-                self._http_done(timers, raw.method, path_label, exc.status, started)
+                self._http_done(timers, raw, path_label, exc.status, started)
                 raise
             except Exception:
-                self._http_done(timers, raw.method, path_label, 500, started)
+                self._http_done(timers, raw, path_label, 500, started)
                 raise
-            self._http_done(timers, raw.method, path_label, resp.status, started)
+            self._http_done(timers, raw, path_label, resp.status, started)
             return resp
 
         timed.__name__ = getattr(handler, "__name__", "handler")
         return timed
 
-    def _http_done(self, timers: dict[tuple[str, int], Timer], method: str, path_label: str, code: int,
+    def _http_done(self, timers: dict[tuple[str, int], Timer], raw: web.Request, path_label: str, code: int,
                    started: float) -> None:
+        method = raw.method
         timer = timers.get((method, code))
         if timer is None:
             timer = timers[(method, code)] = self.http_timer(method, path_label, code)
-        timer.since(started)
+        now = _now()
+        timer.observe((now - started) * 1000.0, now)
+        if _http_log.isEnabledFor(logging.DEBUG):  # Consul's debug line per request (a monitor at debug)
+            _http_log.debug("Request finished: method=%s url=%s from=%s latency=%s", method,
+                            _TOKEN_PARAM.sub(r"\1<hidden>", raw.path_qs), raw.remote,
+                            f"{(now - started) * 1e6:.0f}µs")
 
     def dns_answered(self, query: bytes, reply: bytes | None, started: float) -> None:
         """Record one DNS answer (its query type and rcode are read from the wire bytes)."""
