@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from argparse import Namespace, RawDescriptionHelpFormatter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshctl.commands.common import CommandError, err, make_client, new_parser, parse
 from meshctl.flags import FlagParser, parse_duration
 from meshctl.lock import LockConfig, LockRunner
-from meshctl.metrics import ToolMetrics, serve_or_exit
+
+if TYPE_CHECKING:  # prometheus_client is imported only when -metrics-addr is given
+    from meshctl.metrics import ToolMetrics
 
 SYNOPSIS = "Execute a command holding a lock"
 DESCRIPTION = """\
@@ -98,6 +100,8 @@ def main(argv: list[str]) -> int:
     if not args.metrics_addr:
         with client:
             return LockRunner(client, cfg).run()
+    from meshctl.metrics import ToolMetrics, serve_or_exit
+
     metrics = ToolMetrics("lock")
     runner = MeteredLockRunner(client, cfg, metrics=metrics)
     if not serve_or_exit(metrics, args.metrics_addr, err):

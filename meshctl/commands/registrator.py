@@ -28,7 +28,6 @@ from meshctl.client import Client, ConfigError, ConsulError
 from meshctl.client.config import resolve_config
 from meshctl.commands.common import err, new_parser, parse
 from meshctl.flags import FlagParser, parse_duration
-from meshctl.metrics import ToolMetrics, serve_or_exit
 from meshctl.registrator.bridge import Bridge
 
 log = logging.getLogger("meshctl.registrator")
@@ -264,10 +263,13 @@ def main(argv: list[str]) -> int:
             threading.Thread(target=getattr(source, "stop", lambda: None), daemon=True).start()
 
     runners: list[tuple[Bridge, Any]] = []
-    metrics = ToolMetrics("registrator")
-    metrics.register(RegistratorCollector(runners))
-    if not serve_or_exit(metrics, args.metrics_addr, lambda m: err(f"registrator: {m}")):
-        return 1
+    if args.metrics_addr:
+        from meshctl.metrics import ToolMetrics, serve_or_exit
+
+        metrics = ToolMetrics("registrator")
+        metrics.register(RegistratorCollector(runners))
+        if not serve_or_exit(metrics, args.metrics_addr, lambda m: err(f"registrator: {m}")):
+            return 1
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     if not wait_for_backend(client, args.retry_attempts, args.retry_interval / 1000.0, stop):

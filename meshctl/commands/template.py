@@ -17,14 +17,13 @@ import math
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshctl import __version__
 from meshctl.child import parse_signal
 from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
 from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg
-from meshctl.metrics import ToolMetrics, serve_or_exit
 from meshctl.template import config as cfgmod
 from meshctl.template.config import Config, ConfigError
 from meshctl.template.runner import (
@@ -37,6 +36,9 @@ from meshctl.template.runner import (
     TemplateState,
 )
 from meshctl.template.template import Execution
+
+if TYPE_CHECKING:  # prometheus_client is imported only when -metrics-addr is given
+    from meshctl.metrics import ToolMetrics
 
 log = logging.getLogger("meshctl.template")
 
@@ -307,13 +309,18 @@ def main(argv: list[str]) -> int:
     def reload_config() -> Config:
         return load_config(args)
 
-    metrics = ToolMetrics("template") if args.metrics_addr else None
-    runner = MeteredRunner(config, client, reload_config=reload_config, metrics=metrics) if metrics \
-        else Runner(config, client, reload_config=reload_config)
-    if metrics is not None and not serve_or_exit(metrics, args.metrics_addr, lambda m: print(
-            f"meshctl template: {m}", file=sys.stderr)):
-        client.close()
-        return EXIT_CONFIG
+    metrics: ToolMetrics | None = None
+    runner: Runner
+    if args.metrics_addr:
+        from meshctl.metrics import ToolMetrics, serve_or_exit
+
+        metrics = ToolMetrics("template")
+        runner = MeteredRunner(config, client, reload_config=reload_config, metrics=metrics)
+        if not serve_or_exit(metrics, args.metrics_addr, lambda m: print(f"meshctl template: {m}", file=sys.stderr)):
+            client.close()
+            return EXIT_CONFIG
+    else:
+        runner = Runner(config, client, reload_config=reload_config)
     previous = {}
     for sig in HANDLED_SIGNALS:
         try:
