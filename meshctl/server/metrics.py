@@ -539,7 +539,7 @@ def _ctx_gauges(ctx: ServerContext) -> list[Gauge]:
         servers = raft["voters"] if cluster is not None else 1
         out.append(("consul.members.servers", (), float(servers)))
         monitor = ctx.hooks.monitor
-        clients = getattr(monitor, "clients", None)
+        clients = getattr(monitor, "last_seen", None)  # client agents that sent heartbeats
         if clients is not None:
             try:
                 out.append(("consul.members.clients", (), float(len(clients))))
