@@ -88,3 +88,28 @@ def test_a_debug_subscriber_lowers_the_root_level_only_while_attached() -> None:
         root.removeHandler(broadcaster)
         root.setLevel(saved_level)
         loop.close()
+
+
+def test_registrator_collector_reads_each_bridge_and_source() -> None:
+    import threading
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from meshctl.commands.registrator import RegistratorCollector
+
+    up = threading.Event()
+    up.set()
+    runners = [(SimpleNamespace(kind="docker", stats={"registered": 3, "deregistered": 1, "errors": 2}),
+                SimpleNamespace(connected=up)),
+               (SimpleNamespace(kind="marathon", stats={"registered": 5, "deregistered": 0, "errors": 0}),
+                SimpleNamespace())]
+    registry = CollectorRegistry()
+    registry.register(RegistratorCollector(runners))  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert 'meshctl_registrator_registrations_total{source="docker"} 3.0' in text
+    assert 'meshctl_registrator_sync_errors_total{source="docker"} 2.0' in text
+    assert 'meshctl_registrator_deregistrations_total{source="marathon"} 0.0' in text
+    assert 'meshctl_registrator_source_up{source="docker"} 1.0' in text
+    up.clear()
+    assert 'meshctl_registrator_source_up{source="docker"} 0.0' in generate_latest(registry).decode()
