@@ -29,6 +29,14 @@ class Agent(Area):
         """`/v1/agent/self`: Config, Coord, Member, Stats, Meta..."""
         return cast(AgentSelf, self._get("self") or {})
 
+    def host(self) -> JSONObject:
+        """`/v1/agent/host`: the agent host's summary (needs operator:read), as `consul debug` captures it."""
+        return cast(JSONObject, self._get("host") or {})
+
+    def metrics(self) -> JSONObject:
+        """`/v1/agent/metrics`: the last finished interval's Gauges, Counters and Samples (Consul's JSON)."""
+        return cast(JSONObject, self._get("metrics") or {})
+
     def node_name(self) -> str:
         """The agent's node name (`Config.NodeName`), as the Go client reads it."""
         return str(self.self().get("Config", {}).get("NodeName", ""))

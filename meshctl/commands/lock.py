@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from argparse import Namespace, RawDescriptionHelpFormatter
+from typing import TYPE_CHECKING, Any
 
 from meshctl.commands.common import CommandError, err, make_client, new_parser, parse
 from meshctl.flags import FlagParser, parse_duration
 from meshctl.lock import LockConfig, LockRunner
+
+if TYPE_CHECKING:  # prometheus_client is imported only when -metrics-addr is given
+    from meshctl.metrics import ToolMetrics
 
 SYNOPSIS = "Execute a command holding a lock"
 DESCRIPTION = """\
@@ -43,7 +47,29 @@ def build_parser() -> FlagParser:
     p.flag("kill-timeout", type=_duration, default=5.0,
            help="Time the child has to exit after SIGTERM before SIGKILL (default 5s)")
     p.bool_flag("reacquire", help="After losing the lock, stop the child and wait for the lock again")
+    p.flag("metrics-addr", default=None, help="Serve Prometheus metrics on host:port (':9102' is 127.0.0.1)")
     return p
+
+
+class MeteredLockRunner(LockRunner):
+    """The runner, with what `-metrics-addr` shows: lock held (0/1), acquisitions, locks lost."""
+
+    def __init__(self, *args: Any, metrics: ToolMetrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held = metrics.gauge("held", "1 while this process holds the lock (or a semaphore slot)")
+        self.acquired = metrics.counter("acquired", "Times the lock was acquired")
+        self.lost = metrics.counter("lost", "Times the lock was lost while held")
+
+    def _hold_phase(self) -> tuple[str, int | None]:
+        self.held.set(1)
+        self.acquired.inc()
+        try:
+            outcome = super()._hold_phase()
+        finally:
+            self.held.set(0)
+        if outcome[0] == "lost":
+            self.lost.inc()
+        return outcome
 
 
 def config_from_args(argv: list[str]) -> tuple[LockConfig, Namespace]:
@@ -71,5 +97,17 @@ def main(argv: list[str]) -> int:
     except CommandError as e:
         err(str(e))
         return 1
-    with client:
-        return LockRunner(client, cfg).run()
+    if not args.metrics_addr:
+        with client:
+            return LockRunner(client, cfg).run()
+    from meshctl.metrics import ToolMetrics, serve_or_exit
+
+    metrics = ToolMetrics("lock")
+    runner = MeteredLockRunner(client, cfg, metrics=metrics)
+    if not serve_or_exit(metrics, args.metrics_addr, err):
+        return 1
+    try:
+        with client:
+            return runner.run()
+    finally:
+        metrics.close()

@@ -110,6 +110,7 @@ def build_parser() -> FlagParser:
     p.flag("task-tag", action="append", default=[], help="mesos: pattern:tag1,tag2 adds tags to matching tasks")
     p.flag("log-level", default="INFO", help="DEBUG, INFO, WARN or ERROR (default INFO)")
     p.bool_flag("version", help="Show version")
+    p.flag("metrics-addr", default=None, help="Serve Prometheus metrics on host:port (':9102' is 127.0.0.1)")
     return p
 
 
@@ -201,6 +202,34 @@ def _runners(args: Namespace, client: Client, hostname: str) -> list[tuple[Bridg
     return out
 
 
+class RegistratorCollector:
+    """-metrics-addr: each bridge's registrations, deregistrations and sync errors, and its source's reachability."""
+
+    def __init__(self, runners: list[tuple[Bridge, Any]]) -> None:
+        self.runners = runners
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        families = {key: CounterMetricFamily(f"meshctl_registrator_{name}", text, labels=["source"])
+                    for key, name, text in (("registered", "registrations", "Services registered"),
+                                            ("deregistered", "deregistrations", "Services deregistered"),
+                                            ("errors", "sync_errors", "Registrations or deregistrations that "
+                                             "failed (retried next pass)"))}
+        up = GaugeMetricFamily("meshctl_registrator_source_up", "1 while the source (Docker engine ...) is "
+                               "reachable", labels=["source"])
+        kinds = [bridge.kind for bridge, _ in self.runners]
+        for i, (bridge, source) in enumerate(list(self.runners)):
+            label = bridge.kind if kinds.count(bridge.kind) == 1 else f"{bridge.kind}{i}"
+            for key, family in families.items():
+                family.add_metric([label], float(bridge.stats.get(key, 0)))
+            connected = getattr(source, "connected", None)
+            if isinstance(connected, threading.Event):
+                up.add_metric([label], 1.0 if connected.is_set() else 0.0)
+        yield from families.values()
+        yield up
+
+
 def main(argv: list[str]) -> int:
     """Run until SIGINT/SIGTERM; exit status 1 on bad flags or an unreachable backend."""
     parser = build_parser()
@@ -235,6 +264,13 @@ def main(argv: list[str]) -> int:
             threading.Thread(target=getattr(source, "stop", lambda: None), daemon=True).start()
 
     runners: list[tuple[Bridge, Any]] = []
+    if args.metrics_addr:
+        from meshctl.metrics import ToolMetrics, serve_or_exit
+
+        metrics = ToolMetrics("registrator")
+        metrics.register(RegistratorCollector(runners))
+        if not serve_or_exit(metrics, args.metrics_addr, lambda m: err(f"registrator: {m}")):
+            return 1
     with signal_handlers(dict.fromkeys((signal.SIGINT, signal.SIGTERM), on_signal)):
         return _serve(args, client, stop, runners)
 

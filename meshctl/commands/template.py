@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from meshctl import __version__
 from meshctl.child import parse_signal
@@ -31,7 +33,13 @@ from meshctl.template.runner import (
     EXIT_FLAGS,
     EXIT_OK,
     Runner,
+    RunnerError,
+    TemplateState,
 )
+from meshctl.template.template import Execution
+
+if TYPE_CHECKING:  # prometheus_client is imported only when -metrics-addr is given
+    from meshctl.metrics import ToolMetrics
 
 log = logging.getLogger("meshctl.template")
 
@@ -86,6 +94,7 @@ def build_parser() -> FlagParser:
     p.flag("log-file", default=None)
     p.bool_flag("syslog", default=None)
     p.bool_flag("v", "version", default=False, help="Print the version")
+    p.flag("metrics-addr", default=None, help="Serve Prometheus metrics on host:port (':9102' is 127.0.0.1)")
     return p
 
 
@@ -216,6 +225,61 @@ def setup_logging(level: str, log_file: str | None = None) -> None:
         logging.getLogger("meshctl.client").setLevel(max(root.level, logging.INFO))
 
 
+class MeteredRunner(Runner):
+    """The runner, counting what `-metrics-addr` shows: renders, render errors, commands, dependencies."""
+
+    def __init__(self, *args: Any, metrics: ToolMetrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_render: float | None = None
+        self.renders = metrics.counter("renders", "Templates rendered to their destination", ["template"])
+        self.render_errors = metrics.counter("render_errors", "Template executions or writes that failed",
+                                             ["template"])
+        self.commands = metrics.counter("commands", "Commands run after a render")
+        self.command_failures = metrics.counter("command_failures", "Commands that failed or timed out")
+        metrics.gauge_function("seconds_since_last_render", "Seconds since a template was last rendered "
+                               "(NaN before the first)", self._since_render)
+        metrics.gauge_function("dependencies", "Dependencies (keys, services ...) watched", self.watcher.size)
+
+    def _since_render(self) -> float:
+        return math.nan if self.last_render is None else time.monotonic() - self.last_render
+
+    def _evaluate(self, s: TemplateState) -> Execution | None:
+        try:
+            ex = super()._evaluate(s)
+        except RunnerError:
+            self.render_errors.labels(s.config.label).inc()
+            raise
+        if ex is None and s.failed:
+            self.render_errors.labels(s.config.label).inc()
+        return ex
+
+    def _write(self, s: TemplateState, ex: Execution) -> bool:
+        # every successful path of Runner._write marks the state rendered: its error path does not
+        was_rendered, renders = s.rendered, s.renders
+        s.rendered = False
+        try:
+            wrote = super()._write(s, ex)
+        except RunnerError:
+            s.rendered = was_rendered
+            self.render_errors.labels(s.config.label).inc()
+            raise
+        if not s.rendered:
+            s.rendered = was_rendered
+            self.render_errors.labels(s.config.label).inc()
+        elif s.renders > renders or not s.config.destination:
+            self.renders.labels(s.config.label).inc()
+            self.last_render = time.monotonic()
+        return wrote
+
+    def _run_command(self, cmd: list[str] | str, timeout: float, env: dict[str, str]) -> None:
+        self.commands.inc()
+        try:
+            super()._run_command(cmd, timeout, env)
+        except RunnerError:
+            self.command_failures.inc()
+            raise
+
+
 HANDLED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
                    signal.SIGWINCH)
 
@@ -246,7 +310,18 @@ def main(argv: list[str]) -> int:
     def reload_config() -> Config:
         return load_config(args)
 
-    runner = Runner(config, client, reload_config=reload_config)
+    metrics: ToolMetrics | None = None
+    runner: Runner
+    if args.metrics_addr:
+        from meshctl.metrics import ToolMetrics, serve_or_exit
+
+        metrics = ToolMetrics("template")
+        runner = MeteredRunner(config, client, reload_config=reload_config, metrics=metrics)
+        if not serve_or_exit(metrics, args.metrics_addr, lambda m: print(f"meshctl template: {m}", file=sys.stderr)):
+            client.close()
+            return EXIT_CONFIG
+    else:
+        runner = Runner(config, client, reload_config=reload_config)
     try:
         with forward_signals(runner, HANDLED_SIGNALS):  # off the main thread: none
             return runner.run()
@@ -256,3 +331,5 @@ def main(argv: list[str]) -> int:
         return EXIT_ERROR
     finally:
         client.close()
+        if metrics is not None:
+            metrics.close()

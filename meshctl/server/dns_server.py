@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from dnslib import RCODE, DNSRecord
 
 from meshctl.server.dns import FORWARD, Pending, Remote, Resolver
+from meshctl.server.metrics import TELEMETRY
 from meshctl.server.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class _UDPProtocol(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        started = time.perf_counter()
         try:
             reply = self.server.resolver.answer(data, "udp")
         except Exception as exc:
@@ -69,18 +72,20 @@ class _UDPProtocol(asyncio.DatagramProtocol):
         if reply is None:
             return
         if isinstance(reply, Pending):
-            self.server.spawn(self._send_later(self.server.complete(reply), addr))
+            self.server.spawn(self._send_later(self.server.complete(reply), addr, data, started))
         elif isinstance(reply, Remote):
-            self.server.spawn(self._send_later(self.server.remote(reply), addr))
+            self.server.spawn(self._send_later(self.server.remote(reply), addr, data, started))
         elif reply == FORWARD:
-            self.server.spawn(self._send_later(self.server.recurse(data, "udp"), addr))
+            self.server.spawn(self._send_later(self.server.recurse(data, "udp"), addr, data, started))
         elif self.transport is not None:
             self.transport.sendto(reply, addr)
+            TELEMETRY.dns_answered(data, reply, started)
 
-    async def _send_later(self, reply: Awaitable[bytes | None], addr: Any) -> None:
+    async def _send_later(self, reply: Awaitable[bytes | None], addr: Any, query: bytes, started: float) -> None:
         data = await reply
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(data, addr)
+            TELEMETRY.dns_answered(query, data, started)
 
 
 class DNSServer:
@@ -135,6 +140,7 @@ class DNSServer:
                 head = await asyncio.wait_for(reader.readexactly(2), self.tcp_idle_timeout)
                 (length,) = struct.unpack("!H", head)
                 data = await asyncio.wait_for(reader.readexactly(length), self.tcp_read_timeout)
+                started = time.perf_counter()
                 try:
                     reply = self.resolver.answer(data, "tcp")
                 except Exception as exc:
@@ -149,6 +155,7 @@ class DNSServer:
                 if reply is None:
                     break
                 writer.write(struct.pack("!H", len(reply)) + reply)
+                TELEMETRY.dns_answered(data, reply, started)
                 await writer.drain()
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             pass

@@ -13,6 +13,7 @@ import logging
 from typing import Any, cast
 
 from meshctl.server.commands import CheckDef, Deregister, Register, ServiceDef
+from meshctl.server.metrics import TELEMETRY
 from meshctl.server.periodic import Periodic
 from meshctl.server.state import SERF_CHECK_ID
 
@@ -54,9 +55,10 @@ class AntiEntropy(Periodic):
         self.repairs = 0
 
     async def tick(self) -> None:
-        await self.sync()
+        TELEMETRY.anti_entropy(True, await self.sync())
 
     def failed(self, exc: Exception) -> None:
+        TELEMETRY.anti_entropy(False)
         log.warning("anti-entropy sync failed: %s", exc)
 
     async def sync(self) -> int:

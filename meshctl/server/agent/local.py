@@ -21,6 +21,7 @@ from meshctl.server.agent.definitions import CheckDefinition, DefinitionError, d
 from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef
 from meshctl.server.http.session import MIN_TTL as SESSION_TTL_MIN
 from meshctl.server.state import NODE_MAINT_CHECK_ID, SERF_CHECK_ID, SERVICE_MAINT_PREFIX
+from meshctl.server.stats import agent_stats
 
 log = logging.getLogger(__name__)
 
@@ -285,11 +286,6 @@ class LocalAgent:
 
     def self_json(self) -> dict[str, Any]:
         member = self.member_json()
-        consul = {"server": str(self.server).lower(), "leader": str(self.store.is_leader).lower(),
-                  "known_datacenters": "1"}
-        known_servers = getattr(self.store, "known_servers", None)  # client agents: how many servers they know
-        if known_servers is not None:
-            consul["known_servers"] = str(known_servers)
         # Config: today's Consul fields, plus SessionTTLMin in nanoseconds as Consul before 1.0 had it
         # there (Patroni reads it to raise its session TTL after a 500 "Invalid Session TTL").
         # DebugConfig: a few fields of Consul's sanitised runtime config (durations as Go prints them).
@@ -305,9 +301,7 @@ class LocalAgent:
                             "SessionTTLMin": format_duration(SESSION_TTL_MIN), "NodeMeta": dict(self.node_meta)},
             "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
             "Member": member,
-            "Stats": {"agent": {"checks": str(len(self.checks)), "services": str(len(self.services))},
-                      "consul": consul,
-                      "raft": {"last_log_index": str(self.store.state.index)}},
+            "Stats": agent_stats(self),  # meshctl/server/stats.py
             "Meta": dict(self.node_meta),
             "xDS": {},
         }

@@ -9,12 +9,26 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from meshctl.server.http import acl, agent, catalog, event, health, kv, operator, session, status, txn, ui
+from meshctl.server.http import (
+    acl,
+    agent,
+    catalog,
+    event,
+    health,
+    kv,
+    operator,
+    session,
+    status,
+    telemetry,
+    txn,
+    ui,
+)
 from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, ServerContext
+from meshctl.server.metrics import TELEMETRY
 from meshctl.server.state import StateError
 
 log = logging.getLogger(__name__)
-AREAS = [kv, txn, catalog, health, agent, session, event, status, operator, acl, ui]
+AREAS = [kv, txn, catalog, health, agent, session, event, status, operator, acl, ui, telemetry]
 MAX_BODY = 8 * 1024 * 1024
 
 
@@ -78,7 +92,7 @@ def _wrap(route: Route, exact: dict[str, set[str]]) -> Callable[[web.Request], A
         return await route.handler(Request(raw, raw.app[CTX_KEY]))
 
     handler.__name__ = route.handler.__name__
-    return handler
+    return TELEMETRY.instrument_http(route.path, handler)  # consul.api.http
 
 
 def make_app(ctx: ServerContext, extra_routes: list[Route] | None = None) -> web.Application:
@@ -86,6 +100,7 @@ def make_app(ctx: ServerContext, extra_routes: list[Route] | None = None) -> web
     app = web.Application(middlewares=[consul_errors], client_max_size=MAX_BODY,
                           handler_args={"max_field_size": 65536})
     app[CTX_KEY] = ctx
+    TELEMETRY.attach(ctx)  # /v1/agent/metrics reads this agent's store
     routes = [r for area in AREAS for r in area.ROUTES] + list(extra_routes or [])
     exact: dict[str, set[str]] = {}
     for r in routes:
