@@ -57,6 +57,7 @@ class AgentConfig:
     retry_join_wan: list[str] = field(default_factory=list)  # servers of other datacenters (wan.py)
     sync_writes: bool | None = None  # default: on for -server, off for -dev
     raft_snapshot_threshold: int = 8192
+    raft_multiplier: int | None = None  # -raft-multiplier / performance { raft_multiplier } (1..10)
 
 
 def build_parser() -> FlagParser:
@@ -80,6 +81,8 @@ def build_parser() -> FlagParser:
     p.bool_flag("sync-writes", default=None, help="fsync the journal before acknowledging a write "
                 "(default: on for -server, off for -dev)")
     p.flag("raft-snapshot-threshold", type=int, default=8192, help="Raft log entries between snapshots")
+    p.flag("raft-multiplier", type=int, default=None, help="scale Raft's election and leader step-down "
+           "timeouts, 1 (fastest failover) to 10 (default 3; config file: performance { raft_multiplier })")
     agent_runtime.add_flags(p)
     security.add_flags(p)
     return p
@@ -102,6 +105,13 @@ def config_from_args(argv: list[str]) -> AgentConfig:
             if str(addr) not in cfg.retry_join_wan:
                 cfg.retry_join_wan.append(str(addr))
     security.apply_args(cfg, args)  # ACLs, TLS, -encrypt (flags over config files)
+    multiplier = args.raft_multiplier
+    if multiplier is None:
+        multiplier = setting(files, "performance", "raft_multiplier")
+    if multiplier is not None:
+        if isinstance(multiplier, bool) or not isinstance(multiplier, int) or not 1 <= multiplier <= 10:
+            raise agent_runtime.ConfigError(f"performance.raft_multiplier must be between 1 and 10, got {multiplier!r}")
+        cfg.raft_multiplier = multiplier
     return cfg
 
 

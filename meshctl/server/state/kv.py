@@ -92,6 +92,7 @@ class KVMixin(StateBase):
             if (entry is None or entry.session != session) and key in self.lock_delays:
                 if self.lock_delays[key] > now:
                     return False
+                self._touch_kv(key)
                 del self.lock_delays[key]
             self._kv_set(key, cmd.value, cmd.flags, lock_session=session)
             return True
@@ -122,6 +123,7 @@ class KVMixin(StateBase):
         if entry is not None and lock_session is None and not unlock:
             if entry.value == value and entry.flags == flags:
                 return  # identical plain set: no-op, the index does not move (as Consul)
+        self._touch_kv(key)
         index = self.bump(wk.KVS, wk.kv(key))
         if entry is None:
             entry = KVEntry(key, value, flags, index, index)
@@ -141,6 +143,7 @@ class KVMixin(StateBase):
     def _kv_delete(self, key: str) -> None:
         if key not in self.kv:
             return
+        self._touch_kv(key)
         index = self.bump(wk.KVS, wk.kv(key))
         del self.kv[key]
         self.kv_keys.pop(bisect.bisect_left(self.kv_keys, key))
