@@ -26,7 +26,16 @@ from typing import Any
 
 import requests
 
-from .conftest import Cluster, RaftPartition, Server, iptables_usable, lowest, make_leader, settled_views, wait_for
+from .conftest import (
+    Cluster,
+    RaftPartition,
+    Server,
+    iptables_usable,
+    lowest,
+    make_leader,
+    settled_views,
+    wait_for,
+)
 
 COUNTERS = 3
 CAS_WORKERS = 6
