@@ -36,6 +36,7 @@ import concurrent.futures
 import logging
 import os
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -43,11 +44,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObjConf, replicated
+from pysyncobj.config import SERIALIZER_STATE
 
 from meshctl.server import raft_adapter
 from meshctl.server.commands import Command, Restore, ServerMember, with_now
 from meshctl.server.raft_adapter import AdaptedSyncObj
 from meshctl.server.state import State, StateError
+from meshctl.server.state.machine import snapshot_kv
 from meshctl.server.watch import WatchHub
 
 log = logging.getLogger(__name__)
@@ -149,6 +152,8 @@ class RaftStore:
         self._raft_calls: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = \
             queue.SimpleQueue()
         self._sweeper: asyncio.Task[None] | None = None
+        self._snap_state = SERIALIZER_STATE.NOT_SERIALIZING  # the background snapshot write
+        self._snap_generation = 0  # bumped by every snapshot load (raft thread)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,7 +180,8 @@ class RaftStore:
             dynamicMembershipChange=True, commandsWaitLeader=True,
             appendEntriesBatchSizeBytes=CHUNK_BYTES, sendBufferSize=2 ** 20, recvBufferSize=2 ** 20,
             onStateChanged=self._on_state_changed_raft,
-            serializer=self._serialize, deserializer=self._deserialize, password=cfg.password or None, **files)
+            serializer=self._serialize, deserializer=self._deserialize, password=cfg.password or None,
+            serializeChecker=self._snapshot_status if files else None, **files)
         self.voters = sorted({*cfg.peers, cfg.address})
         self._others_seen = frozenset(self.voters) - {cfg.address}
         self.replica = _Replica(self, cfg, conf)  # binds the raft port, starts the raft thread
@@ -543,24 +549,75 @@ class RaftStore:
         """Loop thread: the whole replicated state as plain data."""
         return {"State": self.state.snapshot(), "Members": self.members, "AppliedIndex": self.applied_index}
 
+    def _snapshot_view(self) -> tuple[dict[str, Any], list[Any]]:
+        """Loop thread: `snapshot_payload()` minus the KV entries (taken as they are: they never change)."""
+        snap, entries = self.state.snapshot_view()
+        return {"State": snap, "Members": dict(self.members), "AppliedIndex": self.applied_index}, entries
+
     def _serialize(self, filename: str, raft_meta: Any) -> None:
-        """Raft thread, right after applying entry N: write the state at N (taken on the loop)."""
+        """Raft thread, right after applying entry N: start writing the state at N.
+
+        The view of the state is taken on the loop (queued behind the applies of entries <= N;
+        cheap: the KV entries are shared, not copied); a background thread encodes and writes it
+        while both the loop and the raft thread go on. pysyncobj asks `_snapshot_status` every
+        tick and compacts its log only once the file is in place. The file pysyncobj then moves
+        over the snapshot (`filename`, its temporary) is never written, so its move fails (and
+        is ignored: `serializeChecker` decides); a stale one is removed first.
+        """
         assert self.loop is not None
-        fut: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        fut: concurrent.futures.Future[tuple[dict[str, Any], list[Any]]] = concurrent.futures.Future()
 
         def take() -> None:
             try:
-                fut.set_result(raft_adapter.encode(self.snapshot_payload()))
+                fut.set_result(self._snapshot_view())
             except Exception as exc:
                 fut.set_exception(exc)
 
+        if os.path.exists(filename):
+            os.unlink(filename)
         self.loop.call_soon_threadsafe(take)
-        payload = fut.result(60)
-        size = raft_adapter.write_snapshot(filename, raft_meta, payload)
-        log.info("raft: snapshot written (%d bytes)", size)
+        payload, entries = fut.result(60)
+        target = filename[:-len(".tmp")] if filename.endswith(".tmp") else filename + ".snap"
+        self._snap_state = SERIALIZER_STATE.SERIALIZING
+        generation = self._snap_generation
+        threading.Thread(target=self._write_snapshot, args=(target, raft_meta, payload, entries, generation),
+                         name="raft-snapshot", daemon=True).start()
+
+    def _write_snapshot(self, target: str, raft_meta: Any, payload: dict[str, Any], entries: list[Any],
+                        generation: int) -> None:
+        """Background thread: encode the view, write it beside the snapshot; the raft thread moves it in."""
+        tmp = target + ".bg"
+        try:
+            started = time.monotonic()
+            data = raft_adapter.encode_snapshot_payload(payload, entries, snapshot_kv)
+            size = raft_adapter.write_snapshot(tmp, raft_meta, data)
+        except Exception:
+            log.exception("raft: writing a snapshot failed")
+            self._snap_state = SERIALIZER_STATE.FAILED
+            return
+
+        def install() -> None:  # raft thread, where snapshots from the leader are installed too
+            if generation != self._snap_generation:  # one was installed meanwhile: this one is older
+                os.unlink(tmp)
+                self._snap_state = SERIALIZER_STATE.FAILED
+                return
+            os.replace(tmp, target)
+            raft_adapter.fsync_dir(os.path.dirname(target))
+            self._snap_state = SERIALIZER_STATE.SUCCESS
+            log.info("raft: snapshot written (%d bytes, %.2fs)", size, time.monotonic() - started)
+
+        self._raft_calls.put((install, concurrent.futures.Future()))
+
+    def _snapshot_status(self) -> int:
+        """Raft thread, every tick (pysyncobj's serializeChecker): where the background write is."""
+        status = self._snap_state
+        if status in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
+            self._snap_state = SERIALIZER_STATE.NOT_SERIALIZING
+        return status
 
     def _deserialize(self, filename: str) -> Any:
         """Raft thread: load a snapshot file (restart or install from the leader)."""
+        self._snap_generation += 1  # a background write in progress is older: it is dropped
         raft_meta, data = raft_adapter.read_snapshot(filename)
         self._scheduled += 1
         assert self.loop is not None

@@ -339,6 +339,39 @@ def write_snapshot(filename: str, raft_meta: Any, payload: bytes) -> int:
     return len(data)
 
 
+def encode_snapshot_payload(payload: dict[str, Any], entries: list[Any], row: Callable[[Any], Any],
+                            chunk: int = 2000) -> bytes:
+    """`encode(payload)` with `payload["State"]["KV"]` = [row(e) for e in entries], built piece by
+    piece: one big msgpack call would hold the GIL (and stall the HTTP loop) for seconds."""
+    state = payload["State"]
+    packer = msgpack.Packer(default=_default, strict_types=True, use_bin_type=True)
+    out = [_PREFIX, packer.pack_map_header(len(payload))]
+    for key, value in payload.items():
+        out.append(packer.pack(key))
+        if key != "State":
+            out.append(packer.pack(value))
+            continue
+        out.append(packer.pack_map_header(len(state)))
+        for skey, svalue in state.items():
+            out.append(packer.pack(skey))
+            if skey != "KV":
+                out.append(packer.pack(svalue))
+                continue
+            out.append(packer.pack_array_header(len(entries)))
+            for i in range(0, len(entries), chunk):
+                out.append(b"".join(packer.pack(row(e)) for e in entries[i:i + chunk]))
+    return b"".join(out)
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in `path` durable."""
+    fd = os.open(path or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read_snapshot(filename: str) -> tuple[Any, Any]:
     """(pysyncobj's meta, the state) of a snapshot file in today's format."""
     with open(filename, "rb") as f:

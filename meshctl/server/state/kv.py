@@ -26,7 +26,11 @@ from meshctl.server.state.base import StateBase, prefix_keys
 
 @dataclass(slots=True)
 class KVEntry:
-    """One key; `value` None stands for Consul's null value (an empty PUT)."""
+    """One key; `value` None stands for Consul's null value (an empty PUT).
+
+    Never changed once in `State.kv` (a write puts a new entry there), so a shallow copy of the
+    table is a consistent view of it (`State.snapshot_view`).
+    """
 
     key: str
     value: bytes | None
@@ -129,8 +133,9 @@ class KVMixin(StateBase):
             entry = KVEntry(key, value, flags, index, index)
             self.kv[key] = entry
             bisect.insort(self.kv_keys, key)
-        else:
-            entry.value, entry.flags, entry.modify_index = value, flags, index
+        else:  # a new object: entries are never changed in place (snapshot views share them)
+            entry = KVEntry(key, value, flags, entry.create_index, index, entry.lock_index, entry.session)
+            self.kv[key] = entry
         if lock_session is not None and entry.session != lock_session:
             entry.session = lock_session
             entry.lock_index += 1
