@@ -90,11 +90,14 @@ class State(TxnMixin, EventsMixin):
 
     def snapshot(self) -> SnapshotData:
         """Everything, as plain data (for Raft snapshots and `meshctl snapshot save`)."""
+        return self._snapshot([snapshot_kv(e) for e in self.kv.values()])
+
+    def _snapshot(self, kv: list[list[Any]]) -> SnapshotData:
         return {
             "Format": SNAPSHOT_FORMAT,
             "Datacenter": self.datacenter,
             "Index": self.index,
-            "KV": [snapshot_kv(e) for e in self.kv.values()],
+            "KV": kv,
             "Tombstones": self.tombstones,
             "LockDelays": self.lock_delays,
             "Nodes": self.nodes,
@@ -113,7 +116,7 @@ class State(TxnMixin, EventsMixin):
     def snapshot_view(self) -> tuple[dict[str, Any], list[KVEntry]]:
         """The state now, cheap to take: `snapshot()` without its "KV", which the entries give
         (`snapshot_kv` of each, on any thread: they are never changed once in the table)."""
-        snap: dict[str, Any] = dict(self.snapshot(), KV=[])
+        snap: dict[str, Any] = dict(self._snapshot([]))
         entries = list(self.kv.values())
         for key in ("Tombstones", "LockDelays", "TableIndex", "ServiceIndex", "NodeIndex"):
             snap[key] = dict(snap[key])
