@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObjConf, replicated
-from pysyncobj.config import SERIALIZER_STATE
+from pysyncobj.config import SERIALIZER_STATE  # type: ignore[import-untyped]
 
 from meshctl.server import raft_adapter
 from meshctl.server.commands import Command, Restore, ServerMember, with_now
