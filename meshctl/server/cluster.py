@@ -35,7 +35,7 @@ from aiohttp import web
 
 from meshctl import __version__
 from meshctl.server.agent.servers import SERF_INFO_PATH
-from meshctl.server.raft import RaftConfig, RaftStore
+from meshctl.server.raft import DEFAULT_RAFT_MULTIPLIER, RaftConfig, RaftStore
 from meshctl.server.server_health import ServerHealth
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class ClusterConfig:
     retry_join: list[str] = field(default_factory=list)
     sync_writes: bool = True
     snapshot_threshold: int = 8192
+    raft_multiplier: int | None = None  # None: raft.DEFAULT_RAFT_MULTIPLIER
 
     @property
     def raft_address(self) -> str:
@@ -321,7 +322,8 @@ class ServerCluster:
 def raft_config(cfg: ClusterConfig) -> RaftConfig:
     """The Raft settings of a cluster config (voters are filled in by discovery)."""
     return RaftConfig(address=cfg.raft_address, peers=[cfg.raft_address], data_dir=cfg.data_dir,
-                      sync_writes=cfg.sync_writes, snapshot_threshold=cfg.snapshot_threshold)
+                      sync_writes=cfg.sync_writes, snapshot_threshold=cfg.snapshot_threshold,
+                      raft_multiplier=cfg.raft_multiplier or DEFAULT_RAFT_MULTIPLIER)
 
 
 def server_cluster(agent_cfg: AgentConfig, state: State, password: str | None = None) -> ServerCluster:
@@ -332,7 +334,7 @@ def server_cluster(agent_cfg: AgentConfig, state: State, password: str | None = 
                         serf_port=c.serf_port, http_address=f"{c.client}:{c.http_port}", data_dir=c.data_dir,
                         bootstrap_expect=expect, retry_join=list(c.retry_join),
                         sync_writes=True if c.sync_writes is None else bool(c.sync_writes),
-                        snapshot_threshold=c.raft_snapshot_threshold)
+                        snapshot_threshold=c.raft_snapshot_threshold, raft_multiplier=c.raft_multiplier)
     raft = raft_config(cfg)
     raft.password = password  # Raft traffic encrypted
     store = RaftStore(state, raft)

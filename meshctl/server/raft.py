@@ -36,6 +36,7 @@ import concurrent.futures
 import logging
 import os
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -43,16 +44,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObjConf, replicated
+from pysyncobj.config import SERIALIZER_STATE  # type: ignore[import-untyped]
 
 from meshctl.server import raft_adapter
 from meshctl.server.commands import Command, Restore, ServerMember, with_now
 from meshctl.server.raft_adapter import AdaptedSyncObj
 from meshctl.server.state import State, StateError
+from meshctl.server.state.machine import snapshot_kv
 from meshctl.server.watch import WatchHub
 
 log = logging.getLogger(__name__)
 
-APPLY_TIMEOUT = 15.0  # a write not committed by then answers 500 (the outcome is unknown)
+APPLY_TIMEOUT = 15.0  # a write not committed by then answers 500 (fenced, or its outcome unknown)
 MAX_INFLIGHT = 2  # Raft entries in flight from this server; later writes gather behind them
 MAX_BATCH = 1024  # commands per Raft entry
 MAX_BATCH_BYTES = 1 << 20  # ... and encoded bytes per entry (a bigger single command goes alone)
@@ -63,14 +66,31 @@ CHUNK_BYTES = 2 << 20
 MEMBER_OP = ServerMember.OP  # replicated server directory (raft address -> node, HTTP address)
 NO_LEADER = "No cluster leader"
 
+TIMED_OUT = "timed out waiting for the write to commit (no quorum?)"
+NOT_APPLIED = "; the write was not applied and will not be"
+UNKNOWN_OUTCOME = "; the outcome is unknown: the write may still be applied"
+
+# pysyncobj's failures. A command that failed before it reached a log is never applied (the
+# message says so); one that reached a leader's log may still commit (Raft cannot un-append it).
 _FAILURES = {
-    FAIL_REASON.QUEUE_FULL: "raft queue full",
+    FAIL_REASON.QUEUE_FULL: "raft queue full" + NOT_APPLIED,
     FAIL_REASON.MISSING_LEADER: NO_LEADER,
-    FAIL_REASON.DISCARDED: "leadership lost while committing log",
-    FAIL_REASON.NOT_LEADER: "node is not the leader",
-    FAIL_REASON.LEADER_CHANGED: "leadership lost while committing log",
+    FAIL_REASON.DISCARDED: "leadership lost while committing log" + NOT_APPLIED,  # another entry took its place
+    FAIL_REASON.NOT_LEADER: "node is not the leader" + NOT_APPLIED,
+    FAIL_REASON.LEADER_CHANGED: "leadership lost while committing log" + UNKNOWN_OUTCOME,
     FAIL_REASON.REQUEST_DENIED: "request denied",
+    FAIL_REASON.UNKNOWN_OUTCOME: "leadership lost while committing log" + UNKNOWN_OUTCOME,
+    raft_adapter.DROPPED: "leadership lost before the write reached the log" + NOT_APPLIED,
 }
+
+# Raft timings at -raft-multiplier 1 (seconds); each is multiplied by it (Consul's
+# performance.raft_multiplier). pysyncobj on a busy 2-core machine misses 0.5 s election
+# timeouts, so the default multiplier is 3 (failover in ~3-6 s), Consul's own default is 5.
+RAFT_MIN_TIMEOUT, RAFT_MAX_TIMEOUT = 0.5, 1.2  # election timeout range (a follower without heartbeats)
+LEADER_FALLBACK = 2.0  # a leader without a quorum's answers for this long steps down
+CONNECTION_TIMEOUT = 3.5  # a silent connection is dropped
+DEFAULT_RAFT_MULTIPLIER = 3
+MAX_RAFT_MULTIPLIER = 10  # Consul's limit
 
 
 @dataclass
@@ -85,6 +105,7 @@ class RaftConfig:
     snapshot_interval: float = 120.0  # ... or seconds, whichever comes first
     info: dict[str, Any] = field(default_factory=dict)  # published in the server directory
     password: str | None = field(default=None, repr=False)  # -encrypt: pysyncobj encrypts all Raft traffic
+    raft_multiplier: int = DEFAULT_RAFT_MULTIPLIER  # scales election and step-down timeouts (1..10)
 
 
 class _Replica(AdaptedSyncObj):
@@ -119,7 +140,9 @@ class RaftStore:
         self.replica: _Replica | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[tuple[dict[str, Any] | None, asyncio.Future[Any], int]] = []  # + encoded size
-        self._pending: dict[int, tuple[float, list[tuple[dict[str, Any] | None, asyncio.Future[Any]]]]] = {}
+        # in pysyncobj's hands: seq -> (time handed over, the batch's requests, its fate)
+        self._pending: dict[int, tuple[float, list[tuple[dict[str, Any] | None, asyncio.Future[Any]]],
+                                       raft_adapter.Ticket]] = {}
         self._seq = 0
         self._flush_scheduled = False
         self._scheduled = 0  # entries handed to the loop by the raft thread
@@ -129,6 +152,8 @@ class RaftStore:
         self._raft_calls: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = \
             queue.SimpleQueue()
         self._sweeper: asyncio.Task[None] | None = None
+        self._snap_state = SERIALIZER_STATE.NOT_SERIALIZING  # the background snapshot write
+        self._snap_generation = 0  # bumped by every snapshot load (raft thread)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -144,16 +169,19 @@ class RaftStore:
             # an older meshctl's pickled journal and snapshot: rewritten before pysyncobj reads them
             await asyncio.get_running_loop().run_in_executor(
                 None, raft_adapter.migrate_data_dir, files["journalFile"], files["fullDumpFile"])
+        mult = max(1, min(MAX_RAFT_MULTIPLIER, int(cfg.raft_multiplier or DEFAULT_RAFT_MULTIPLIER)))
         conf = SyncObjConf(
             bindAddress=cfg.address,  # only -bind (pysyncobj would listen on every address)
             appendEntriesUseBatch=False,  # ~1 ms commits; group commit below does the batching
-            appendEntriesPeriod=0.1, raftMinTimeout=0.5, raftMaxTimeout=1.2,
-            connectionTimeout=3.5, connectionRetryTime=0.5, leaderFallbackTimeout=2.0,
+            appendEntriesPeriod=0.1, raftMinTimeout=RAFT_MIN_TIMEOUT * mult, raftMaxTimeout=RAFT_MAX_TIMEOUT * mult,
+            connectionTimeout=CONNECTION_TIMEOUT + LEADER_FALLBACK * (mult - 1), connectionRetryTime=0.5,
+            leaderFallbackTimeout=LEADER_FALLBACK * mult,
             logCompactionMinEntries=cfg.snapshot_threshold, logCompactionMinTime=cfg.snapshot_interval,
             dynamicMembershipChange=True, commandsWaitLeader=True,
             appendEntriesBatchSizeBytes=CHUNK_BYTES, sendBufferSize=2 ** 20, recvBufferSize=2 ** 20,
             onStateChanged=self._on_state_changed_raft,
-            serializer=self._serialize, deserializer=self._deserialize, password=cfg.password or None, **files)
+            serializer=self._serialize, deserializer=self._deserialize, password=cfg.password or None,
+            serializeChecker=self._snapshot_status if files else None, **files)
         self.voters = sorted({*cfg.peers, cfg.address})
         self._others_seen = frozenset(self.voters) - {cfg.address}
         self.replica = _Replica(self, cfg, conf)  # binds the raft port, starts the raft thread
@@ -299,8 +327,12 @@ class RaftStore:
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         loop = self.loop
 
+        def settle(err: int) -> None:
+            if not done.done():
+                done.set_result(err)
+
         def callback(_res: Any, err: int) -> None:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(err))
+            loop.call_soon_threadsafe(settle, err)
 
         self.replica.removeNodeFromCluster(address, callback=callback)
         err = await asyncio.wait_for(done, APPLY_TIMEOUT)
@@ -376,7 +408,30 @@ class RaftStore:
         try:
             return await asyncio.wait_for(asyncio.shield(fut), APPLY_TIMEOUT)
         except TimeoutError:
-            raise StateError("timed out waiting for the write to commit (no quorum?)") from None
+            raise self._give_up(fut) from None
+
+    def _give_up(self, fut: asyncio.Future[Any]) -> StateError:
+        """The request of `fut` stops waiting: fence its command if it has not reached a log yet.
+
+        Still in this store's queue, or still in pysyncobj's (its batch withdrawn): it is never
+        applied, and the answer says so. Already appended (or forwarded to the leader): Raft may
+        still commit it, and the answer says the outcome is unknown.
+        """
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late answer goes nowhere
+        if fut.done() and not fut.cancelled():  # answered meanwhile (applied, or a definite failure)
+            exc = fut.exception()
+            return exc if isinstance(exc, StateError) else StateError(TIMED_OUT + UNKNOWN_OUTCOME)
+        for i, (_, queued, _) in enumerate(self._queue):
+            if queued is fut:
+                del self._queue[i]
+                return StateError(TIMED_OUT + NOT_APPLIED)
+        for seq, (_, items, ticket) in list(self._pending.items()):
+            if any(f is fut for _, f in items):
+                if ticket.withdraw():
+                    self._fail_batch(seq, TIMED_OUT + NOT_APPLIED)
+                    return StateError(TIMED_OUT + NOT_APPLIED)
+                break
+        return StateError(TIMED_OUT + UNKNOWN_OUTCOME)
 
     def _schedule_flush(self) -> None:
         if self._queue and not self._flush_scheduled and len(self._pending) < MAX_INFLIGHT:
@@ -397,7 +452,6 @@ class RaftStore:
         del self._queue[:count]
         self._seq += 1
         seq = self._seq
-        self._pending[seq] = (time.monotonic(), items)
         cmds = [cmd for cmd, _ in items if cmd is not None]
         loop = self.loop
         assert loop is not None
@@ -406,13 +460,15 @@ class RaftStore:
             if err != FAIL_REASON.SUCCESS:
                 loop.call_soon_threadsafe(self._fail_batch, seq, _FAILURES.get(err, f"raft error {err}"))
 
+        ticket = raft_adapter.Ticket(done)  # withdrawn if it is still queued when its requests give up
+        self._pending[seq] = (time.monotonic(), items, ticket)
         if size + 4096 >= CHUNK_BYTES:  # one entry in chunks: keep pysyncobj's reassembly right
             pad = self.replica.entry_padding("apply_batch", (self.origin, seq, cmds), CHUNK_BYTES)
             if pad:
-                self.replica.apply_batch(self.origin, seq, cmds, pad, callback=done)
+                self.replica.apply_batch(self.origin, seq, cmds, pad, callback=ticket)
                 self._schedule_flush()
                 return
-        self.replica.apply_batch(self.origin, seq, cmds, callback=done)
+        self.replica.apply_batch(self.origin, seq, cmds, callback=ticket)
         self._schedule_flush()
 
     def _fail_batch(self, seq: int, reason: str) -> None:
@@ -428,8 +484,9 @@ class RaftStore:
         while True:
             await asyncio.sleep(1.0)
             limit = time.monotonic() - APPLY_TIMEOUT
-            for seq in [s for s, (t, _) in self._pending.items() if t < limit]:
-                self._fail_batch(seq, "timed out waiting for the write to commit (no quorum?)")
+            for seq in [s for s, (t, _, _) in self._pending.items() if t < limit]:
+                ticket = self._pending[seq][2]
+                self._fail_batch(seq, TIMED_OUT + (NOT_APPLIED if ticket.withdraw() else UNKNOWN_OUTCOME))
             self._check_leadership()
 
     # ------------------------------------------------------------------ applying (loop thread)
@@ -460,11 +517,11 @@ class RaftStore:
         self.hub.notify(self.state.drain_changes())
         if origin != self.origin:
             return
-        entry = self._pending.pop(seq, None)
-        if entry is not None:
+        pending = self._pending.pop(seq, None)
+        if pending is not None:
             it = iter(results)
-            for cmd, fut in entry[1]:
-                ok, value = (True, True) if cmd is None else next(it)
+            for submitted, fut in pending[1]:
+                ok, value = (True, True) if submitted is None else next(it)
                 if fut.done():
                     continue
                 if ok:
@@ -496,24 +553,75 @@ class RaftStore:
         """Loop thread: the whole replicated state as plain data."""
         return {"State": self.state.snapshot(), "Members": self.members, "AppliedIndex": self.applied_index}
 
+    def _snapshot_view(self) -> tuple[dict[str, Any], list[Any]]:
+        """Loop thread: `snapshot_payload()` minus the KV entries (taken as they are: they never change)."""
+        snap, entries = self.state.snapshot_view()
+        return {"State": snap, "Members": dict(self.members), "AppliedIndex": self.applied_index}, entries
+
     def _serialize(self, filename: str, raft_meta: Any) -> None:
-        """Raft thread, right after applying entry N: write the state at N (taken on the loop)."""
+        """Raft thread, right after applying entry N: start writing the state at N.
+
+        The view of the state is taken on the loop (queued behind the applies of entries <= N;
+        cheap: the KV entries are shared, not copied); a background thread encodes and writes it
+        while both the loop and the raft thread go on. pysyncobj asks `_snapshot_status` every
+        tick and compacts its log only once the file is in place. The file pysyncobj then moves
+        over the snapshot (`filename`, its temporary) is never written, so its move fails (and
+        is ignored: `serializeChecker` decides); a stale one is removed first.
+        """
         assert self.loop is not None
-        fut: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        fut: concurrent.futures.Future[tuple[dict[str, Any], list[Any]]] = concurrent.futures.Future()
 
         def take() -> None:
             try:
-                fut.set_result(raft_adapter.encode(self.snapshot_payload()))
+                fut.set_result(self._snapshot_view())
             except Exception as exc:
                 fut.set_exception(exc)
 
+        if os.path.exists(filename):
+            os.unlink(filename)
         self.loop.call_soon_threadsafe(take)
-        payload = fut.result(60)
-        size = raft_adapter.write_snapshot(filename, raft_meta, payload)
-        log.info("raft: snapshot written (%d bytes)", size)
+        payload, entries = fut.result(60)
+        target = filename[:-len(".tmp")] if filename.endswith(".tmp") else filename + ".snap"
+        self._snap_state = SERIALIZER_STATE.SERIALIZING
+        generation = self._snap_generation
+        threading.Thread(target=self._write_snapshot, args=(target, raft_meta, payload, entries, generation),
+                         name="raft-snapshot", daemon=True).start()
+
+    def _write_snapshot(self, target: str, raft_meta: Any, payload: dict[str, Any], entries: list[Any],
+                        generation: int) -> None:
+        """Background thread: encode the view, write it beside the snapshot; the raft thread moves it in."""
+        tmp = target + ".bg"
+        try:
+            started = time.monotonic()
+            data = raft_adapter.encode_snapshot_payload(payload, entries, snapshot_kv)
+            size = raft_adapter.write_snapshot(tmp, raft_meta, data)
+        except Exception:
+            log.exception("raft: writing a snapshot failed")
+            self._snap_state = SERIALIZER_STATE.FAILED
+            return
+
+        def install() -> None:  # raft thread, where snapshots from the leader are installed too
+            if generation != self._snap_generation:  # one was installed meanwhile: this one is older
+                os.unlink(tmp)
+                self._snap_state = SERIALIZER_STATE.FAILED
+                return
+            os.replace(tmp, target)
+            raft_adapter.fsync_dir(os.path.dirname(target))
+            self._snap_state = SERIALIZER_STATE.SUCCESS
+            log.info("raft: snapshot written (%d bytes, %.2fs)", size, time.monotonic() - started)
+
+        self._raft_calls.put((install, concurrent.futures.Future()))
+
+    def _snapshot_status(self) -> int:
+        """Raft thread, every tick (pysyncobj's serializeChecker): where the background write is."""
+        status = self._snap_state
+        if status in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
+            self._snap_state = SERIALIZER_STATE.NOT_SERIALIZING
+        return status
 
     def _deserialize(self, filename: str) -> Any:
         """Raft thread: load a snapshot file (restart or install from the leader)."""
+        self._snap_generation += 1  # a background write in progress is older: it is dropped
         raft_meta, data = raft_adapter.read_snapshot(filename)
         self._scheduled += 1
         assert self.loop is not None

@@ -21,6 +21,13 @@ incompatible upgrade fails there first):
   ever go through it.
 * `AdaptedSyncObj`: the SyncObj base of raft.py's replica, with accessors for the private state
   raft.py needs (leader no-op index, the transport's message callback).
+* Fencing. pysyncobj keeps submitted commands in `_SyncObj__commandsQueue` until its raft thread
+  appends them (leader) or forwards them (follower), which may be long after the submitter gave
+  up (no leader known: `commandsWaitLeader`). The queue is replaced by a `FencedQueue` of
+  `Ticket`s: a command either leaves the queue (dispatched) or is withdrawn by the submitter,
+  decided once under a lock, so a command answered "not applied" is never appended later. A
+  leader that steps down drops what is still queued (`DROPPED` to the submitter, NOT_LEADER to a
+  follower that forwarded it) instead of forwarding it to the next leader.
 
 Format versions. A new command/message/meta file is `MAGIC` + `FORMAT_VERSION` + msgpack; a new
 snapshot file starts with `SNAPSHOT_HEADER` (which carries its version) followed by one encoded
@@ -44,7 +51,8 @@ import pysyncobj.journal as _journal  # type: ignore[import-untyped]
 import pysyncobj.serializer as _serializer  # type: ignore[import-untyped]
 import pysyncobj.syncobj as _syncobj  # type: ignore[import-untyped]
 import pysyncobj.tcp_connection as _tcp  # type: ignore[import-untyped]
-from pysyncobj import SyncObj, SyncObjConf  # type: ignore[import-untyped]
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf  # type: ignore[import-untyped]
+from pysyncobj.fast_queue import FastQueue  # type: ignore[import-untyped]
 from pysyncobj.journal import FileJournal, MemoryJournal  # type: ignore[import-untyped]
 from pysyncobj.node import Node, TCPNode  # type: ignore[import-untyped]
 from pysyncobj.version import VERSION as _PYSYNCOBJ_VERSION  # type: ignore[import-untyped]
@@ -331,6 +339,39 @@ def write_snapshot(filename: str, raft_meta: Any, payload: bytes) -> int:
     return len(data)
 
 
+def encode_snapshot_payload(payload: dict[str, Any], entries: list[Any], row: Callable[[Any], Any],
+                            chunk: int = 2000) -> bytes:
+    """`encode(payload)` with `payload["State"]["KV"]` = [row(e) for e in entries], built piece by
+    piece: one big msgpack call would hold the GIL (and stall the HTTP loop) for seconds."""
+    state = payload["State"]
+    packer = msgpack.Packer(default=_default, strict_types=True, use_bin_type=True)
+    out = [_PREFIX, packer.pack_map_header(len(payload))]
+    for key, value in payload.items():
+        out.append(packer.pack(key))
+        if key != "State":
+            out.append(packer.pack(value))
+            continue
+        out.append(packer.pack_map_header(len(state)))
+        for skey, svalue in state.items():
+            out.append(packer.pack(skey))
+            if skey != "KV":
+                out.append(packer.pack(svalue))
+                continue
+            out.append(packer.pack_array_header(len(entries)))
+            for i in range(0, len(entries), chunk):
+                out.append(b"".join(packer.pack(row(e)) for e in entries[i:i + chunk]))
+    return b"".join(out)
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in `path` durable."""
+    fd = os.open(path or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read_snapshot(filename: str) -> tuple[Any, Any]:
     """(pysyncobj's meta, the state) of a snapshot file in today's format."""
     with open(filename, "rb") as f:
@@ -400,6 +441,71 @@ def migrate_data_dir(journal_path: str, snapshot_path: str) -> bool:
     return changed
 
 
+# ---------------------------------------------------------------------- fencing queued commands
+
+DROPPED = 100  # callback error: the command was dropped before it reached any log (never applied)
+_RAFT_LEADER = _syncobj._RAFT_STATE.LEADER
+
+
+class Ticket:
+    """A local command's callback, and its fate, decided once: dispatched (raft thread) or withdrawn.
+
+    Dispatched means appended to this leader's log or forwarded to the leader: from then on the
+    outcome is Raft's (it may commit even if the submitter stops waiting). Withdrawn means it
+    never left this server's queue, and never will.
+    """
+
+    PENDING, DISPATCHED, WITHDRAWN = 0, 1, 2
+    __slots__ = ("callback", "fate")
+    _lock = threading.Lock()
+
+    def __init__(self, callback: Callable[[Any, int], None]) -> None:
+        self.callback = callback
+        self.fate = self.PENDING
+
+    def __call__(self, result: Any, err: int) -> None:
+        self.callback(result, err)
+
+    def _decide(self, fate: int) -> bool:
+        with self._lock:
+            if self.fate == self.PENDING:
+                self.fate = fate
+            return self.fate == fate
+
+    def dispatch(self) -> bool:
+        """Raft thread, taking it from the queue: False if it was withdrawn (then it is skipped)."""
+        return self._decide(self.DISPATCHED)
+
+    def withdraw(self) -> bool:
+        """Any thread: True when the command is (now) sure never to reach a log."""
+        return self._decide(self.WITHDRAWN)
+
+
+class FencedQueue(FastQueue):  # type: ignore[misc]
+    """pysyncobj's command queue, skipping withdrawn tickets (see `Ticket`)."""
+
+    def get_nowait(self) -> Any:
+        while True:
+            item = super().get_nowait()  # queue.Empty when there is nothing left
+            callback = item[1]
+            if isinstance(callback, Ticket) and not callback.dispatch():
+                continue
+            return item
+
+    def drain(self) -> list[Any]:
+        """Take everything still queued, withdrawing the tickets (those withdrawn already left out)."""
+        out: list[Any] = []
+        while True:
+            try:
+                item = super().get_nowait()
+            except Exception:  # queue.Empty
+                return out
+            callback = item[1]
+            if isinstance(callback, Ticket) and (callback.fate == Ticket.WITHDRAWN or not callback.withdraw()):
+                continue
+            out.append(item)
+
+
 # ---------------------------------------------------------------------- the SyncObj base
 
 MessageHook = Callable[[Any, dict[str, Any], Callable[[Any, dict[str, Any]], None]], None]
@@ -420,11 +526,37 @@ class AdaptedSyncObj(SyncObj):  # type: ignore[misc]
         if conf.journalFile:
             register_journal(conf.journalFile, sync_journal)
         self._reset_sent: tuple[tuple[Any, int, int], float] | None = None
+        on_state_changed = conf.onStateChanged
+
+        def state_changed(old: int, new: int) -> None:  # raft thread
+            if old == _RAFT_LEADER and new != _RAFT_LEADER:
+                self._drop_queued()
+            if on_state_changed is not None:
+                on_state_changed(old, new)
+
+        conf.onStateChanged = state_changed
         super().__init__(address, others, conf)
+        self._SyncObj__commandsQueue = FencedQueue(conf.commandsQueueSize)  # before any command is queued
         # syncobj_admin's unauthenticated commands (add/remove nodes...): meshctl has its own API
         for name in UTILITY_COMMANDS:
             self._SyncObj__transport.setOnUtilityMessageCallback(name, None)
         self.hook_messages(lambda node, message, deliver: deliver(node, message))
+
+    def _drop_queued(self) -> None:
+        """Raft thread, on stepping down: what was queued for this leader's log never gets there."""
+        queue_ = self._SyncObj__commandsQueue
+        if not isinstance(queue_, FencedQueue):
+            return
+        items = queue_.drain()
+        for _command, callback in items:
+            if isinstance(callback, tuple):  # forwarded by a follower: tell it, it answers its client
+                node, request_id = callback
+                self._SyncObj__transport.send(node, {"type": "apply_command_response", "request_id": request_id,
+                                                     "error": FAIL_REASON.NOT_LEADER})
+            elif callback is not None:
+                callback(None, DROPPED)
+        if items:
+            log.info("raft: leadership lost; %d queued command(s) dropped (not applied)", len(items))
 
     @property
     def noop_index(self) -> int | None:

@@ -59,6 +59,7 @@ class AgentConfig:
     sync_writes: bool | None = None  # default: on for -server, off for -dev
     raft_snapshot_threshold: int = 8192
     ui: bool = False  # the web UI at /ui/ (http/ui.py): -ui, ui_config.enabled; default on for -dev
+    raft_multiplier: int | None = None  # -raft-multiplier / performance { raft_multiplier } (1..10)
 
 
 def build_parser() -> FlagParser:
@@ -85,6 +86,8 @@ def build_parser() -> FlagParser:
     # a Go boolean flag (-ui, -ui=false) whose absence is seen: config files and -dev decide then
     p.flag("ui", nargs="?", const=True, default=None, type=parse_bool,
            help="serve the web UI at /ui/ (default: on for -dev; config files: ui_config { enabled = true })")
+    p.flag("raft-multiplier", type=int, default=None, help="scale Raft's election and leader step-down "
+           "timeouts, 1 (fastest failover) to 10 (default 3; config file: performance { raft_multiplier })")
     agent_runtime.add_flags(p)
     security.add_flags(p)
     return p
@@ -108,6 +111,13 @@ def config_from_args(argv: list[str]) -> AgentConfig:
                 cfg.retry_join_wan.append(str(addr))
     security.apply_args(cfg, args)  # ACLs, TLS, -encrypt (flags over config files)
     cfg.ui = ui_enabled(args.ui, files, cfg.dev)
+    multiplier = args.raft_multiplier
+    if multiplier is None:
+        multiplier = setting(files, "performance", "raft_multiplier")
+    if multiplier is not None:
+        if isinstance(multiplier, bool) or not isinstance(multiplier, int) or not 1 <= multiplier <= 10:
+            raise agent_runtime.ConfigError(f"performance.raft_multiplier must be between 1 and 10, got {multiplier!r}")
+        cfg.raft_multiplier = multiplier
     return cfg
 
 

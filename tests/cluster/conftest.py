@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,3 +168,76 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
     c.start()
     yield c
     c.stop()
+
+
+def iptables_usable() -> bool:
+    """Whether this process may add iptables rules (root with a working iptables)."""
+    if os.geteuid() != 0 or shutil.which("iptables") is None:
+        return False
+    return subprocess.run(["iptables", "-w", "-L", "INPUT", "-n"], capture_output=True).returncode == 0
+
+
+class RaftPartition:
+    """Cuts one server's Raft traffic off with iptables DROP rules on loopback (a chain of its own).
+
+    pysyncobj opens one connection per pair of servers, from the greater address to the smaller,
+    so every Raft connection of the server with the smallest address ends on its own port: dropping
+    packets to and from that port isolates it (HTTP and discovery keep working). `isolate` needs
+    that server; `lowest_first` makes it the leader. Always `heal()` (the rules outlive the test).
+    """
+
+    def __init__(self) -> None:
+        self.chain = f"MESHCTL-T{os.getpid()}"
+        self.active = False
+
+    def _ipt(self, *args: str, check: bool = True) -> None:
+        subprocess.run(["iptables", "-w", *args], check=check, capture_output=True)
+
+    def isolate(self, server: Server) -> None:
+        port = str(server.server_port)
+        self._ipt("-N", self.chain)
+        self.active = True
+        self._ipt("-A", self.chain, "-p", "tcp", "--dport", port, "-j", "DROP")
+        self._ipt("-A", self.chain, "-p", "tcp", "--sport", port, "-j", "DROP")
+        self._ipt("-I", "INPUT", "-i", "lo", "-j", self.chain)
+
+    def heal(self) -> None:
+        if not self.active:
+            return
+        self._ipt("-D", "INPUT", "-i", "lo", "-j", self.chain, check=False)
+        self._ipt("-F", self.chain, check=False)
+        self._ipt("-X", self.chain, check=False)
+        self.active = False
+
+
+def lowest(cluster: Cluster) -> Server:
+    """The server with the smallest Raft address (the one `RaftPartition.isolate` can cut off)."""
+    return min(cluster.servers, key=lambda s: s.raft_address)
+
+
+def make_leader(cluster: Cluster, server: Server, timeout: float = 30) -> None:
+    """Move leadership to `server` (operator API) and wait until every server agrees."""
+    def moved() -> bool:
+        leader = cluster.wait_ready()
+        if leader is server:
+            return True
+        leader.put(f"/v1/operator/raft/transfer-leader?address={server.raft_address}", timeout=10)
+        return cluster.wait_ready() is server
+
+    wait_for(moved, timeout, f"{server.name} to lead", interval=0.5)
+
+
+def settled_views(servers: list[Server], prefix: str = "", timeout: float = 60) -> list[tuple[int, str]]:
+    """(X-Consul-Index, a hash of every entry under `prefix` with its indexes) per server, once all
+    servers report the same index (read with ?stale, from each server's own state)."""
+    def views() -> list[tuple[int, str]] | None:
+        out = []
+        for s in servers:
+            r = s.get(f"/v1/kv/{prefix}?recurse&stale", timeout=10)
+            if r.status_code not in (200, 404):
+                return None
+            body = r.content if r.status_code == 200 else b"[]"
+            out.append((int(r.headers["X-Consul-Index"]), hashlib.sha256(body).hexdigest()))
+        return out if len({i for i, _ in out}) == 1 else None
+
+    return wait_for(views, timeout, "every server to report the same index", interval=0.2)  # type: ignore[no-any-return]

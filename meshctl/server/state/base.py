@@ -45,6 +45,15 @@ class StateBase:
         self.acl: dict[str, Any] = {}  # tokens, policies, roles (acl/state.py)
         self._changed: set[str] = set()
         self._write_index: int | None = None
+        self._undo: dict[str, Any] | None = None  # a KV transaction's undo log (txn.py), else None
+
+    def _touch_kv(self, key: str) -> None:
+        """About to change `key` (entry, tombstone or lock-delay): a running transaction saves it first."""
+        undo = self._undo
+        if undo is not None and key not in undo:
+            from meshctl.server.state.txn import saved_kv
+
+            undo[key] = saved_kv(self, key)
 
     def drain_changes(self) -> set[str]:
         """The watch keys changed since the last drain."""

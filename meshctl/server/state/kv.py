@@ -26,7 +26,11 @@ from meshctl.server.state.base import StateBase, prefix_keys
 
 @dataclass(slots=True)
 class KVEntry:
-    """One key; `value` None stands for Consul's null value (an empty PUT)."""
+    """One key; `value` None stands for Consul's null value (an empty PUT).
+
+    Never changed once in `State.kv` (a write puts a new entry there), so a shallow copy of the
+    table is a consistent view of it (`State.snapshot_view`).
+    """
 
     key: str
     value: bytes | None
@@ -92,6 +96,7 @@ class KVMixin(StateBase):
             if (entry is None or entry.session != session) and key in self.lock_delays:
                 if self.lock_delays[key] > now:
                     return False
+                self._touch_kv(key)
                 del self.lock_delays[key]
             self._kv_set(key, cmd.value, cmd.flags, lock_session=session)
             return True
@@ -122,13 +127,15 @@ class KVMixin(StateBase):
         if entry is not None and lock_session is None and not unlock:
             if entry.value == value and entry.flags == flags:
                 return  # identical plain set: no-op, the index does not move (as Consul)
+        self._touch_kv(key)
         index = self.bump(wk.KVS, wk.kv(key))
         if entry is None:
             entry = KVEntry(key, value, flags, index, index)
             self.kv[key] = entry
             bisect.insort(self.kv_keys, key)
-        else:
-            entry.value, entry.flags, entry.modify_index = value, flags, index
+        else:  # a new object: entries are never changed in place (snapshot views share them)
+            entry = KVEntry(key, value, flags, entry.create_index, index, entry.lock_index, entry.session)
+            self.kv[key] = entry
         if lock_session is not None and entry.session != lock_session:
             entry.session = lock_session
             entry.lock_index += 1
@@ -141,6 +148,7 @@ class KVMixin(StateBase):
     def _kv_delete(self, key: str) -> None:
         if key not in self.kv:
             return
+        self._touch_kv(key)
         index = self.bump(wk.KVS, wk.kv(key))
         del self.kv[key]
         self.kv_keys.pop(bisect.bisect_left(self.kv_keys, key))

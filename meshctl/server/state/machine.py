@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
@@ -89,12 +90,14 @@ class State(TxnMixin, EventsMixin):
 
     def snapshot(self) -> SnapshotData:
         """Everything, as plain data (for Raft snapshots and `meshctl snapshot save`)."""
+        return self._snapshot([snapshot_kv(e) for e in self.kv.values()])
+
+    def _snapshot(self, kv: list[list[Any]]) -> SnapshotData:
         return {
             "Format": SNAPSHOT_FORMAT,
             "Datacenter": self.datacenter,
             "Index": self.index,
-            "KV": [[e.key, b64(e.value), e.flags, e.create_index, e.modify_index, e.lock_index, e.session]
-                   for e in self.kv.values()],
+            "KV": kv,
             "Tombstones": self.tombstones,
             "LockDelays": self.lock_delays,
             "Nodes": self.nodes,
@@ -109,6 +112,17 @@ class State(TxnMixin, EventsMixin):
             "Now": self.now,
             "ACL": _acl().snapshot(self.acl),
         }
+
+    def snapshot_view(self) -> tuple[dict[str, Any], list[KVEntry]]:
+        """The state now, cheap to take: `snapshot()` without its "KV", which the entries give
+        (`snapshot_kv` of each, on any thread: they are never changed once in the table)."""
+        snap: dict[str, Any] = dict(self._snapshot([]))
+        entries = list(self.kv.values())
+        for key in ("Tombstones", "LockDelays", "TableIndex", "ServiceIndex", "NodeIndex"):
+            snap[key] = dict(snap[key])
+        for key in ("Nodes", "Services", "Checks", "Sessions", "Events", "ACL"):  # records change in place
+            snap[key] = copy.deepcopy(snap[key])
+        return snap, entries
 
     def _apply_restore(self, cmd: Restore) -> bool:
         """Replace everything with a snapshot; every watch key is woken."""
@@ -134,6 +148,11 @@ class State(TxnMixin, EventsMixin):
         self.__dict__.update(fresh.__dict__)
         self._changed = {wk.EVERYTHING}
         return True
+
+
+def snapshot_kv(e: KVEntry) -> list[Any]:
+    """One entry as `snapshot()["KV"]` lists it."""
+    return [e.key, b64(e.value), e.flags, e.create_index, e.modify_index, e.lock_index, e.session]
 
 
 _handlers: dict[type[Command], Handler] = {

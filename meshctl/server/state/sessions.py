@@ -5,7 +5,7 @@ from __future__ import annotations
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import SessionCreate, SessionDestroy, StateError
 from meshctl.server.state.base import MAX_LOCK_DELAY_NS, Record
-from meshctl.server.state.kv import KVMixin
+from meshctl.server.state.kv import KVEntry, KVMixin
 from meshctl.server.state.records import session_json
 
 
@@ -52,8 +52,8 @@ class SessionsMixin(KVMixin):
                 self._kv_delete(entry.key)
             else:
                 self.bump(wk.KVS, wk.kv(entry.key))
-                entry.session = ""
-                entry.modify_index = self.write_index
+                self.kv[entry.key] = KVEntry(entry.key, entry.value, entry.flags, entry.create_index,
+                                             self.write_index, entry.lock_index, "")
 
     def _invalidate_sessions_of_check(self, node: str, cid: str) -> None:
         for session_id, sess in list(self.sessions.items()):

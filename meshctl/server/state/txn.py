@@ -1,7 +1,15 @@
-"""Transactions: KV and catalog ops applied all or none (dry-run on a scratch copy first)."""
+"""Transactions: KV and catalog ops applied all or none.
+
+A KV-only transaction runs on the state itself with an undo log: before an op changes a key
+(`StateBase._touch_kv`), the key's entry, tombstone and lock-delay are saved, with the indexes
+and the change set; if any op fails, the saved values are put back. Its cost is that of its
+ops, whatever the size of the store. A transaction with catalog ops (whose session
+invalidations reach further) is dry-run on a scratch copy first, as before.
+"""
 
 from __future__ import annotations
 
+import bisect
 import copy
 from typing import Any
 
@@ -20,7 +28,19 @@ from meshctl.server.commands import (
     TxnOp,
     kv_command,
 )
+from meshctl.server.state.base import StateBase
 from meshctl.server.state.catalog import CatalogMixin
+
+SavedKV = tuple[Any, tuple[Any, ...], int | None, float | None]  # entry (or None), its fields, tombstone, delay
+
+
+def saved_kv(state: StateBase, key: str) -> SavedKV:
+    """What the undo log keeps of `key` before a transaction's op changes it."""
+    entry = state.kv.get(key)
+    fields = () if entry is None else (entry.value, entry.flags, entry.create_index, entry.modify_index,
+                                       entry.lock_index, entry.session)
+    return entry, fields, state.tombstones.get(key), state.lock_delays.get(key)
+
 
 TxnResult = dict[str, Any]  # {"Results": [...] | None, "Errors": [{"OpIndex", "What"}] | None}
 
@@ -38,6 +58,8 @@ class TxnMixin(CatalogMixin):
         """Apply all ops or none. Returns {"Results": [...]} or {"Errors": [...]}."""
         ops = list(cmd.ops)
         now = cmd.now or 0.0
+        if all("KV" in op for op in ops):
+            return self._txn_kv_undoable(ops, now)
         errors = self._txn_check(ops, now)
         if errors:
             return {"Results": None, "Errors": errors}
@@ -57,6 +79,60 @@ class TxnMixin(CatalogMixin):
                 errors.append({"OpIndex": i, "What": str(exc)})
         return {"Results": None, "Errors": errors} if errors else {"Results": results, "Errors": None}
 
+    def _txn_kv_undoable(self, ops: list[TxnOp], now: float) -> TxnResult:
+        """KV ops on the state itself; on any error everything they changed is put back."""
+        saved = (self.index, self._write_index, dict(self.table_index), set(self._changed))
+        self._undo = {}
+        results: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        try:
+            for i, op in enumerate(ops):
+                try:
+                    results.extend(self._txn_run(op, now))
+                except StateError as exc:
+                    errors.append({"OpIndex": i, "What": str(exc)})
+        except BaseException:
+            self._rollback(saved)
+            raise
+        if errors:
+            self._rollback(saved)
+            return {"Results": None, "Errors": errors}
+        self._undo = None
+        return {"Results": results, "Errors": None}
+
+    def _rollback(self, saved: tuple[int, int | None, dict[str, int], set[str]]) -> None:
+        undo, self._undo = self._undo or {}, None
+        for key, (entry, fields, tombstone, lock_delay) in undo.items():
+            present = key in self.kv
+            if entry is None:
+                if present:
+                    del self.kv[key]
+                    self.kv_keys.pop(bisect.bisect_left(self.kv_keys, key))
+            else:
+                (entry.value, entry.flags, entry.create_index, entry.modify_index, entry.lock_index,
+                 entry.session) = fields
+                self.kv[key] = entry
+                if not present:
+                    bisect.insort(self.kv_keys, key)
+            had_tomb = key in self.tombstones
+            if tombstone is None:
+                if had_tomb:
+                    del self.tombstones[key]
+                    self.tomb_keys.pop(bisect.bisect_left(self.tomb_keys, key))
+            else:
+                self.tombstones[key] = tombstone
+                if not had_tomb:
+                    bisect.insort(self.tomb_keys, key)
+            if lock_delay is None:
+                self.lock_delays.pop(key, None)
+            else:
+                self.lock_delays[key] = lock_delay
+        self.index, self._write_index = saved[0], saved[1]
+        self.table_index.clear()  # in place: whoever holds these dicts sees the state they belong to
+        self.table_index.update(saved[2])
+        self._changed.clear()
+        self._changed.update(saved[3])
+
     def _txn_check(self, ops: list[TxnOp], now: float) -> list[dict[str, Any]]:
         """Dry-run every op on a scratch copy; collect errors with their OpIndex."""
         scratch = self._scratch_copy(with_catalog=any("KV" not in op for op in ops))
@@ -68,7 +144,7 @@ class TxnMixin(CatalogMixin):
                 errors.append({"OpIndex": i, "What": str(exc)})
         return errors
 
-    def _scratch_copy(self, with_catalog: bool) -> TxnMixin:
+    def _scratch_copy(self, with_catalog: bool) -> TxnMixin:  # (catalog transactions only)
         # Only what txn ops read or write is copied; the copy is thrown away.
         other = type(self).__new__(type(self))
         other.__dict__.update(self.__dict__)
@@ -76,6 +152,7 @@ class TxnMixin(CatalogMixin):
         other.kv_keys = list(self.kv_keys)
         other.tombstones = dict(self.tombstones)
         other.tomb_keys = list(self.tomb_keys)
+        other.lock_delays = dict(self.lock_delays)
         if with_catalog:
             other.nodes = copy.deepcopy(self.nodes)
             other.services = copy.deepcopy(self.services)
