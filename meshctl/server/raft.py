@@ -521,7 +521,8 @@ class RaftStore:
         if pending is not None:
             it = iter(results)
             for submitted, fut in pending[1]:
-                ok, value = (True, True) if submitted is None else next(it)
+                outcome: tuple[bool, Any] = (True, True) if submitted is None else next(it)
+                ok, value = outcome
                 if fut.done():
                     continue
                 if ok:
