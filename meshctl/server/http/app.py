@@ -51,8 +51,8 @@ async def consul_errors(request: web.Request,
         if request.method == "OPTIONS":
             return web.Response(status=200, headers={"Allow": allowed})
         return _text(405, f"method {request.method} not allowed", {"Allow": allowed})
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _text(413, f"Request body too large, max size: {exc.max_size} bytes")
+    except web.HTTPRequestEntityTooLarge:
+        return _text(413, f"Request body too large, max size: {MAX_BODY} bytes")
     except web.HTTPNotFound:
         return web.Response(status=404)
     except web.HTTPException:
