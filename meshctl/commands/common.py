@@ -97,8 +97,9 @@ def no_args(rest: Sequence[str]) -> None:
 
 
 def out(text: str = "") -> None:
-    """One line on stdout."""
+    """One line on stdout, flushed: progress lines must reach a pipe as they happen (Go's stdout is unbuffered)."""
     sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def err(text: str) -> None:
