@@ -662,8 +662,10 @@ class LeaderElection:
         election.stop()          # resigns (releases the lock) if leader
 
     `on_elected()` runs when this process becomes leader; `on_lost()` when it stops being
-    leader, because the lock was lost or because of `stop()`. Both run on the election's
-    thread; after a loss it campaigns again. Lock options (`session_ttl`, `lock_delay`...)
+    leader, because the lock was lost or because of `stop()`: every `on_elected` is followed
+    by exactly one `on_lost`, which runs before the lock is released. Both run on the
+    election's thread; after a loss it campaigns again. When `stop()` returns, this process is
+    no longer leader and its `on_lost` has run. Lock options (`session_ttl`, `lock_delay`...)
     pass through to `Lock`.
     """
 
@@ -697,14 +699,20 @@ class LeaderElection:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop campaigning, and resign if leader."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop campaigning, and resign if leader: returns once `on_lost` ran and the lock is released.
+
+        With a `timeout`, gives up waiting after that many seconds and returns False if the
+        election's thread is still running (an `on_lost` that has not returned, say).
+        """
         self._stop.set()
         self._wake.set()
         if not self.lock.held:
             self.lock.cancel()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
     def run(self) -> None:
         """The campaign loop (blocks until `stop()`)."""
@@ -716,21 +724,28 @@ class LeaderElection:
                 log.warning("leader election on %s: %s", self.key, e)
                 self._stop.wait(self.error_retry)
                 continue
-            self._wake.clear()
-            if self.lock.lost.is_set():
-                self._wake.set()
             try:
-                if self.on_elected is not None:
-                    self.on_elected()
-                self._wake.wait()
+                # a stop() that came while the lock was being acquired: no term begins
+                if not self._stop.is_set():
+                    self._serve_term()
             finally:
-                # on_lost runs before the lock is released: the old leader has stopped its
-                # work before a successor can be elected, never after
                 try:
-                    if self.on_lost is not None:
-                        self.on_lost()
-                finally:
-                    try:
-                        self.lock.release()
-                    except LockError as e:
-                        log.debug("releasing leadership on %s: %s", self.key, e)
+                    self.lock.release()
+                except LockError as e:
+                    log.debug("releasing leadership on %s: %s", self.key, e)
+
+    def _serve_term(self) -> None:
+        """`on_elected`, then wait until stopped or the lock is lost, then `on_lost`."""
+        try:
+            if self.on_elected is not None:
+                self.on_elected()
+            # The conditions, not the wake-up, decide: a stop() or a loss that happened
+            # before this wait (during acquire's return or on_elected) is never missed.
+            while not (self._stop.is_set() or self.lock.lost.is_set()):
+                self._wake.wait()
+                self._wake.clear()
+        finally:
+            # on_lost runs before the lock is released: the old leader has stopped its
+            # work before a successor can be elected, never after
+            if self.on_lost is not None:
+                self.on_lost()

@@ -31,7 +31,7 @@ from meshctl.client.lock import (
 pytestmark = pytest.mark.integration
 
 
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -399,14 +399,36 @@ def test_leader_election_hands_over(client, prefix):
                               on_lost=lambda: events.append(("lost", name)))
 
     a = election("a").start()
-    wait_for(lambda: a.is_leader, what="a elected")
+    wait_for(lambda: ("elected", "a") in events, what="a elected")
     b = election("b").start()
     assert b.leader() == b"a" and not b.is_leader
-    a.stop(timeout=10)
-    wait_for(lambda: b.is_leader, what="b elected")
-    assert b.leader() == b"b"
-    b.stop(timeout=10)
+    assert a.stop(timeout=60), "a's election thread still running"
+    # stop() returned: a's term is over and its on_lost ran (before b could be elected)
+    assert events[:2] == [("elected", "a"), ("lost", "a")] and not a.is_leader
+    wait_for(lambda: ("elected", "b") in events, what="b elected")
+    assert b.leader() == b"b" and b.is_leader
+    assert b.stop(timeout=60), "b's election thread still running"
     assert events == [("elected", "a"), ("lost", "a"), ("elected", "b"), ("lost", "b")]
+    assert b.leader() is None and not b.is_leader
+
+
+def test_leader_election_stop_right_after_acquiring_resigns(client, prefix, monkeypatch):
+    """A stop() landing between the lock being acquired and the term starting is not lost."""
+    events: list[str] = []
+    e = LeaderElection(client, f"{prefix}/leader", value="x", on_elected=lambda: events.append("elected"),
+                       on_lost=lambda: events.append("lost"))
+    acquire = e.lock.acquire
+
+    def acquire_then_stop(stop=None):
+        held = acquire(stop)
+        e.stop()  # on the election's own thread: sets the flags, does not wait
+        return held
+
+    monkeypatch.setattr(e.lock, "acquire", acquire_then_stop)
+    e.start()
+    assert e.stop(timeout=60), "the election thread missed the stop"
+    assert events == [] and not e.is_leader
+    assert e.leader() is None  # the lock was released
 
 
 def test_leader_election_campaigns_again_after_loss(client, prefix):

@@ -1,8 +1,8 @@
-"""Local HTTP doubles of Marathon and a Mesos master, serving the real JSON samples in ../shared/fixtures.
+"""Local HTTP doubles of Marathon and a Mesos master, serving the real JSON samples in ./fixtures.
 
 Marathon and Mesos cannot run here, so these are the honest substitute: the bodies are the
-upstream samples (see /work/shared/fixtures/README.md for their sources and licences:
-allegro/marathon-consul and mesosphere/marathon, Apache-2.0; mesosphere/mesos-dns, Apache-2.0).
+upstream samples (fixtures/*/README.md give their sources and licences: allegro/marathon-consul
+and mesosphere/marathon, Apache-2.0; mesosphere/mesos-dns, Apache-2.0).
 The one change made to them: non-loopback host addresses that checks would probe are
 rewritten to 127.0.0.1 (only loopback may be contacted here), and a master's `pid`/`leader`
 point at the double's own port. Tests change what a double serves while it runs.
@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-FIXTURES = Path("/work/shared/fixtures")
-if not FIXTURES.exists():  # a checkout next to the shared folder
-    FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def fixture_json(relative: str) -> Any:

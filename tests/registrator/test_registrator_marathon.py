@@ -1,7 +1,7 @@
 """`meshctl registrator -source marathon=...` against a local Marathon double and a real meshctl agent.
 
 Marathon cannot run here: the double (doubles.py) serves the real samples from
-../shared/fixtures/marathon (allegro/marathon-consul's testdata app, mesosphere/marathon-lb's
+fixtures/marathon (allegro/marathon-consul's testdata app, mesosphere/marathon-lb's
 apps, the captured /v2/events SSE stream and event bodies), with task hosts on 127.0.0.1,
 and streams events the tests push.
 """

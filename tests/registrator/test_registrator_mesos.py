@@ -1,7 +1,7 @@
 """`meshctl registrator -source mesos=...` against local Mesos master doubles and a real meshctl agent.
 
 Mesos cannot run here: each double (doubles.py) serves mesosphere/mesos-dns's real master
-state sample (../shared/fixtures/mesos) as /master/state, with the master and agent
+state sample (fixtures/mesos) as /master/state, with the master and agent
 addresses on 127.0.0.1 (their health checks get probed); tests change what it serves.
 """
 

@@ -1,7 +1,7 @@
-"""Real consul-template templates (shared/fixtures/ctmpl) through meshctl.template.gotemplate.
+"""Real consul-template templates (fixtures/ctmpl, sources in its README) through meshctl.template.gotemplate.
 
 Every fixture must parse with a stub function map holding every consul-template function name
-(shared/reference/tools.md section 1a); a few render against stub data and are compared with the
+(fixtures/consul-template-funcmap.md); a few render against stub data and are compared with the
 output their upstream repositories document.
 """
 
@@ -16,11 +16,10 @@ import pytest
 
 from meshctl.template.gotemplate import Template, TemplateError
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-FIXTURES = SHARED / "fixtures" / "ctmpl"
-TOOLS_MD = SHARED / "reference" / "tools.md"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ctmpl"
+FUNCMAP_MD = FIXTURES.parent / "consul-template-funcmap.md"
 
-# Every function listed in tools.md section 1a (consul-template's funcMap).
+# Every function listed in consul-template-funcmap.md (consul-template's funcMap).
 CT_FUNCS = """
 key keyExists keyOrDefault ls safeLs tree safeTree service connect services node nodes datacenters
 partitions peerings exportedServices importedServices caRoots caLeaf file secret secrets pkiCert
@@ -57,8 +56,8 @@ def test_fixtures_are_present() -> None:
 
 
 def test_stub_names_are_the_documented_functions() -> None:
-    text = TOOLS_MD.read_text()
-    section = text[text.index("### 1a."):text.index("### 1b.")]
+    section = FUNCMAP_MD.read_text()
+    assert section.startswith("### 1a. Template functions")
     missing = [n for n in CT_FUNCS if not re.search(r"\b" + re.escape(n) + r"\b", section)]
     assert missing == []
 

@@ -14,7 +14,7 @@ from meshctl.template.dependency import HealthService, Weights
 from meshctl.template.template import Template
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
-FIXTURES = Path(__file__).parent / "fixtures"
+CTMPL = Path(__file__).parent / "fixtures" / "ctmpl"
 
 
 def register(c: Client, node: str, addr: str, sid: str, name: str, port: int, status: str = "passing") -> None:
@@ -106,8 +106,8 @@ def test_consul_templates_own_haproxy_fixture():
     `backend app`, and Go's text/template keeps that line's newline (no `{{- ` trim), so Go renders
     `backend app\n\n    server ...`. Everything else must match byte for byte.
     """
-    text = (FIXTURES / "hashicorp__consul-template__haproxy.cfg.ctmpl").read_text()
-    expected = (FIXTURES / "hashicorp__consul-template__haproxy.cfg.expected").read_text()
+    text = (CTMPL / "hashicorp__consul-template__haproxy.cfg.ctmpl").read_text()
+    expected = (CTMPL / "hashicorp__consul-template__haproxy.cfg.expected").read_text()
     brain = Brain()
     brain.remember("health.service(consul@nyc1|passing)", [HealthService(
         Node="node1", NodeID="", NodeAddress="127.0.0.1", NodeDatacenter="nyc1", NodeTaggedAddresses={},
