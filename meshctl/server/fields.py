@@ -4,6 +4,11 @@ Go's encoding/json matches struct fields case-insensitively, and Consul also acc
 snake_case in definitions, so `node`, `Node`, `service_id` and `ServiceID` all arrive as
 the same field. `canonical()` rewrites any incoming JSON to the canonical CamelCase names,
 once, before the endpoints look at it. Keys inside user maps (Meta, Header...) are kept.
+
+Go's encoding/json also writes every field of a struct: a nil pointer, slice or map is
+`null` (`"Check": null`, `"Tags": null`), and decoding `null` leaves the field at its zero
+value. So a `null` field means exactly what a missing one does; `canonical()` drops them,
+and no endpoint has to tell the two apart.
 """
 
 from __future__ import annotations
@@ -59,10 +64,12 @@ def check_known(body: Any, where: str = "") -> None:
 
 
 def canonical(value: Any) -> Any:
-    """Recursively rename the keys of a request body to Consul's canonical names."""
+    """Recursively rename the keys of a request body to Consul's names; `null` fields are dropped."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
+            if item is None:  # Go's nil: the zero value, as if the field were absent
+                continue
             name = canonical_name(key) if isinstance(key, str) else key
             out[name] = item if name in OPAQUE else canonical(item)
         return out

@@ -143,9 +143,10 @@ class Request:
         if not data.strip():
             return default
         try:
-            return canonical(json.loads(data))
+            decoded = canonical(json.loads(data))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise HTTPError(400, f"{error_prefix}: {exc}") from None
+        return default if decoded is None else decoded  # a `null` body is Go's nil struct pointer
 
     @property
     def agent_node(self) -> str:

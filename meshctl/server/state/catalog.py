@@ -8,7 +8,7 @@ from typing import Any
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef, StateError
 from meshctl.server.state.base import STATUS_ORDER, Record
-from meshctl.server.state.records import agent_service_json, has_tags, service_node_json
+from meshctl.server.state.records import agent_service_json, definition_record, has_tags, service_node_json
 from meshctl.server.state.sessions import SessionsMixin
 
 
@@ -130,7 +130,7 @@ class CatalogMixin(SessionsMixin):
             "Interval": chk.get("Interval", ""),
             "Timeout": chk.get("Timeout", ""),
             "ExposedPort": 0,
-            "Definition": chk.get("Definition") or {},
+            "Definition": definition_record(chk.get("Definition")),
         }
         if current is not None and all(current.get(k) == v for k, v in record.items()):
             return
