@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from meshctl.server import selectors
 from meshctl.server.agent.definitions import STATUSES, DefinitionError, parse_check
 from meshctl.server.agent.local import AgentError
 from meshctl.server.http.common import HTTPError, Request, Route, apply_filter, respond, route
@@ -95,7 +96,7 @@ def _client_members(req: Request, known: set[str]) -> list[dict[str, Any]]:
 async def services(req: Request) -> web.Response:
     agent = req.ctx.agent
     items = [agent.service_json(sid) for sid in sorted(agent.services)]
-    items = req.ctx.acl.filter_services(req, apply_filter(req, items))
+    items = req.ctx.acl.filter_services(req, apply_filter(req, items, selectors.AGENT_SERVICE))
     return respond(req, {s["ID"]: s for s in items})
 
 
@@ -119,7 +120,7 @@ async def service(req: Request) -> web.Response:
 @route(ROUTES, "GET", "/v1/agent/checks")
 async def checks(req: Request) -> web.Response:
     agent = req.ctx.agent
-    items = apply_filter(req, [agent.check_json(cid) for cid in sorted(agent.checks)])
+    items = apply_filter(req, [agent.check_json(cid) for cid in sorted(agent.checks)], selectors.HEALTH_CHECK)
     items = req.ctx.acl.filter_checks(req, items)
     return respond(req, {c["CheckID"]: c for c in items})
 

@@ -23,6 +23,7 @@ from meshctl.server import watchkeys as wk
 from meshctl.server.context import CTX_KEY as CTX_KEY  # re-exported: handlers and apps use it from here
 from meshctl.server.context import ServerContext as ServerContext
 from meshctl.server.fields import canonical
+from meshctl.server.filter import Fields, FilterError, compile_filter
 
 log = logging.getLogger(__name__)
 
@@ -356,15 +357,13 @@ def _answer(req: Request, result: Result) -> web.Response:
     return respond(req, result.body, result.status, headers, result.content_type)
 
 
-def apply_filter(req: Request, items: list[Any]) -> list[Any]:
-    """?filter (go-bexpr) over a list of records."""
+def apply_filter(req: Request, items: list[Any], fields: Fields) -> list[Any]:
+    """?filter (go-bexpr) over a list of records of the type `fields` describes (selectors.py)."""
     expr = req.query.get("filter")
     if not expr:
         return items
-    from meshctl.server.filter import FilterError, compile_filter
-
     try:
-        pred = compile_filter(expr)
+        pred = compile_filter(expr, fields)
     except FilterError as exc:
         raise HTTPError(400, str(exc)) from None
     return [item for item in items if pred(item)]
