@@ -13,7 +13,7 @@ and no endpoint has to tell the two apart.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 NAMES = """
 ID Node Address Datacenter TaggedAddresses NodeMeta Meta Service Services Check Checks SkipNodeUpdate
@@ -76,3 +76,58 @@ def canonical(value: Any) -> Any:
     if isinstance(value, list):
         return [canonical(v) for v in value]
     return value
+
+
+class ServiceAddress(TypedDict):
+    """structs.ServiceAddress: a value of a service's TaggedAddresses."""
+
+    Address: str
+    Port: int
+
+
+class Locality(TypedDict):
+    """structs.Locality: where a service runs (Consul 1.17+)."""
+
+    Region: str
+    Zone: str
+
+
+def _struct(value: Any, what: str, fields: dict[str, type]) -> dict[str, Any]:
+    """A small Go struct from JSON: field names matched case-insensitively, zero values filled in."""
+    if not isinstance(value, dict):
+        raise UnknownField(f"Request decode failed: {what} must be an object")
+    by_folded = {k.replace("_", "").lower(): v for k, v in value.items()}
+    out: dict[str, Any] = {}
+    for name, kind in fields.items():
+        item = by_folded.pop(name.lower(), None)
+        if item is None:
+            item = kind()
+        elif kind is int and isinstance(item, str) and item.isdigit():
+            item = int(item)
+        if not isinstance(item, kind) or isinstance(item, bool):
+            raise UnknownField(f"Request decode failed: {what}.{name} must be a {kind.__name__}")
+        out[name] = item
+    if by_folded:
+        raise UnknownField(f'Request decode failed: {what}: unknown field "{next(iter(by_folded))}"')
+    return out
+
+
+def service_addresses(value: Any) -> dict[str, ServiceAddress] | None:
+    """A service's TaggedAddresses as Consul keeps them: `{"lan": {"Address": ..., "Port": ...}}`."""
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise UnknownField("Request decode failed: TaggedAddresses must be an object")
+    out: dict[str, ServiceAddress] = {}
+    for tag, addr in value.items():
+        decoded = _struct(addr, f"TaggedAddresses.{tag}", {"Address": str, "Port": int})
+        out[tag] = ServiceAddress(Address=decoded["Address"], Port=decoded["Port"])
+    return out
+
+
+def locality(value: Any) -> Locality | None:
+    """A service's Locality (`{"Region", "Zone"}`), or None when not given."""
+    if not value:
+        return None
+    decoded = _struct(value, "Locality", {"Region": str, "Zone": str})
+    return Locality(Region=decoded["Region"], Zone=decoded["Zone"])

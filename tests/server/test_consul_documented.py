@@ -7,9 +7,13 @@ tests/cluster/test_wan.py.
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
+
 import pytest
 import requests
-from devserver import DevServer
+from devserver import DevServer, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -97,3 +101,151 @@ def test_documented_selectors_are_accepted(filtered: str, path: str, expr: str, 
     r = requests.get(filtered + path, params={"filter": expr}, timeout=10)
     assert r.status_code == 200, r.text
     assert len(r.json()) == count
+
+
+# ---------------------------------------------------------------------- agent checks
+
+
+def agent_check(url: str, cid: str) -> dict:
+    return requests.get(f"{url}/v1/agent/checks", timeout=10).json().get(cid) or {}
+
+
+@pytest.fixture
+def node_checks(url: str) -> Iterator[list[str]]:
+    """Node-level checks a test registers, deregistered after it (alias checks count node checks)."""
+    ids: list[str] = []
+    yield ids
+    for cid in ids:
+        put(url, f"/v1/agent/check/deregister/{cid}")
+
+
+def check_reaches(url: str, cid: str, status: str, output_part: str = "") -> dict:
+    return wait_for(lambda: (c := agent_check(url, cid)).get("Status") == status and output_part in c["Output"]
+                    and c, timeout=30, what=f"{cid} {status} {output_part!r}")
+
+
+def test_check_register_for_an_unknown_service_is_404(url: str) -> None:
+    r = put(url, "/v1/agent/check/register", {"Name": "orphan", "TTL": "10s", "ServiceID": "no-such-svc"})
+    assert (r.status_code, r.text) == (404, 'ServiceID "no-such-svc" does not exist')
+    assert agent_check(url, "orphan") == {}
+
+
+@pytest.mark.parametrize(("spec", "text"), [
+    ({"GRPC": "127.0.0.1:9", "Interval": "10s"}, "gRPC checks are not supported by meshctl"),
+    ({"H2PING": "127.0.0.1:9", "Interval": "10s"}, "H2PING checks are not supported by meshctl"),
+])
+def test_check_types_meshctl_cannot_run_are_refused(url: str, spec: dict, text: str) -> None:
+    """Never accepted and left critical: a 400 that says why, and nothing registered."""
+    for path, body in (("/v1/agent/check/register", {"Name": "unrunnable", **spec}),
+                       ("/v1/agent/service/register", {"Name": "unrunnable-svc", "Check": spec})):
+        r = put(url, path, body)
+        assert r.status_code == 400 and r.text.startswith(text), r.text
+    assert agent_check(url, "unrunnable") == {}
+    assert "unrunnable-svc" not in requests.get(f"{url}/v1/agent/services", timeout=10).json()
+
+
+@pytest.fixture
+def udp_port() -> Iterator[tuple[int, socket.socket]]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1], sock
+    sock.close()
+
+
+def test_udp_check_passes_on_an_answer_and_on_silence(url: str, udp_port: tuple[int, socket.socket],
+                                                      node_checks: list[str]) -> None:
+    """Consul's UDP check: a datagram answered, or not refused within the timeout, is passing."""
+    port, sock = udp_port
+    stop = threading.Event()
+
+    def echo() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(64)
+            except OSError:
+                continue
+            sock.sendto(b"pong" + data, peer)
+
+    server = threading.Thread(target=echo, daemon=True)
+    server.start()
+    node_checks += ["udp-up", "udp-silent"]
+    try:
+        body = {"Name": "udp-up", "UDP": f"127.0.0.1:{port}", "Interval": "1s", "Timeout": "1s"}
+        assert put(url, "/v1/agent/check/register", body).status_code == 200
+        check = check_reaches(url, "udp-up", "passing", f"UDP connect 127.0.0.1:{port}: Success")
+        assert check["Type"] == "udp"
+    finally:
+        stop.set()
+        server.join(5)
+    # bound but silent: no refusal, so still passing after the timeout
+    body = {"Name": "udp-silent", "UDP": f"127.0.0.1:{port}", "Interval": "1s", "Timeout": "500ms"}
+    assert put(url, "/v1/agent/check/register", body).status_code == 200
+    check_reaches(url, "udp-silent", "passing", "Success")
+
+
+def test_udp_check_is_critical_when_the_port_refuses(url: str, node_checks: list[str]) -> None:
+    node_checks.append("udp-down")
+    closed = free_port()  # nothing listens: the kernel answers ICMP port unreachable
+    body = {"Name": "udp-down", "UDP": f"127.0.0.1:{closed}", "Interval": "1s", "Timeout": "2s"}
+    assert put(url, "/v1/agent/check/register", body).status_code == 200
+    check = check_reaches(url, "udp-down", "critical", "connection refused")
+    assert check["Output"].startswith("read udp 127.0.0.1:") and f"->127.0.0.1:{closed}" in check["Output"]
+
+
+def test_alias_check_follows_the_aliased_service(url: str) -> None:
+    """An alias check mirrors the aliased service's health: critical wins, then warning."""
+    assert put(url, "/v1/agent/service/register", {"Name": "alias-db", "Check": {"TTL": "10m"}}).status_code == 200
+    assert put(url, "/v1/agent/service/register", {
+        "Name": "alias-web", "Check": {"Name": "db alive", "AliasService": "alias-db"}}).status_code == 200
+    cid = "service:alias-web"
+    check_reaches(url, cid, "critical", 'Aliased check "Service \'alias-db\' check" failing')
+    assert agent_check(url, cid)["Type"] == "alias"
+    assert put(url, "/v1/agent/check/pass/service:alias-db").status_code == 200
+    check_reaches(url, cid, "passing", "All checks passing.")
+    assert put(url, "/v1/agent/check/warn/service:alias-db?note=slow").status_code == 200
+    check_reaches(url, cid, "warning", "slow")
+    # the aliased service gone: critical, saying so
+    assert put(url, "/v1/agent/service/deregister/alias-db").status_code == 200
+    check_reaches(url, cid, "critical", "Service alias-db could not be found on node")
+
+
+def test_alias_check_of_another_node_follows_the_catalog(url: str, node_checks: list[str]) -> None:
+    node_checks.append("ext-alias")
+    body = {"Node": "alias-ext", "Address": "127.0.0.7", "Service": {"ID": "ext1", "Service": "ext"},
+            "Checks": [{"CheckID": "ext-ok", "Name": "ext ok", "Status": "passing", "ServiceID": "ext1"}]}
+    assert put(url, "/v1/catalog/register", body).status_code == 200
+    reg = {"Name": "ext-alias", "AliasNode": "alias-ext", "AliasService": "ext1"}
+    assert put(url, "/v1/agent/check/register", reg).status_code == 200
+    check_reaches(url, "ext-alias", "passing", "All checks passing.")
+    body["Checks"][0]["Status"] = "critical"
+    assert put(url, "/v1/catalog/register", body).status_code == 200
+    check_reaches(url, "ext-alias", "critical", 'Aliased check "ext ok" failing')
+
+
+# ---------------------------------------------------------------------- service TaggedAddresses and Locality
+
+
+def test_service_tagged_addresses_are_address_port_objects_and_locality_is_kept(url: str) -> None:
+    """Agent services: TaggedAddresses map a tag to {Address, Port}; Locality {Region, Zone} is kept."""
+    body = {"Name": "loc-web", "Port": 8080,
+            "TaggedAddresses": {"lan": {"address": "10.0.0.1", "port": 8080}, "wan": {"Address": "198.18.0.1"}},
+            "Locality": {"region": "us-east-1", "zone": "us-east-1a"}}
+    assert put(url, "/v1/agent/service/register", body).status_code == 200
+    addresses = {"lan": {"Address": "10.0.0.1", "Port": 8080}, "wan": {"Address": "198.18.0.1", "Port": 0}}
+    where = {"Region": "us-east-1", "Zone": "us-east-1a"}
+    svc = requests.get(f"{url}/v1/agent/service/loc-web", timeout=10).json()
+    assert svc["TaggedAddresses"] == addresses and svc["Locality"] == where
+    [inst] = requests.get(f"{url}/v1/catalog/service/loc-web", timeout=10).json()
+    assert inst["ServiceTaggedAddresses"] == addresses and inst["ServiceLocality"] == where
+    [entry] = requests.get(f"{url}/v1/health/service/loc-web", timeout=10).json()
+    assert entry["Service"]["TaggedAddresses"] == addresses and entry["Service"]["Locality"] == where
+
+
+@pytest.mark.parametrize("path", ["/v1/agent/service/register", "/v1/catalog/register"])
+def test_a_tagged_address_that_is_not_an_object_is_a_400(url: str, path: str) -> None:
+    svc = {"Name": "bad-addr", "Service": "bad-addr", "TaggedAddresses": {"lan": "10.0.0.1"}}
+    body = svc if path.startswith("/v1/agent") else {"Node": "bad-addr-node", "Address": "127.0.0.2", "Service": svc}
+    r = put(url, path, body)
+    assert (r.status_code, r.text) == (400, "Request decode failed: TaggedAddresses.lan must be an object")
+    assert requests.get(f"{url}/v1/catalog/service/bad-addr", timeout=10).json() == []

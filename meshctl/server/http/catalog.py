@@ -9,7 +9,7 @@ from aiohttp import web
 from meshctl.server import selectors
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import Deregister, Register
-from meshctl.server.fields import UnknownField, check_known
+from meshctl.server.fields import UnknownField, check_known, locality, service_addresses
 from meshctl.server.http.common import (
     HTTPError,
     Request,
@@ -49,6 +49,11 @@ def validate_registration(body: Any) -> dict[str, Any]:
             raise HTTPError(400, "Must provide service name with ID" if svc.get("ID") else "Missing service name")
         if svc.get("Address") in ("0.0.0.0", "::", "[::]"):
             raise HTTPError(400, "Invalid service address")
+        try:
+            service_addresses(svc.get("TaggedAddresses"))
+            locality(svc.get("Locality"))
+        except UnknownField as exc:
+            raise HTTPError(400, str(exc)) from None
     for name in ("NodeMeta", "TaggedAddresses"):
         if body.get(name) is not None and not isinstance(body[name], dict):
             raise HTTPError(400, f"Request decode failed: {name} must be an object")

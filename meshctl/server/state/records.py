@@ -87,6 +87,8 @@ def service_node_json(node: Record, svc: Record) -> Record:
     }
     if svc.get("TaggedAddresses"):
         out["ServiceTaggedAddresses"] = copy.deepcopy(svc["TaggedAddresses"])
+    if svc.get("Locality"):
+        out["ServiceLocality"] = dict(svc["Locality"])
     return out
 
 
