@@ -249,3 +249,21 @@ def test_a_tagged_address_that_is_not_an_object_is_a_400(url: str, path: str) ->
     r = put(url, path, body)
     assert (r.status_code, r.text) == (400, "Request decode failed: TaggedAddresses.lan must be an object")
     assert requests.get(f"{url}/v1/catalog/service/bad-addr", timeout=10).json() == []
+
+
+# ---------------------------------------------------------------------- ?peer=
+
+
+@pytest.mark.parametrize(("path", "empty"), [
+    ("/v1/health/service/consul", []), ("/v1/health/node/devnode", []),
+    ("/v1/health/state/any", []), ("/v1/catalog/nodes", []), ("/v1/catalog/services", {}),
+    ("/v1/catalog/service/consul", []), ("/v1/catalog/node/devnode", None), ("/v1/catalog/node-services/devnode", None),
+])
+def test_peer_reads_select_the_records_imported_from_that_peer(url: str, path: str, empty: object) -> None:
+    """?peer= selects records by PeerName; meshctl has no cluster peering, so a peer has none —
+    never this cluster's own records (which a query ignoring ?peer= would show)."""
+    local = requests.get(url + path, timeout=10)
+    assert local.status_code == 200 and local.json()
+    r = requests.get(url + path, params={"peer": "west"}, timeout=10)
+    assert r.status_code == 200 and r.json() == empty
+    assert int(r.headers["X-Consul-Index"]) >= 1

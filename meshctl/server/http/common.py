@@ -36,6 +36,7 @@ MAX_TXN_OPS = 128
 # which is the default node of sessions, as in Consul where the receiving agent fills it in.
 ORIGIN_NODE_HEADER = "X-Meshctl-Origin-Node"
 FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
+PEERED_READS = ("/v1/catalog/node", "/v1/catalog/service", "/v1/health/")  # what ?peer= selects from
 
 
 class HTTPError(Exception):
@@ -280,6 +281,8 @@ async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
         await store.barrier()
     if req.ctx.acl.enabled:
         run = _noting_filtered(req, run)
+    if req.query.get("peer") and req.raw.path.startswith(PEERED_READS):
+        run = _of_peer(run, as_map=req.raw.path == "/v1/catalog/services")
     result = run()
     if min_index > 0:
         deadline = time.monotonic() + wait
@@ -294,6 +297,21 @@ async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
             if not woken:
                 break
     return _answer(req, result)
+
+
+def _of_peer(run: Callable[[], Result], as_map: bool) -> Callable[[], Result]:
+    """`run` for `?peer=<name>`: the catalog's records imported from that peer, of which there are none.
+
+    Consul reads records by their PeerName; meshctl has no cluster peering, so a peer never
+    has any (a list is empty, the service map too, a node is null) — never this cluster's own records.
+    """
+
+    def imported() -> Result:
+        result = run()
+        result.body = [] if isinstance(result.body, list) else {} if as_map else b"null"
+        return result
+
+    return imported
 
 
 def _noting_filtered(req: Request, run: Callable[[], Result]) -> Callable[[], Result]:
