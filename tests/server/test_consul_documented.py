@@ -267,3 +267,38 @@ def test_peer_reads_select_the_records_imported_from_that_peer(url: str, path: s
     r = requests.get(url + path, params={"peer": "west"}, timeout=10)
     assert r.status_code == 200 and r.json() == empty
     assert int(r.headers["X-Consul-Index"]) >= 1
+
+
+# ---------------------------------------------------------------------- agent health by service
+
+
+def health(url: str, path: str, **params: str) -> tuple[int, object]:
+    r = requests.get(url + path, params=params, timeout=10)
+    return r.status_code, (r.json() if r.headers["Content-Type"].startswith("application/json") else r.text)
+
+
+def test_agent_health_by_service_name_and_id_answer_200_429_503(url: str) -> None:
+    """Load balancers read the code: passing 200, warning 429, critical 503; by name, the worst instance."""
+    for sid in ("lb-1", "lb-2"):
+        body = {"ID": sid, "Name": "lb", "Port": 80, "Check": {"TTL": "10m", "Status": "passing"}}
+        assert put(url, "/v1/agent/service/register", body).status_code == 200
+    code, infos = health(url, "/v1/agent/health/service/name/lb")
+    assert code == 200 and [i["Service"]["ID"] for i in infos] == ["lb-1", "lb-2"]
+    assert {i["AggregatedStatus"] for i in infos} == {"passing"}
+    assert health(url, "/v1/agent/health/service/name/lb", format="text") == (200, "passing")
+    assert put(url, "/v1/agent/check/warn/service:lb-2").status_code == 200
+    assert health(url, "/v1/agent/health/service/name/lb", format="text") == (429, "warning")
+    assert health(url, "/v1/agent/health/service/id/lb-1", format="text") == (200, "passing")
+    code, info = health(url, "/v1/agent/health/service/id/lb-2")
+    assert code == 429 and info["AggregatedStatus"] == "warning" and info["Service"]["ID"] == "lb-2"
+    assert put(url, "/v1/agent/check/fail/service:lb-1").status_code == 200
+    assert health(url, "/v1/agent/health/service/name/lb", format="text") == (503, "critical")
+    assert health(url, "/v1/agent/health/service/id/lb-1", format="text") == (503, "critical")
+    assert put(url, "/v1/agent/service/maintenance/lb-2?enable=true").status_code == 200
+    assert health(url, "/v1/agent/health/service/id/lb-2", format="text") == (503, "maintenance")
+
+
+def test_agent_health_of_an_unknown_service_is_404(url: str) -> None:
+    assert health(url, "/v1/agent/health/service/name/nope", format="text") == (404, "ServiceName nope Not Found")
+    assert health(url, "/v1/agent/health/service/name/nope") == (404, [])
+    assert health(url, "/v1/agent/health/service/id/nope") == (404, "ServiceId nope not found")
