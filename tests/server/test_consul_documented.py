@@ -302,3 +302,17 @@ def test_agent_health_of_an_unknown_service_is_404(url: str) -> None:
     assert health(url, "/v1/agent/health/service/name/nope", format="text") == (404, "ServiceName nope Not Found")
     assert health(url, "/v1/agent/health/service/name/nope") == (404, [])
     assert health(url, "/v1/agent/health/service/id/nope") == (404, "ServiceId nope not found")
+
+
+# ---------------------------------------------------------------------- operator
+
+
+def test_raft_configuration_index_is_the_configurations_not_the_last_writes(url: str) -> None:
+    """Index is the Raft index of the configuration in force: a single server's bootstrap one (1),
+    which writes to the store do not move."""
+    before = requests.get(f"{url}/v1/operator/raft/configuration", timeout=10).json()
+    for i in range(3):
+        assert put(url, f"/v1/kv/raft-index/{i}", None).status_code == 200
+    after = requests.get(f"{url}/v1/operator/raft/configuration", timeout=10).json()
+    assert before["Index"] == after["Index"] == 1
+    assert [s["Leader"] for s in after["Servers"]] == [True]
