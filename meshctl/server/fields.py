@@ -4,11 +4,16 @@ Go's encoding/json matches struct fields case-insensitively, and Consul also acc
 snake_case in definitions, so `node`, `Node`, `service_id` and `ServiceID` all arrive as
 the same field. `canonical()` rewrites any incoming JSON to the canonical CamelCase names,
 once, before the endpoints look at it. Keys inside user maps (Meta, Header...) are kept.
+
+Go's encoding/json also writes every field of a struct: a nil pointer, slice or map is
+`null` (`"Check": null`, `"Tags": null`), and decoding `null` leaves the field at its zero
+value. So a `null` field means exactly what a missing one does; `canonical()` drops them,
+and no endpoint has to tell the two apart.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 NAMES = """
 ID Node Address Datacenter TaggedAddresses NodeMeta Meta Service Services Check Checks SkipNodeUpdate
@@ -59,13 +64,70 @@ def check_known(body: Any, where: str = "") -> None:
 
 
 def canonical(value: Any) -> Any:
-    """Recursively rename the keys of a request body to Consul's canonical names."""
+    """Recursively rename the keys of a request body to Consul's names; `null` fields are dropped."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
+            if item is None:  # Go's nil: the zero value, as if the field were absent
+                continue
             name = canonical_name(key) if isinstance(key, str) else key
             out[name] = item if name in OPAQUE else canonical(item)
         return out
     if isinstance(value, list):
         return [canonical(v) for v in value]
     return value
+
+
+class ServiceAddress(TypedDict):
+    """structs.ServiceAddress: a value of a service's TaggedAddresses."""
+
+    Address: str
+    Port: int
+
+
+class Locality(TypedDict):
+    """structs.Locality: where a service runs (Consul 1.17+)."""
+
+    Region: str
+    Zone: str
+
+
+def _struct(value: Any, what: str, fields: dict[str, type]) -> dict[str, Any]:
+    """A small Go struct from JSON: field names matched case-insensitively, zero values filled in."""
+    if not isinstance(value, dict):
+        raise UnknownField(f"Request decode failed: {what} must be an object")
+    by_folded = {k.replace("_", "").lower(): v for k, v in value.items()}
+    out: dict[str, Any] = {}
+    for name, kind in fields.items():
+        item = by_folded.pop(name.lower(), None)
+        if item is None:
+            item = kind()
+        elif kind is int and isinstance(item, str) and item.isdigit():
+            item = int(item)
+        if not isinstance(item, kind) or isinstance(item, bool):
+            raise UnknownField(f"Request decode failed: {what}.{name} must be a {kind.__name__}")
+        out[name] = item
+    if by_folded:
+        raise UnknownField(f'Request decode failed: {what}: unknown field "{next(iter(by_folded))}"')
+    return out
+
+
+def service_addresses(value: Any) -> dict[str, ServiceAddress] | None:
+    """A service's TaggedAddresses as Consul keeps them: `{"lan": {"Address": ..., "Port": ...}}`."""
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise UnknownField("Request decode failed: TaggedAddresses must be an object")
+    out: dict[str, ServiceAddress] = {}
+    for tag, addr in value.items():
+        decoded = _struct(addr, f"TaggedAddresses.{tag}", {"Address": str, "Port": int})
+        out[tag] = ServiceAddress(Address=decoded["Address"], Port=decoded["Port"])
+    return out
+
+
+def locality(value: Any) -> Locality | None:
+    """A service's Locality (`{"Region", "Zone"}`), or None when not given."""
+    if not value:
+        return None
+    decoded = _struct(value, "Locality", {"Region": str, "Zone": str})
+    return Locality(Region=decoded["Region"], Zone=decoded["Zone"])

@@ -31,9 +31,10 @@ Evaluation against a decoded Consul JSON record, following go-bexpr as used by C
   ``is empty`` tests the length of a string, list or map; ``matches`` searches a string with a regex
   (unanchored like Go's ``Match``).  Patterns use Python ``re`` syntax, which agrees with Go's RE2
   on common patterns but, unlike RE2, backtracks: a pathological pattern is slow on long values.
-* Missing keys: Consul validates selectors against a static schema (``Selector "X" is not valid``);
-  we have no schema, so a missing key, ``null`` or a path through a scalar is treated the way
-  go-bexpr treats a missing map key: ``==``, ``in``, ``contains``, ``matches`` and ``is not empty``
+* Selectors: Consul validates them against the record type of the endpoint (go-bexpr's field
+  configurations); given ``fields`` (meshctl/server/selectors.py), an unknown one is the same
+  error, ``Selector "X" is not valid``. Past that, a missing key, ``null`` or a path through a
+  scalar is treated the way go-bexpr treats a missing map key: ``==``, ``in``, ``contains``, ``matches`` and ``is not empty``
   are false; their negations (``!=``, ``not in``, ``not contains``, ``not matches``, ``is empty``)
   are true.
 * Where go-bexpr would reject the operation for the value's type (``ServiceTags == "x"`` on a list,
@@ -47,12 +48,36 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["FilterError", "Predicate", "compile_filter"]
+__all__ = ["ANY_KEY", "FilterError", "Fields", "Predicate", "compile_filter"]
 
 Predicate = Callable[[Any], bool]
+ANY_KEY = "*"  # in Fields.names: a map, any key
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: compiled filters are cached per (expression, fields)
+class Fields:
+    """The selectors a record type offers, as go-bexpr's field configuration of a Go struct.
+
+    `names` maps each field to its own fields (None: a value with none); `ANY_KEY` stands for
+    any key of a map. Digits pass through (a list index, meshctl's extension).
+    """
+
+    names: Mapping[str, Fields | None]
+
+    def check(self, path: tuple[str, ...]) -> str | None:
+        """The invalid prefix of selector `path` (as go-bexpr reports it), or None if valid."""
+        node: Fields | None = self
+        for i, segment in enumerate(path):
+            if segment.isdigit():
+                continue
+            if node is None or (segment not in node.names and ANY_KEY not in node.names):
+                return ".".join(path[: i + 1])
+            node = node.names[segment] if segment in node.names else node.names[ANY_KEY]
+        return None
 
 _PREFIX = "Failed to create boolean expression evaluator: "
 _KEYWORDS = frozenset({"and", "or", "not", "in", "is", "empty", "contains", "matches"})
@@ -294,8 +319,9 @@ def _any(preds: list[Predicate]) -> Predicate:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, fields: Fields | None = None) -> None:
         self.text = text
+        self.fields = fields
         self.toks = _tokenize(text)
         self.i = 0
         self.depth = 0
@@ -320,6 +346,13 @@ class _Parser:
 
     def fail(self, t: _Tok, reason: str) -> FilterError:
         return _error(self.text, t.pos, reason)
+
+    def selector(self, path: tuple[str, ...]) -> tuple[str, ...]:
+        """`path`, if the record type has it (go-bexpr's error, without a position, if not)."""
+        bad = self.fields.check(path) if self.fields is not None else None
+        if bad is not None:
+            raise FilterError(f'{_PREFIX}Selector "{bad}" is not valid')
+        return path
 
     def parse(self) -> Predicate:
         if self.peek().kind == "eof":
@@ -380,20 +413,21 @@ class _Parser:
         if t.kind == "sel":
             if self.peek().kind == "op":
                 op = self.take().val
-                return _matcher(self.text, t.val, op, *self.value())
+                return _matcher(self.text, self.selector(t.val), op, *self.value())
             if self.kw("is"):
                 self.take()
                 negate = self.accept("not")
                 if not self.kw("empty"):
                     raise self.fail(self.peek(), f"expected 'empty' after 'is', found {_describe(self.peek())}")
                 self.take()
-                return _matcher(self.text, t.val, "is not empty" if negate else "is empty", "", t.pos)
+                return _matcher(self.text, self.selector(t.val), "is not empty" if negate else "is empty", "",
+                                t.pos)
             negate = self.kw("not") and (self.kw("contains", 1) or self.kw("matches", 1))
             if negate:
                 self.take()
             if self.kw("contains") or self.kw("matches"):
                 op = ("not " if negate else "") + self.take().val
-                return _matcher(self.text, t.val, op, *self.value())
+                return _matcher(self.text, self.selector(t.val), op, *self.value())
             if not (self.kw("in") or self.kw("not") and self.kw("in", 1)):
                 raise self.fail(self.peek(), f"no match found, expected one of {_OPERATORS} after "
                                 f"{_describe(t)}, found {_describe(self.peek())}")
@@ -410,14 +444,15 @@ class _Parser:
         s = self.take()
         if s.kind != "sel":
             raise self.fail(s, f"Invalid selector: expected a selector after 'in', found {_describe(s)}")
-        return _matcher(self.text, s.val, "not in" if negate else "in", raw, t.pos)
+        return _matcher(self.text, self.selector(s.val), "not in" if negate else "in", raw, t.pos)
 
 
 @functools.lru_cache(maxsize=512)
-def compile_filter(expression: str) -> Predicate:
-    """Compile a go-bexpr filter into ``pred(record) -> bool``; raises FilterError on bad syntax.
+def compile_filter(expression: str, fields: Fields | None = None) -> Predicate:
+    """Compile a go-bexpr filter into ``pred(record) -> bool``; raises FilterError on bad syntax
+    or, given the record type's `fields`, on a selector it does not have.
 
     Cached: blocking queries re-send the same expression on every wake-up.  An empty ``?filter=``
     means "no filter" in Consul; callers should skip filtering instead of compiling ``""``.
     """
-    return _Parser(expression).parse()
+    return _Parser(expression, fields).parse()

@@ -135,6 +135,7 @@ class RaftStore:
         self.on_leader_change: list[Callable[[bool], None]] = []
         self.voters: list[str] = []  # the live voter set, this server included (loop's copy)
         self.on_voters_change: list[Callable[[list[str]], None]] = []  # loop thread, new `voters`
+        self.config_index = 1  # raft log index at which the current voter set was seen (raft/configuration)
         self._others_seen: frozenset[str] = frozenset()  # raft thread: `otherNodes` last handed over
         self._nodes_seen: Any = None  # raft thread: pysyncobj's `otherNodes` at the last tick
         self.replica: _Replica | None = None
@@ -373,6 +374,9 @@ class RaftStore:
         others = frozenset(str(n) for n in nodes)
         if others != self._others_seen:
             self._others_seen = others
+            # pysyncobj applies a membership change when its log entry is applied: the index of the
+            # entry is at most the applied index now, the closest to Consul's configuration index it tells
+            self.config_index = max(1, rep.raftLastApplied)
             try:
                 self.loop.call_soon_threadsafe(self._set_voters, sorted(others | {self.cfg.address}))
             except RuntimeError:  # the loop is already closed: shutting down

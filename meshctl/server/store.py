@@ -56,6 +56,9 @@ class FixedLeader:
 
     leader: str
     is_leader: bool
+    # the Raft log index of the configuration in force (Consul's raft/configuration Index): a
+    # configuration that never changes is the one bootstrapped at index 1
+    config_index = 1
 
     async def barrier(self) -> None:
         return None

@@ -90,6 +90,21 @@ def test_unknown_datacenter_has_no_path(wan: dict[str, Server]) -> None:
     assert wan["dc1"].get("/v1/agent/self?dc=nowhere").json()["Config"]["Datacenter"] == "dc1"
 
 
+def test_catalog_register_and_deregister_go_to_the_body_datacenter(wan: dict[str, Server]) -> None:
+    """Consul forwards a catalog write to the `Datacenter` of its body (?dc= plays no part)."""
+    body = {"Datacenter": "dc2", "Node": "wan-ext", "Address": "127.0.0.5",
+            "Service": {"Service": "wan-ext-svc", "Port": 80}}
+    r = wan["dc1"].put("/v1/catalog/register", json=body)
+    assert (r.status_code, r.text) == (200, "true")
+    assert [n["Node"] for n in wan["dc2"].get("/v1/catalog/service/wan-ext-svc").json()] == ["wan-ext"]
+    assert wan["dc1"].get("/v1/catalog/service/wan-ext-svc").json() == []
+    r = wan["dc1"].put("/v1/catalog/deregister", json={"Datacenter": "dc2", "Node": "wan-ext"})
+    assert (r.status_code, r.text) == (200, "true")
+    assert wan["dc2"].get("/v1/catalog/node/wan-ext").json() is None
+    r = wan["dc1"].put("/v1/catalog/register", json={**body, "Datacenter": "nowhere"})
+    assert (r.status_code, r.text) == (500, "No path to datacenter")
+
+
 def test_kv_get_with_datacenter_flag(wan: dict[str, Server]) -> None:
     wan["dc2"].put("/v1/kv/wan/cli", b"from dc2")
     env = {**os.environ, "CONSUL_HTTP_ADDR": f"127.0.0.1:{wan['dc1'].http_port}"}

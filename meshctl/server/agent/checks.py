@@ -1,4 +1,4 @@
-"""Check runners: http, tcp, script, docker; thresholds, output capping, the critical reaper.
+"""Check runners: http, tcp, udp, script, docker, alias; thresholds, output capping, the critical reaper.
 
 A runner probes on its interval (first run staggered randomly within it, as Consul) and
 hands each result to `StatusHandler`, which applies success_before_passing /
@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import ssl
 import time
 import weakref
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 MIN_INTERVAL = 1.0
 DEFAULT_HTTP_TIMEOUT = 10.0
 DEFAULT_TCP_TIMEOUT = 10.0
+DEFAULT_UDP_TIMEOUT = 10.0
+ALIAS_POLL = 1.0  # how often an alias check looks at the checks it mirrors
 DEFAULT_SCRIPT_TIMEOUT = 30.0
 DEFAULT_OUTPUT_MAX = 4096
 USER_AGENT = "Consul Health Check"
@@ -272,7 +275,85 @@ class DockerCheck(PeriodicCheck):
             return "critical", f"docker exec failed: {exc}"
 
 
-RUNNERS: dict[str, Any] = {"http": HTTPCheck, "tcp": TCPCheck, "script": ScriptCheck, "docker": DockerCheck}
+class UDPCheck(PeriodicCheck):
+    """Consul's UDP check: send a datagram, then wait `timeout` for an answer.
+
+    An answer or silence is passing ("UDP connect <addr>: Success": UDP has no handshake, so
+    only a refusal says the port is closed); an ICMP port-unreachable, which the kernel hands
+    back as ECONNREFUSED on the connected socket, or a failure to send is critical.
+    """
+
+    default_timeout = DEFAULT_UDP_TIMEOUT
+
+    async def probe(self) -> tuple[str, str]:
+        target = self.check.spec["UDP"]
+        host, _, port = target.rpartition(":")
+        loop = asyncio.get_running_loop()
+        try:
+            family, _, _, _, address = (await loop.getaddrinfo(host.strip("[]"), int(port),
+                                                               type=socket.SOCK_DGRAM))[0]
+        except (OSError, ValueError) as exc:
+            return "critical", f"dial udp {target}: {exc}"
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            local = ""
+            try:
+                sock.connect(address)  # a UDP connect sends nothing: it makes ICMP errors reach us
+                local_host, local_port = sock.getsockname()[:2]
+                local = f"{local_host}:{local_port}"
+                sock.send(b"")  # Consul's message is empty
+                await asyncio.wait_for(loop.sock_recv(sock, 1), self.timeout)
+            except TimeoutError:
+                pass  # no answer, no refusal: up
+            except OSError as exc:
+                reason = (exc.strerror or str(exc)).lower()
+                return "critical", f"read udp {local}->{target}: read: {reason}"
+        return "passing", f"UDP connect {target}: Success"
+
+
+class AliasCheck(PeriodicCheck):
+    """Consul's alias check: the health of another service (or node), followed every second.
+
+    The aliased checks are those of `AliasNode` (this agent's node by default): its node-level
+    checks and, with `AliasService`, that service's checks. Critical wins, then warning; a
+    service that is not registered is critical. This agent's node is read from the agent itself,
+    another node from the catalog this server holds (client agents refuse those, see local.py).
+    """
+
+    def __init__(self, agent: LocalAgent, check: CheckDefinition) -> None:
+        super().__init__(agent, check)
+        self.interval = ALIAS_POLL
+        self.node = check.spec.get("AliasNode") or agent.node_name
+        self.service = check.spec.get("AliasService") or ""
+
+    def _aliased(self) -> tuple[list[tuple[str, str, str, str]], bool]:
+        """(name, status, output, service ID) of the node's checks, and whether the service exists."""
+        if self.node == self.agent.node_name:
+            checks = [(c.name, c.status, c.output, c.service_id) for c in self.agent.checks.values()
+                      if c.check_id != self.check.check_id]
+            return checks, self.service in self.agent.services
+        state = self.agent.store.state
+        checks = [(c["Name"], c["Status"], c["Output"], c["ServiceID"]) for c in state.checks.get(self.node, {}).values()]
+        return checks, self.service in state.services.get(self.node, {})
+
+    async def probe(self) -> tuple[str, str]:
+        checks, found = self._aliased()
+        status, output = "passing", "No checks found."
+        for name, check_status, check_output, service_id in checks:
+            if service_id and service_id != self.service:
+                continue
+            if check_status in ("critical", "warning"):
+                if status != "critical":
+                    status, output = check_status, f'Aliased check "{name}" failing: {check_output}'
+            elif status == "passing":
+                output = "All checks passing."
+        if self.service and not found:
+            return "critical", f"Service {self.service} could not be found on node {self.node}"
+        return status, output
+
+
+RUNNERS: dict[str, Any] = {"http": HTTPCheck, "tcp": TCPCheck, "udp": UDPCheck, "script": ScriptCheck,
+                           "docker": DockerCheck, "alias": AliasCheck}
 
 
 async def close_shared(agent: Any) -> None:

@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshctl.flags import format_duration, parse_duration
-from meshctl.server.fields import UnknownField, check_known
+from meshctl.server.fields import UnknownField, check_known, locality, service_addresses
 from meshctl.server.fields import canonical as normalize
 
 STATUSES = ("passing", "warning", "critical")
+# check types meshctl cannot run: refused, never accepted and left critical with no output
+UNSUPPORTED_TYPES = {
+    "grpc": "gRPC checks are not supported by meshctl: use an http, tcp or script check",
+    "h2ping": "H2PING checks are not supported by meshctl: use an http or tcp check",
+}
 
 
 class DefinitionError(ValueError):
@@ -56,7 +61,7 @@ class CheckDefinition:
     def catalog_json(self) -> dict[str, Any]:
         """The check as sent in a catalog registration."""
         definition: dict[str, Any] = {}
-        for key in ("HTTP", "TLSServerName", "TLSSkipVerify", "Header", "Method", "Body", "TCP"):
+        for key in ("HTTP", "TLSServerName", "TLSSkipVerify", "Header", "Method", "Body", "TCP", "UDP"):
             if self.spec.get(key):
                 definition[key] = self.spec[key]
         if self.interval:
@@ -109,6 +114,8 @@ def parse_check(raw: Any, service_id: str = "", service_name: str = "", position
     if isinstance(spec.get("Header"), dict):
         spec["Header"] = {k: v if isinstance(v, list) else [v] for k, v in spec["Header"].items()}
     kind = check_type(spec)
+    if kind in UNSUPPORTED_TYPES:
+        raise DefinitionError(UNSUPPORTED_TYPES[kind])
     interval = duration_string(spec.get("Interval"), "Interval")
     if not kind or (kind not in ("ttl", "alias") and not interval):
         raise DefinitionError("Must provide TTL or Script/DockerContainerID/HTTP/TCP and Interval")
@@ -161,6 +168,10 @@ def parse_service(raw: Any) -> tuple[dict[str, Any], list[CheckDefinition]]:
         raise DefinitionError("Request decode failed: Tags must be a list of strings")
     sid = spec.get("ID") or name
     weights = spec.get("Weights") or {"Passing": 1, "Warning": 1}
+    try:
+        addresses, where = service_addresses(spec.get("TaggedAddresses")), locality(spec.get("Locality"))
+    except UnknownField as exc:
+        raise DefinitionError(str(exc)) from None
     service = {
         "ID": sid,
         "Service": name,
@@ -168,11 +179,13 @@ def parse_service(raw: Any) -> tuple[dict[str, Any], list[CheckDefinition]]:
         "Meta": dict(spec.get("Meta") or {}),
         "Port": port,
         "Address": spec.get("Address", ""),
-        "TaggedAddresses": spec.get("TaggedAddresses") or None,
+        "TaggedAddresses": addresses,
         "Weights": {"Passing": weights.get("Passing", 1), "Warning": weights.get("Warning", 1)},
         "EnableTagOverride": bool(spec.get("EnableTagOverride", False)),
         "Kind": spec.get("Kind", ""),
     }
+    if where is not None:
+        service["Locality"] = where
     raw_checks = list(spec.get("Checks") or [])
     if spec.get("Check"):
         raw_checks.insert(0, spec["Check"])

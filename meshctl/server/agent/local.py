@@ -129,6 +129,11 @@ class LocalAgent:
     # ------------------------------------------------------------------ checks
 
     def _check_allowed(self, check: CheckDefinition, source: str) -> None:
+        alias_node = check.spec.get("AliasNode") or self.node_name
+        if check.type == "alias" and alias_node != self.node_name and not self.server:
+            # a client agent holds no catalog to follow another node in (checks.AliasCheck)
+            raise AgentError(400, f"Alias checks of another node ({alias_node}) are not supported on "
+                                  "meshctl client agents: register the check on a server agent")
         if check.type in ("script", "docker"):
             allowed = self.enable_script_checks or (source == "config" and self.enable_local_script_checks)
             if not allowed:
@@ -141,7 +146,7 @@ class LocalAgent:
         if check.service_id:
             svc = self.services.get(check.service_id)
             if svc is None:
-                raise AgentError(400, f'ServiceID "{check.service_id}" does not exist')
+                raise AgentError(404, f'ServiceID "{check.service_id}" does not exist')
             check.service_name = svc["Service"]
         await self._add_check(check)
 
@@ -275,6 +280,8 @@ class LocalAgent:
             out["Kind"] = svc["Kind"]
         if svc.get("TaggedAddresses"):
             out["TaggedAddresses"] = svc["TaggedAddresses"]
+        if svc.get("Locality"):
+            out["Locality"] = svc["Locality"]
         return out
 
     def check_json(self, cid: str) -> dict[str, Any]:

@@ -191,6 +191,10 @@ class Kind:
     by_name: Callable[[Any, str], dict[str, Any] | None] | None = None
     keep_on_update: tuple[str, ...] = ()  # fields an update leaves out keep their values
     before_delete: Callable[[Request, str], None] | None = None
+    missing: str = ""  # the 404 text of a read that finds nothing (none: Consul's 403 "ACL not found")
+
+    def not_found(self) -> HTTPError:
+        return HTTPError(404, self.missing) if self.missing else _not_found()
 
     @property
     def key(self) -> str:
@@ -209,11 +213,13 @@ KINDS = (
          render=lambda state, rec: acl_state.policy_json(rec),
          list_render=lambda state, rec: acl_state.policy_json(rec, stub=True),
          list_order=lambda rec: rec["Name"], mismatch="Policy ID in URL and payload do not match",
-         by_name=acl_state.policy_by_name, keep_on_update=("Name", "Description", "Rules", "Datacenters")),
+         by_name=acl_state.policy_by_name, keep_on_update=("Name", "Description", "Rules", "Datacenters"),
+         missing="Requested policy does not exist"),
     Kind("role", "Roles", "ID", _role_body, _generated_id("Role"),
          render=acl_state.role_json, list_render=acl_state.role_json,
          list_order=lambda rec: rec["Name"], mismatch="Role ID in URL and payload do not match",
-         list_filters=(("policy", "Policies"),), by_name=acl_state.role_by_name),
+         list_filters=(("policy", "Policies"),), by_name=acl_state.role_by_name,
+         missing="Requested role does not exist"),
 )
 
 
@@ -255,7 +261,7 @@ def _writing(req: Request) -> None:
 
 
 def _reader(kind: Kind, param: str, find: Callable[[Any, str], dict[str, Any] | None]) -> Handler:
-    """GET one record of `kind`, found by the URL's `param` (a blocking read; 403 ACL not found if none)."""
+    """GET one record of `kind`, found by the URL's `param` (a blocking read; `kind.not_found()` if none)."""
 
     async def read(req: Request) -> web.Response:
         _enforcer(req)
@@ -264,7 +270,7 @@ def _reader(kind: Kind, param: str, find: Callable[[Any, str], dict[str, Any] | 
         def run(state: Any) -> dict[str, Any]:
             rec = find(state, value)
             if rec is None:
-                raise _not_found()
+                raise kind.not_found()
             return kind.render(state, rec)
 
         return await _read(req, run)

@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
+from meshctl.server import selectors
 from meshctl.server.agent.definitions import STATUSES, DefinitionError, parse_check
 from meshctl.server.agent.local import AgentError
 from meshctl.server.http.common import HTTPError, Request, Route, apply_filter, respond, route
-from meshctl.server.state import SERF_CHECK_ID
+from meshctl.server.state import SERF_CHECK_ID, aggregated_status
 
 ROUTES: list[Route] = []
 
@@ -95,7 +96,7 @@ def _client_members(req: Request, known: set[str]) -> list[dict[str, Any]]:
 async def services(req: Request) -> web.Response:
     agent = req.ctx.agent
     items = [agent.service_json(sid) for sid in sorted(agent.services)]
-    items = req.ctx.acl.filter_services(req, apply_filter(req, items))
+    items = req.ctx.acl.filter_services(req, apply_filter(req, items, selectors.AGENT_SERVICE))
     return respond(req, {s["ID"]: s for s in items})
 
 
@@ -119,26 +120,61 @@ async def service(req: Request) -> web.Response:
 @route(ROUTES, "GET", "/v1/agent/checks")
 async def checks(req: Request) -> web.Response:
     agent = req.ctx.agent
-    items = apply_filter(req, [agent.check_json(cid) for cid in sorted(agent.checks)])
+    items = apply_filter(req, [agent.check_json(cid) for cid in sorted(agent.checks)], selectors.HEALTH_CHECK)
     items = req.ctx.acl.filter_checks(req, items)
     return respond(req, {c["CheckID"]: c for c in items})
 
 
+# /v1/agent/health/service/*: load balancers read the status code (Consul's agentHealthService)
+HEALTH_CODES = {"passing": 200, "warning": 429}  # critical and maintenance: 503
+
+
+def _service_health(req: Request, sid: str) -> tuple[int, dict[str, Any]]:
+    """One local instance's aggregated health (its checks and the node's): status code and AgentServiceChecksInfo."""
+    agent = req.ctx.agent
+    checks = [agent.check_json(c) for c, d in agent.checks.items() if d.service_id in ("", sid)]
+    status = aggregated_status(checks)
+    return HEALTH_CODES.get(status, 503), {"AggregatedStatus": status, "Service": agent.service_json(sid),
+                                           "Checks": checks}
+
+
+def _wants_text(req: Request) -> bool:
+    """?format=text, or (without ?format) an Accept of text/plain, as Consul's returnTextPlain."""
+    if "format" in req.query:
+        return req.param("format") == "text"
+    return req.raw.headers.get("Accept", "").startswith("text/plain")
+
+
 @route(ROUTES, "GET", "/v1/agent/health/service/id/{id}")
 async def health_by_id(req: Request) -> web.Response:
-    from meshctl.server.state import aggregated_status
-
     agent = req.ctx.agent
     sid = req.match["id"]
     if sid not in agent.services:
-        return respond(req, f"ServiceId {sid} not found", 404, content_type="text/plain")
+        return respond(req, f"ServiceId {sid} not found".encode(), 404, content_type="text/plain")
     req.authorize("service", agent.services[sid]["Service"], "read")
-    checks_of = [agent.check_json(c) for c, d in agent.checks.items() if d.service_id in ("", sid)]
-    status = aggregated_status(checks_of)
-    code = {"passing": 200, "warning": 429}.get(status, 503)
-    if req.param("format") == "text":
-        return respond(req, status.encode(), code, content_type="text/plain")
-    return respond(req, {"AggregatedStatus": status, "Service": agent.service_json(sid), "Checks": checks_of}, code)
+    code, info = _service_health(req, sid)
+    if _wants_text(req):
+        return respond(req, info["AggregatedStatus"].encode(), code, content_type="text/plain")
+    return respond(req, info, code)
+
+
+@route(ROUTES, "GET", "/v1/agent/health/service/name/{name}")
+async def health_by_name(req: Request) -> web.Response:
+    """Every local instance of the service; the status code is the worst of theirs (404: none)."""
+    name = req.match["name"]
+    req.authorize("service", name, "read")
+    agent = req.ctx.agent
+    code, text, infos = 404, f"ServiceName {name} Not Found", []
+    for sid in sorted(agent.services):
+        if agent.services[sid]["Service"] != name:
+            continue
+        instance_code, info = _service_health(req, sid)
+        infos.append(info)
+        if code == 404 or instance_code > code:  # 200 < 429 < 503
+            code, text = instance_code, info["AggregatedStatus"]
+    if _wants_text(req):
+        return respond(req, text.encode(), code, content_type="text/plain")
+    return respond(req, infos, code)
 
 
 @route(ROUTES, "PUT", "/v1/agent/service/register")

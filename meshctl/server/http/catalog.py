@@ -6,9 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from meshctl.server import selectors
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import Deregister, Register
-from meshctl.server.fields import UnknownField, check_known
+from meshctl.server.fields import UnknownField, check_known, locality, service_addresses
 from meshctl.server.http.common import (
     HTTPError,
     Request,
@@ -23,6 +24,7 @@ from meshctl.server.http.common import (
     respond,
     route,
 )
+from meshctl.server.state.records import service_node_json
 
 ROUTES: list[Route] = []
 
@@ -47,6 +49,11 @@ def validate_registration(body: Any) -> dict[str, Any]:
             raise HTTPError(400, "Must provide service name with ID" if svc.get("ID") else "Missing service name")
         if svc.get("Address") in ("0.0.0.0", "::", "[::]"):
             raise HTTPError(400, "Invalid service address")
+        try:
+            service_addresses(svc.get("TaggedAddresses"))
+            locality(svc.get("Locality"))
+        except UnknownField as exc:
+            raise HTTPError(400, str(exc)) from None
     for name in ("NodeMeta", "TaggedAddresses"):
         if body.get(name) is not None and not isinstance(body[name], dict):
             raise HTTPError(400, f"Request decode failed: {name} must be an object")
@@ -67,10 +74,18 @@ def validate_registration(body: Any) -> dict[str, Any]:
     return body
 
 
+def _this_datacenter(req: Request, body: Any) -> Any:
+    """A body for another datacenter reached here unforwarded (forward.py sends those on): no path."""
+    dc = body.get("Datacenter") if isinstance(body, dict) else None
+    if dc and dc != req.ctx.datacenter:
+        raise HTTPError(500, "No path to datacenter")
+    return body
+
+
 @route(ROUTES, "PUT", "/v1/catalog/register")
 async def register(req: Request) -> web.Response:
     check_dc(req)
-    body = validate_registration(await req.json())
+    body = validate_registration(_this_datacenter(req, await req.json()))
     req.authorize("node", body["Node"], "write")
     if body.get("Service"):
         req.authorize("service", body["Service"]["Service"], "write")
@@ -81,7 +96,7 @@ async def register(req: Request) -> web.Response:
 @route(ROUTES, "PUT", "/v1/catalog/deregister")
 async def deregister(req: Request) -> web.Response:
     check_dc(req)
-    body = await req.json()
+    body = _this_datacenter(req, await req.json())
     if not isinstance(body, dict) or not body.get("Node"):
         raise HTTPError(400, "Must provide node")
     req.authorize("node", body["Node"], "write")
@@ -98,7 +113,7 @@ async def datacenters(req: Request) -> web.Response:
 
 def _visible_nodes(req: Request, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     meta = node_meta_filter(req)
-    return apply_filter(req, [n for n in nodes if meta_matches(n["Meta"], meta)])
+    return apply_filter(req, [n for n in nodes if meta_matches(n["Meta"], meta)], selectors.NODE)
 
 
 @route(ROUTES, "GET", "/v1/catalog/nodes")
@@ -122,10 +137,12 @@ async def services(req: Request) -> web.Response:
             index, svcs = state.catalog_services()
         else:
             index = state.table_index[wk.SERVICES]
+            # the filter sees each instance as /v1/catalog/service shows it (structs.ServiceNode)
+            instances = [service_node_json(node, svc) for node, svc in _all_instances(state)
+                         if meta_matches(node["Meta"], meta)]
             found: dict[str, set[str]] = {}
-            for node, svc in _all_instances(state):
-                if meta_matches(node["Meta"], meta) and apply_filter(req, [svc]):
-                    found.setdefault(svc["Service"], set()).update(svc["Tags"])
+            for inst in apply_filter(req, instances, selectors.SERVICE_NODE):
+                found.setdefault(inst["ServiceName"], set()).update(inst["ServiceTags"])
             svcs = {k: sorted(found[k]) for k in sorted(found)}
         return Result(index, req.ctx.acl.filter_service_map(req, svcs))
 
@@ -149,7 +166,7 @@ async def service(req: Request) -> web.Response:
     def run() -> Result:  # instances the token may not read are filtered out, as Consul does
         index, items = state.catalog_service(name, tags)
         items = [i for i in items if meta_matches(i["NodeMeta"], meta)]
-        return Result(index, req.ctx.acl.filter_nodes(req, apply_filter(req, items)))
+        return Result(index, req.ctx.acl.filter_nodes(req, apply_filter(req, items, selectors.SERVICE_NODE)))
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))
 
@@ -175,7 +192,7 @@ async def _node_view(req: Request, as_list: bool) -> web.Response:
         # a node the token may not read is filtered to null, as Consul does (no 403)
         if node_rec is None or not req.ctx.acl.filter_nodes(req, [node_rec]):
             return Result(index, b"null")
-        svcs = req.ctx.acl.filter_services(req, apply_filter(req, svcs))
+        svcs = req.ctx.acl.filter_services(req, apply_filter(req, svcs, selectors.AGENT_SERVICE))
         if as_list:
             return Result(index, {"Node": node_rec, "Services": svcs})
         return Result(index, {"Node": node_rec, "Services": {s["ID"]: s for s in svcs}})

@@ -23,6 +23,7 @@ from meshctl.server import watchkeys as wk
 from meshctl.server.context import CTX_KEY as CTX_KEY  # re-exported: handlers and apps use it from here
 from meshctl.server.context import ServerContext as ServerContext
 from meshctl.server.fields import canonical
+from meshctl.server.filter import Fields, FilterError, compile_filter
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ MAX_TXN_OPS = 128
 # which is the default node of sessions, as in Consul where the receiving agent fills it in.
 ORIGIN_NODE_HEADER = "X-Meshctl-Origin-Node"
 FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
+PEERED_READS = ("/v1/catalog/node", "/v1/catalog/service", "/v1/health/")  # what ?peer= selects from
 
 
 class HTTPError(Exception):
@@ -143,9 +145,10 @@ class Request:
         if not data.strip():
             return default
         try:
-            return canonical(json.loads(data))
+            decoded = canonical(json.loads(data))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise HTTPError(400, f"{error_prefix}: {exc}") from None
+        return default if decoded is None else decoded  # a `null` body is Go's nil struct pointer
 
     @property
     def agent_node(self) -> str:
@@ -278,6 +281,8 @@ async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
         await store.barrier()
     if req.ctx.acl.enabled:
         run = _noting_filtered(req, run)
+    if req.query.get("peer") and req.raw.path.startswith(PEERED_READS):
+        run = _of_peer(run, as_map=req.raw.path == "/v1/catalog/services")
     result = run()
     if min_index > 0:
         deadline = time.monotonic() + wait
@@ -292,6 +297,21 @@ async def blocking(req: Request, run: Callable[[], Result], watch: Watch,
             if not woken:
                 break
     return _answer(req, result)
+
+
+def _of_peer(run: Callable[[], Result], as_map: bool) -> Callable[[], Result]:
+    """`run` for `?peer=<name>`: the catalog's records imported from that peer, of which there are none.
+
+    Consul reads records by their PeerName; meshctl has no cluster peering, so a peer never
+    has any (a list is empty, the service map too, a node is null) — never this cluster's own records.
+    """
+
+    def imported() -> Result:
+        result = run()
+        result.body = [] if isinstance(result.body, list) else {} if as_map else b"null"
+        return result
+
+    return imported
 
 
 def _noting_filtered(req: Request, run: Callable[[], Result]) -> Callable[[], Result]:
@@ -355,15 +375,13 @@ def _answer(req: Request, result: Result) -> web.Response:
     return respond(req, result.body, result.status, headers, result.content_type)
 
 
-def apply_filter(req: Request, items: list[Any]) -> list[Any]:
-    """?filter (go-bexpr) over a list of records."""
+def apply_filter(req: Request, items: list[Any], fields: Fields) -> list[Any]:
+    """?filter (go-bexpr) over a list of records of the type `fields` describes (selectors.py)."""
     expr = req.query.get("filter")
     if not expr:
         return items
-    from meshctl.server.filter import FilterError, compile_filter
-
     try:
-        pred = compile_filter(expr)
+        pred = compile_filter(expr, fields)
     except FilterError as exc:
         raise HTTPError(400, str(exc)) from None
     return [item for item in items if pred(item)]

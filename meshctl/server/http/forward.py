@@ -10,7 +10,8 @@
 A leader answers reads only once it applied the first entry of its term, so an index seen
 on an old leader never goes backwards on the new one.
 
-`?dc=<another datacenter>` comes first (`DatacenterForwarder`): the request goes as it is to a
+`?dc=<another datacenter>` comes first (`DatacenterForwarder`; for catalog register and deregister,
+the body's `Datacenter` as in Consul): the request goes as it is to a
 server of that datacenter known to the WAN pool (meshctl/server/wan.py), which answers it as
 any request of its own (leader forwarding, blocking, ACLs with the caller's token); the next
 server is tried when one cannot be reached. A datacenter nobody knows is Consul's 500
@@ -20,6 +21,7 @@ server is tried when one cannot be reached. A datacenter nobody knows is Consul'
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from meshctl.server.agent.servers import NOT_SENT
+from meshctl.server.fields import canonical
 from meshctl.server.http.common import CTX_KEY, MAX_WAIT, ORIGIN_NODE_HEADER, HTTPError
 
 if TYPE_CHECKING:
@@ -91,6 +94,27 @@ class Proxy:
             return web.Response(status=resp.status, body=payload, headers=out_headers)
 
 
+# Consul reads the datacenter of these writes from their body (`Datacenter`), not from ?dc=
+BODY_DATACENTER = ("/v1/catalog/register", "/v1/catalog/deregister")
+
+
+async def _target_datacenter(request: web.Request) -> str | None:
+    """The datacenter a request is for: ?dc=, or a catalog write's body `Datacenter` (None: this one)."""
+    if "dc=" in request.query_string:  # the common case skips parsing the query
+        return request.query.get("dc")
+    if request.method != "PUT" or request.path not in BODY_DATACENTER or not request.body_exists:
+        return None
+    body = await request.read()  # aiohttp keeps it: the endpoint (or a forwarder) reads it again
+    if b"datacenter" not in body.lower():
+        return None
+    try:
+        decoded = canonical(json.loads(body))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None  # the endpoint answers the decode error
+    dc = decoded.get("Datacenter") if isinstance(decoded, dict) else None
+    return dc if isinstance(dc, str) else None
+
+
 class DatacenterForwarder(Proxy):
     """aiohttp middleware sending `?dc=<another datacenter>` requests to a server of that datacenter."""
 
@@ -100,15 +124,13 @@ class DatacenterForwarder(Proxy):
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if "dc=" not in request.query_string:  # the common case, without parsing the query
-            return await handler(request)
-        dc = request.query.get("dc")
+        dc = await _target_datacenter(request)
         if not dc or dc == request.app[CTX_KEY].datacenter or request.path.startswith(LOCAL_ONLY):
             return await handler(request)
         servers = self.wan.servers(dc) if self.wan is not None else []
         if not servers or request.headers.get(WAN_FORWARDED):  # one hop only: no loops on a stale list
             raise HTTPError(500, NO_PATH)
-        body = await request.read() if request.can_read_body else b""
+        body = await request.read() if request.body_exists else b""
         errors = []
         for server in servers:
             try:
@@ -137,7 +159,7 @@ class LeaderForwarder(Proxy):
         if not hasattr(store, "wait_ready") or not _leader_bound(request):
             return await handler(request)
         deadline = time.monotonic() + LEADER_WAIT
-        body = await request.read() if request.can_read_body else b""
+        body = await request.read() if request.body_exists else b""
         while True:
             if store.is_leader and await store.wait_ready():
                 return await handler(request)

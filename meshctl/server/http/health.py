@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from meshctl.server import selectors
 from meshctl.server import watchkeys as wk
 from meshctl.server.http.common import (
     HTTPError,
@@ -43,7 +44,7 @@ async def _checks_view(req: Request, run_query: Callable[[], tuple[int, list[dic
                        watch: Watch) -> web.Response:
     def run() -> Result:
         index, checks = run_query()
-        return Result(index, req.ctx.acl.filter_checks(req, apply_filter(req, checks)))
+        return Result(index, req.ctx.acl.filter_checks(req, apply_filter(req, checks, selectors.HEALTH_CHECK)))
 
     return await blocking(req, run, watch)
 
@@ -90,7 +91,7 @@ async def service(req: Request) -> web.Response:
     def run() -> Result:  # entries the token may not read are filtered out, as Consul does
         index, entries = state.health_service(name, tags, passing)
         entries = [e for e in entries if meta_matches(e["Node"]["Meta"], meta)]
-        entries = req.ctx.acl.filter_health(req, apply_filter(req, entries))
+        entries = req.ctx.acl.filter_health(req, apply_filter(req, entries, selectors.SERVICE_ENTRY))
         return Result(index, entries)
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))

@@ -41,8 +41,11 @@ def _servers(req: Request) -> list[dict[str, Any]]:
 async def configuration(req: Request) -> web.Response:
     check_dc(req)
     req.authorize("operator", "", "read")
-    index = getattr(req.ctx.store, "applied_index", 0) or req.ctx.store.state.index
-    return respond(req, {"Servers": _servers(req), "Index": index}, headers=meta_headers(req, index))
+    store = req.ctx.store
+    # Index: the Raft index of the configuration (Consul's future.Index()), not of the last write
+    index = getattr(store, "applied_index", 0) or store.state.index
+    return respond(req, {"Servers": _servers(req), "Index": getattr(store, "config_index", 1)},
+                   headers=meta_headers(req, index))
 
 
 def _find_peer(req: Request) -> str:

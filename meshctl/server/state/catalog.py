@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef, StateError
+from meshctl.server.fields import UnknownField, locality, service_addresses
 from meshctl.server.state.base import STATUS_ORDER, Record
-from meshctl.server.state.records import agent_service_json, has_tags, service_node_json
+from meshctl.server.state.records import agent_service_json, definition_record, has_tags, service_node_json
 from meshctl.server.state.sessions import SessionsMixin
+
+
+def _decoded(decode: Callable[[Any], Any], value: Any) -> Any:
+    """A field decoded as Consul's decoder would (fields.py); its refusal is the command's error."""
+    try:
+        return decode(value)
+    except UnknownField as exc:
+        raise StateError(str(exc)) from None
 
 
 class CatalogMixin(SessionsMixin):
@@ -77,13 +87,17 @@ class CatalogMixin(SessionsMixin):
             "Service": name,
             "Tags": list(svc.get("Tags") or []),
             "Address": svc.get("Address", ""),
-            "TaggedAddresses": svc.get("TaggedAddresses") or None,
+            "TaggedAddresses": _decoded(service_addresses, svc.get("TaggedAddresses")),
             "Meta": dict(svc.get("Meta") or {}),
             "Port": int(svc.get("Port") or 0),
             "Weights": {"Passing": passing, "Warning": warning},
             "EnableTagOverride": bool(svc.get("EnableTagOverride", False)),
         }
-        if current is not None and all(current.get(k) == v for k, v in record.items()):
+        where = _decoded(locality, svc.get("Locality"))
+        if where is not None:
+            record["Locality"] = where
+        if current is not None and all(current.get(k) == v for k, v in record.items()) \
+                and ("Locality" in current) == ("Locality" in record):
             return
         keys = [wk.SERVICES, wk.node(node), wk.service(name)]
         if current is not None and current["Service"].lower() != name.lower():
@@ -130,7 +144,7 @@ class CatalogMixin(SessionsMixin):
             "Interval": chk.get("Interval", ""),
             "Timeout": chk.get("Timeout", ""),
             "ExposedPort": 0,
-            "Definition": chk.get("Definition") or {},
+            "Definition": definition_record(chk.get("Definition")),
         }
         if current is not None and all(current.get(k) == v for k, v in record.items()):
             return

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
+from meshctl.flags import format_duration, parse_duration
 from meshctl.server.state.base import NODE_MAINT_CHECK_ID, SERVICE_MAINT_PREFIX, STATUS_ORDER, Record
 
 
@@ -23,6 +25,39 @@ def agent_service_json(svc: Record) -> Record:
     out["Proxy"] = {"Mode": "", "MeshGateway": {}, "Expose": {}}
     out["Connect"] = {}
     out["PeerName"] = ""
+    return out
+
+
+DEFINITION_DURATIONS = ("Interval", "Timeout", "DeregisterCriticalServiceAfter")
+
+
+def _duration_text(value: Any) -> Any:
+    """A duration as Consul renders it ("10s"); numbers are nanoseconds; zero is "" (omitted)."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = value / 1e9
+        elif isinstance(value, str):
+            seconds = parse_duration(value) if value else 0.0
+        else:
+            return value
+    except ValueError:
+        return value
+    return format_duration(seconds) if seconds else ""
+
+
+def definition_record(raw: Any) -> Record:
+    """A check's Definition as Consul stores and shows it (structs.HealthCheckDefinition).
+
+    Its fields are all `omitempty` and its durations print as Go strings, so Go's api client
+    sending every field ("HTTP": "", "Header": null, "Interval": "0s") stores nothing for them.
+    """
+    out: Record = {}
+    for key, value in (raw.items() if isinstance(raw, dict) else ()):
+        if key in DEFINITION_DURATIONS:
+            value = _duration_text(value)
+        if value is None or value is False or value in ("", 0, {}, []):
+            continue
+        out[key] = value
     return out
 
 
@@ -52,6 +87,8 @@ def service_node_json(node: Record, svc: Record) -> Record:
     }
     if svc.get("TaggedAddresses"):
         out["ServiceTaggedAddresses"] = copy.deepcopy(svc["TaggedAddresses"])
+    if svc.get("Locality"):
+        out["ServiceLocality"] = dict(svc["Locality"])
     return out
 
 

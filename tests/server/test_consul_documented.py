@@ -1,0 +1,318 @@
+"""Behaviours Consul documents, one test each, against a real dev agent.
+
+Each test names the documented behaviour it holds meshctl to (Consul's HTTP API docs, its
+filtering docs, its agent check docs). The WAN half of catalog `Datacenter` forwarding is in
+tests/cluster/test_wan.py.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+from devserver import DevServer, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def url(shared_dev_server: DevServer) -> str:
+    return shared_dev_server.url
+
+
+def put(url: str, path: str, body: object = None) -> requests.Response:
+    return requests.put(url + path, json=body, timeout=10)
+
+
+def register(url: str, node: str, service: dict, **extra: object) -> None:
+    r = put(url, "/v1/catalog/register", {"Node": node, "Address": "127.0.0.2", "Service": service, **extra})
+    assert r.status_code == 200, r.text
+
+
+# ---------------------------------------------------------------------- catalog Datacenter
+
+
+def test_catalog_write_for_an_unknown_datacenter_has_no_path(url: str) -> None:
+    """A register/deregister body's `Datacenter` picks the datacenter; one nobody knows is a 500."""
+    for path, body in (("/v1/catalog/register", {"Datacenter": "nowhere", "Node": "dc-n", "Address": "127.0.0.2"}),
+                       ("/v1/catalog/deregister", {"Datacenter": "nowhere", "Node": "dc-n"})):
+        r = put(url, path, body)
+        assert (r.status_code, r.text) == (500, "No path to datacenter")
+    assert requests.get(f"{url}/v1/catalog/node/dc-n", timeout=10).json() is None
+    # this datacenter's own name is this datacenter
+    assert put(url, "/v1/catalog/register", {"Datacenter": "dc1", "Node": "dc-n", "Address": "127.0.0.2"}).json()
+
+
+# ---------------------------------------------------------------------- ?filter= selectors
+
+
+@pytest.fixture(scope="module")
+def filtered(url: str) -> str:
+    register(url, "flt-1", {"ID": "flt-api1", "Service": "flt-api", "Tags": ["primary"], "Port": 80,
+                            "Meta": {"version": "2"}}, NodeMeta={"rack": "r1"})
+    register(url, "flt-2", {"ID": "flt-db1", "Service": "flt-db", "Tags": ["replica"], "Port": 5432})
+    return url
+
+
+@pytest.mark.parametrize(("path", "expr", "expected"), [
+    ("/v1/catalog/services", '"primary" in ServiceTags', {"flt-api": ["primary"]}),
+    ("/v1/catalog/services", 'ServiceName == "flt-db"', {"flt-db": ["replica"]}),
+    ("/v1/catalog/services", 'NodeMeta.rack == "r1"', {"flt-api": ["primary"]}),
+    ("/v1/catalog/services", 'Node == "flt-2"', {"flt-db": ["replica"]}),
+    ("/v1/catalog/services", 'ServiceMeta.version == "2"', {"flt-api": ["primary"]}),
+])
+def test_catalog_services_filter_uses_service_node_selectors(filtered: str, path: str, expr: str,
+                                                             expected: dict) -> None:
+    """/v1/catalog/services filters structs.ServiceNode: ServiceName, ServiceTags, Node, NodeMeta..."""
+    r = requests.get(filtered + path, params={"filter": expr}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json() == expected
+
+
+@pytest.mark.parametrize(("path", "expr", "bad"), [
+    ("/v1/catalog/services", '"primary" in Tags', "Tags"),
+    ("/v1/catalog/services", 'Service == "flt-api"', "Service"),
+    ("/v1/catalog/service/flt-api", 'Tags is empty', "Tags"),
+    ("/v1/catalog/nodes", 'NodeMeta.rack == "r1"', "NodeMeta"),
+    ("/v1/health/service/flt-api", 'ServiceName == "flt-api"', "ServiceName"),
+    ("/v1/health/service/flt-api", 'Service.Nope == "x"', "Service.Nope"),
+    ("/v1/health/node/flt-1", 'Definition.HTTP == ""', "Definition"),
+    ("/v1/agent/services", 'ServiceName == "x"', "ServiceName"),
+    ("/v1/agent/checks", 'Service == "x"', "Service"),
+    ("/v1/catalog/node/flt-1", 'Meta.version.x == "2"', "Meta.version.x"),
+])
+def test_an_unknown_selector_is_a_400_naming_it(filtered: str, path: str, expr: str, bad: str) -> None:
+    """go-bexpr validates selectors against the endpoint's record type: an unknown one is an error."""
+    r = requests.get(filtered + path, params={"filter": expr}, timeout=10)
+    assert r.status_code == 400
+    assert r.text == f'Failed to create boolean expression evaluator: Selector "{bad}" is not valid'
+
+
+@pytest.mark.parametrize(("path", "expr", "count"), [
+    ("/v1/catalog/nodes", 'Meta.rack == "r1"', 1),
+    ("/v1/catalog/service/flt-api", 'ServiceTaggedAddresses.lan.Port == 1 or ServicePort == 80', 1),
+    ("/v1/health/service/flt-api", 'Service.Meta.version == "2" and Node.Node == "flt-1"', 1),
+    ("/v1/health/service/flt-api", 'Checks.Status == "critical"', 0),
+])
+def test_documented_selectors_are_accepted(filtered: str, path: str, expr: str, count: int) -> None:
+    r = requests.get(filtered + path, params={"filter": expr}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert len(r.json()) == count
+
+
+# ---------------------------------------------------------------------- agent checks
+
+
+def agent_check(url: str, cid: str) -> dict:
+    return requests.get(f"{url}/v1/agent/checks", timeout=10).json().get(cid) or {}
+
+
+@pytest.fixture
+def node_checks(url: str) -> Iterator[list[str]]:
+    """Node-level checks a test registers, deregistered after it (alias checks count node checks)."""
+    ids: list[str] = []
+    yield ids
+    for cid in ids:
+        put(url, f"/v1/agent/check/deregister/{cid}")
+
+
+def check_reaches(url: str, cid: str, status: str, output_part: str = "") -> dict:
+    return wait_for(lambda: (c := agent_check(url, cid)).get("Status") == status and output_part in c["Output"]
+                    and c, timeout=30, what=f"{cid} {status} {output_part!r}")
+
+
+def test_check_register_for_an_unknown_service_is_404(url: str) -> None:
+    r = put(url, "/v1/agent/check/register", {"Name": "orphan", "TTL": "10s", "ServiceID": "no-such-svc"})
+    assert (r.status_code, r.text) == (404, 'ServiceID "no-such-svc" does not exist')
+    assert agent_check(url, "orphan") == {}
+
+
+@pytest.mark.parametrize(("spec", "text"), [
+    ({"GRPC": "127.0.0.1:9", "Interval": "10s"}, "gRPC checks are not supported by meshctl"),
+    ({"H2PING": "127.0.0.1:9", "Interval": "10s"}, "H2PING checks are not supported by meshctl"),
+])
+def test_check_types_meshctl_cannot_run_are_refused(url: str, spec: dict, text: str) -> None:
+    """Never accepted and left critical: a 400 that says why, and nothing registered."""
+    for path, body in (("/v1/agent/check/register", {"Name": "unrunnable", **spec}),
+                       ("/v1/agent/service/register", {"Name": "unrunnable-svc", "Check": spec})):
+        r = put(url, path, body)
+        assert r.status_code == 400 and r.text.startswith(text), r.text
+    assert agent_check(url, "unrunnable") == {}
+    assert "unrunnable-svc" not in requests.get(f"{url}/v1/agent/services", timeout=10).json()
+
+
+@pytest.fixture
+def udp_port() -> Iterator[tuple[int, socket.socket]]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1], sock
+    sock.close()
+
+
+def test_udp_check_passes_on_an_answer_and_on_silence(url: str, udp_port: tuple[int, socket.socket],
+                                                      node_checks: list[str]) -> None:
+    """Consul's UDP check: a datagram answered, or not refused within the timeout, is passing."""
+    port, sock = udp_port
+    stop = threading.Event()
+
+    def echo() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(64)
+            except OSError:
+                continue
+            sock.sendto(b"pong" + data, peer)
+
+    server = threading.Thread(target=echo, daemon=True)
+    server.start()
+    node_checks += ["udp-up", "udp-silent"]
+    try:
+        body = {"Name": "udp-up", "UDP": f"127.0.0.1:{port}", "Interval": "1s", "Timeout": "1s"}
+        assert put(url, "/v1/agent/check/register", body).status_code == 200
+        check = check_reaches(url, "udp-up", "passing", f"UDP connect 127.0.0.1:{port}: Success")
+        assert check["Type"] == "udp"
+    finally:
+        stop.set()
+        server.join(5)
+    # bound but silent: no refusal, so still passing after the timeout
+    body = {"Name": "udp-silent", "UDP": f"127.0.0.1:{port}", "Interval": "1s", "Timeout": "500ms"}
+    assert put(url, "/v1/agent/check/register", body).status_code == 200
+    check_reaches(url, "udp-silent", "passing", "Success")
+
+
+def test_udp_check_is_critical_when_the_port_refuses(url: str, node_checks: list[str]) -> None:
+    node_checks.append("udp-down")
+    closed = free_port()  # nothing listens: the kernel answers ICMP port unreachable
+    body = {"Name": "udp-down", "UDP": f"127.0.0.1:{closed}", "Interval": "1s", "Timeout": "2s"}
+    assert put(url, "/v1/agent/check/register", body).status_code == 200
+    check = check_reaches(url, "udp-down", "critical", "connection refused")
+    assert check["Output"].startswith("read udp 127.0.0.1:") and f"->127.0.0.1:{closed}" in check["Output"]
+
+
+def test_alias_check_follows_the_aliased_service(url: str) -> None:
+    """An alias check mirrors the aliased service's health: critical wins, then warning."""
+    assert put(url, "/v1/agent/service/register", {"Name": "alias-db", "Check": {"TTL": "10m"}}).status_code == 200
+    assert put(url, "/v1/agent/service/register", {
+        "Name": "alias-web", "Check": {"Name": "db alive", "AliasService": "alias-db"}}).status_code == 200
+    cid = "service:alias-web"
+    check_reaches(url, cid, "critical", 'Aliased check "Service \'alias-db\' check" failing')
+    assert agent_check(url, cid)["Type"] == "alias"
+    assert put(url, "/v1/agent/check/pass/service:alias-db").status_code == 200
+    check_reaches(url, cid, "passing", "All checks passing.")
+    assert put(url, "/v1/agent/check/warn/service:alias-db?note=slow").status_code == 200
+    check_reaches(url, cid, "warning", "slow")
+    # the aliased service gone: critical, saying so
+    assert put(url, "/v1/agent/service/deregister/alias-db").status_code == 200
+    check_reaches(url, cid, "critical", "Service alias-db could not be found on node")
+
+
+def test_alias_check_of_another_node_follows_the_catalog(url: str, node_checks: list[str]) -> None:
+    node_checks.append("ext-alias")
+    body = {"Node": "alias-ext", "Address": "127.0.0.7", "Service": {"ID": "ext1", "Service": "ext"},
+            "Checks": [{"CheckID": "ext-ok", "Name": "ext ok", "Status": "passing", "ServiceID": "ext1"}]}
+    assert put(url, "/v1/catalog/register", body).status_code == 200
+    reg = {"Name": "ext-alias", "AliasNode": "alias-ext", "AliasService": "ext1"}
+    assert put(url, "/v1/agent/check/register", reg).status_code == 200
+    check_reaches(url, "ext-alias", "passing", "All checks passing.")
+    body["Checks"][0]["Status"] = "critical"
+    assert put(url, "/v1/catalog/register", body).status_code == 200
+    check_reaches(url, "ext-alias", "critical", 'Aliased check "ext ok" failing')
+
+
+# ---------------------------------------------------------------------- service TaggedAddresses and Locality
+
+
+def test_service_tagged_addresses_are_address_port_objects_and_locality_is_kept(url: str) -> None:
+    """Agent services: TaggedAddresses map a tag to {Address, Port}; Locality {Region, Zone} is kept."""
+    body = {"Name": "loc-web", "Port": 8080,
+            "TaggedAddresses": {"lan": {"address": "10.0.0.1", "port": 8080}, "wan": {"Address": "198.18.0.1"}},
+            "Locality": {"region": "us-east-1", "zone": "us-east-1a"}}
+    assert put(url, "/v1/agent/service/register", body).status_code == 200
+    addresses = {"lan": {"Address": "10.0.0.1", "Port": 8080}, "wan": {"Address": "198.18.0.1", "Port": 0}}
+    where = {"Region": "us-east-1", "Zone": "us-east-1a"}
+    svc = requests.get(f"{url}/v1/agent/service/loc-web", timeout=10).json()
+    assert svc["TaggedAddresses"] == addresses and svc["Locality"] == where
+    [inst] = requests.get(f"{url}/v1/catalog/service/loc-web", timeout=10).json()
+    assert inst["ServiceTaggedAddresses"] == addresses and inst["ServiceLocality"] == where
+    [entry] = requests.get(f"{url}/v1/health/service/loc-web", timeout=10).json()
+    assert entry["Service"]["TaggedAddresses"] == addresses and entry["Service"]["Locality"] == where
+
+
+@pytest.mark.parametrize("path", ["/v1/agent/service/register", "/v1/catalog/register"])
+def test_a_tagged_address_that_is_not_an_object_is_a_400(url: str, path: str) -> None:
+    svc = {"Name": "bad-addr", "Service": "bad-addr", "TaggedAddresses": {"lan": "10.0.0.1"}}
+    body = svc if path.startswith("/v1/agent") else {"Node": "bad-addr-node", "Address": "127.0.0.2", "Service": svc}
+    r = put(url, path, body)
+    assert (r.status_code, r.text) == (400, "Request decode failed: TaggedAddresses.lan must be an object")
+    assert requests.get(f"{url}/v1/catalog/service/bad-addr", timeout=10).json() == []
+
+
+# ---------------------------------------------------------------------- ?peer=
+
+
+@pytest.mark.parametrize(("path", "empty"), [
+    ("/v1/health/service/consul", []), ("/v1/health/node/devnode", []),
+    ("/v1/health/state/any", []), ("/v1/catalog/nodes", []), ("/v1/catalog/services", {}),
+    ("/v1/catalog/service/consul", []), ("/v1/catalog/node/devnode", None), ("/v1/catalog/node-services/devnode", None),
+])
+def test_peer_reads_select_the_records_imported_from_that_peer(url: str, path: str, empty: object) -> None:
+    """?peer= selects records by PeerName; meshctl has no cluster peering, so a peer has none —
+    never this cluster's own records (which a query ignoring ?peer= would show)."""
+    local = requests.get(url + path, timeout=10)
+    assert local.status_code == 200 and local.json()
+    r = requests.get(url + path, params={"peer": "west"}, timeout=10)
+    assert r.status_code == 200 and r.json() == empty
+    assert int(r.headers["X-Consul-Index"]) >= 1
+
+
+# ---------------------------------------------------------------------- agent health by service
+
+
+def health(url: str, path: str, **params: str) -> tuple[int, object]:
+    r = requests.get(url + path, params=params, timeout=10)
+    return r.status_code, (r.json() if r.headers["Content-Type"].startswith("application/json") else r.text)
+
+
+def test_agent_health_by_service_name_and_id_answer_200_429_503(url: str) -> None:
+    """Load balancers read the code: passing 200, warning 429, critical 503; by name, the worst instance."""
+    for sid in ("lb-1", "lb-2"):
+        body = {"ID": sid, "Name": "lb", "Port": 80, "Check": {"TTL": "10m", "Status": "passing"}}
+        assert put(url, "/v1/agent/service/register", body).status_code == 200
+    code, infos = health(url, "/v1/agent/health/service/name/lb")
+    assert code == 200 and [i["Service"]["ID"] for i in infos] == ["lb-1", "lb-2"]
+    assert {i["AggregatedStatus"] for i in infos} == {"passing"}
+    assert health(url, "/v1/agent/health/service/name/lb", format="text") == (200, "passing")
+    assert put(url, "/v1/agent/check/warn/service:lb-2").status_code == 200
+    assert health(url, "/v1/agent/health/service/name/lb", format="text") == (429, "warning")
+    assert health(url, "/v1/agent/health/service/id/lb-1", format="text") == (200, "passing")
+    code, info = health(url, "/v1/agent/health/service/id/lb-2")
+    assert code == 429 and info["AggregatedStatus"] == "warning" and info["Service"]["ID"] == "lb-2"
+    assert put(url, "/v1/agent/check/fail/service:lb-1").status_code == 200
+    assert health(url, "/v1/agent/health/service/name/lb", format="text") == (503, "critical")
+    assert health(url, "/v1/agent/health/service/id/lb-1", format="text") == (503, "critical")
+    assert put(url, "/v1/agent/service/maintenance/lb-2?enable=true").status_code == 200
+    assert health(url, "/v1/agent/health/service/id/lb-2", format="text") == (503, "maintenance")
+
+
+def test_agent_health_of_an_unknown_service_is_404(url: str) -> None:
+    assert health(url, "/v1/agent/health/service/name/nope", format="text") == (404, "ServiceName nope Not Found")
+    assert health(url, "/v1/agent/health/service/name/nope") == (404, [])
+    assert health(url, "/v1/agent/health/service/id/nope") == (404, "ServiceId nope not found")
+
+
+# ---------------------------------------------------------------------- operator
+
+
+def test_raft_configuration_index_is_the_configurations_not_the_last_writes(url: str) -> None:
+    """Index is the Raft index of the configuration in force: a single server's bootstrap one (1),
+    which writes to the store do not move."""
+    before = requests.get(f"{url}/v1/operator/raft/configuration", timeout=10).json()
+    for i in range(3):
+        assert put(url, f"/v1/kv/raft-index/{i}", None).status_code == 200
+    after = requests.get(f"{url}/v1/operator/raft/configuration", timeout=10).json()
+    assert before["Index"] == after["Index"] == 1
+    assert [s["Leader"] for s in after["Servers"]] == [True]
