@@ -18,6 +18,7 @@ from meshctl.server.agent.config import setting
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.agent.runtime import AgentOptions
 from meshctl.server.context import AgentHooks, ServerContext
+from meshctl.server.coordinates import CoordinateBatcher
 from meshctl.server.http import ui
 from meshctl.server.http.app import make_app
 from meshctl.server.http.forward import DatacenterForwarder
@@ -171,9 +172,10 @@ class Agent:
         # the WAN: a Raft server announces its serf address, a -dev server its HTTP address
         self.wan = WanPool(cfg.datacenter, cfg.retry_join_wan, self._lan_servers, default_port=cfg.serf_port)
         self.runtime = agent_runtime.AgentRuntime(cfg, self.local, self.store, self.acl)  # DNS, heartbeats
+        self.coordinates = CoordinateBatcher(self.store, cfg.node)
         self.ctx = ServerContext(
             store=self.store, agent=self.local, datacenter=cfg.datacenter, acl=self.acl, timers=self.timers,
-            wan=self.wan, cluster=self.cluster,
+            wan=self.wan, cluster=self.cluster, coordinates=self.coordinates,
             hooks=AgentHooks(reload=self.runtime.reload, monitor=self.runtime.monitor, dns_port=cfg.dns_port,
                              acl_tokens_changed=self.runtime.acl_tokens_changed))
         self.dc_forwarder = DatacenterForwarder(self.wan)
@@ -213,6 +215,7 @@ class Agent:
         self._wire_remote_dns()
         self.reaper.start()
         self.wan.start()
+        self.coordinates.start()
 
     def _wire_remote_dns(self) -> None:
         """DNS names of other datacenters: the WAN pool knows them and fetches their catalog data."""
@@ -248,6 +251,7 @@ class Agent:
 
     async def shutdown(self) -> None:
         self.reaper.stop()
+        self.coordinates.stop()
         await self.wan.close()
         await self.dc_forwarder.close()
         await self.runtime.stop()

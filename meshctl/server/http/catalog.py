@@ -23,6 +23,7 @@ from meshctl.server.http.common import (
     respond,
     route,
 )
+from meshctl.server.http.coordinate import nearest_first
 
 ROUTES: list[Route] = []
 
@@ -107,7 +108,8 @@ async def nodes(req: Request) -> web.Response:
 
     def run() -> Result:
         index, items = state.catalog_nodes()
-        return Result(index, req.ctx.acl.filter_nodes(req, _visible_nodes(req, items)))
+        items = nearest_first(req, req.ctx.acl.filter_nodes(req, _visible_nodes(req, items)), lambda n: n["Node"])
+        return Result(index, items)
 
     return await blocking(req, run, Watch(keys=[wk.NODES]))
 
@@ -149,7 +151,8 @@ async def service(req: Request) -> web.Response:
     def run() -> Result:  # instances the token may not read are filtered out, as Consul does
         index, items = state.catalog_service(name, tags)
         items = [i for i in items if meta_matches(i["NodeMeta"], meta)]
-        return Result(index, req.ctx.acl.filter_nodes(req, apply_filter(req, items)))
+        items = req.ctx.acl.filter_nodes(req, apply_filter(req, items))
+        return Result(index, nearest_first(req, items, lambda i: i["Node"]))
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))
 

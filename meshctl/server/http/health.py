@@ -20,6 +20,7 @@ from meshctl.server.http.common import (
     node_meta_filter,
     route,
 )
+from meshctl.server.http.coordinate import nearest_first
 
 ROUTES: list[Route] = []
 
@@ -43,7 +44,8 @@ async def _checks_view(req: Request, run_query: Callable[[], tuple[int, list[dic
                        watch: Watch) -> web.Response:
     def run() -> Result:
         index, checks = run_query()
-        return Result(index, req.ctx.acl.filter_checks(req, apply_filter(req, checks)))
+        checks = req.ctx.acl.filter_checks(req, apply_filter(req, checks))
+        return Result(index, nearest_first(req, checks, lambda c: c["Node"]))
 
     return await blocking(req, run, watch)
 
@@ -91,7 +93,7 @@ async def service(req: Request) -> web.Response:
         index, entries = state.health_service(name, tags, passing)
         entries = [e for e in entries if meta_matches(e["Node"]["Meta"], meta)]
         entries = req.ctx.acl.filter_health(req, apply_filter(req, entries))
-        return Result(index, entries)
+        return Result(index, nearest_first(req, entries, lambda e: e["Node"]["Node"]))
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))
 

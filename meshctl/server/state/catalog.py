@@ -8,11 +8,12 @@ from typing import Any
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef, StateError
 from meshctl.server.state.base import STATUS_ORDER, Record
+from meshctl.server.state.coordinates import CoordinatesMixin
 from meshctl.server.state.records import agent_service_json, has_tags, service_node_json
 from meshctl.server.state.sessions import SessionsMixin
 
 
-class CatalogMixin(SessionsMixin):
+class CatalogMixin(SessionsMixin, CoordinatesMixin):
     # ------------------------------------------------------------------ writes
 
     def _apply_register(self, cmd: Register) -> bool:
@@ -185,6 +186,7 @@ class CatalogMixin(SessionsMixin):
             self.node_index.pop(node, None)
             self.services.pop(node, None)
             self.checks.pop(node, None)
+            self.drop_node_coordinate(node)
             for sid, sess in list(self.sessions.items()):
                 if sess["Node"] == node:
                     self._invalidate_session(sid)
