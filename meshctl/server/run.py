@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 
 from meshctl.flags import FlagParser, parse_bool
@@ -184,6 +185,7 @@ class Agent:
         self._runner: web.AppRunner | None = None
         self.reaper = TombstoneReaper(self.store)
         self.security = security.Security(cfg.security, self.store, self.acl, self.cluster)
+        self._loopback: aiohttp.ClientSession | None = None  # DNS prepared queries: this agent's HTTP API
 
     def _make_app(self) -> web.Application:
         app = make_app(self.ctx)
@@ -225,10 +227,26 @@ class Agent:
             dns.fetch_remote = self._fetch_remote
 
     async def _fetch_remote(self, datacenter: str, path: str) -> Any:
-        """Another datacenter's data for a DNS answer, asked with the DNS token (Consul's DNS RPCs carry it)."""
+        """Another datacenter's data for a DNS answer, asked with the DNS token (Consul's DNS RPCs carry it).
+
+        A prepared query's execution (which may fail over, or be another datacenter's: `?dc=`) is
+        asked of this agent's own HTTP API, so it runs exactly as `GET /v1/query/<name>/execute`
+        does; a 404 (no such query) is None.
+        """
         tokens = self.cfg.security.acl.tokens
         token = tokens.get("dns") or tokens.get("default")
-        return await self.wan.get(datacenter, path, headers={"X-Consul-Token": token} if token else None)
+        headers = {"X-Consul-Token": token} if token else None
+        if datacenter != self.cfg.datacenter:
+            return await self.wan.get(datacenter, path, headers=headers)
+        if self._loopback is None:
+            self._loopback = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        host = self.cfg.client.split()[0]
+        async with self._loopback.get(f"http://{host}:{self.cfg.http_port}{path}", headers=headers) as resp:
+            if resp.status == 404:
+                return None
+            if resp.status != 200:
+                raise ConnectionError(f"{path}: {resp.status} {(await resp.text())[:200]}")
+            return await resp.json(content_type=None)
 
     def _lan_servers(self) -> list[dict[str, Any]]:
         """The servers of this datacenter for the WAN pool (a -dev server is alone)."""
@@ -253,6 +271,8 @@ class Agent:
         self.reaper.stop()
         self.coordinates.stop()
         await self.wan.close()
+        if self._loopback is not None:
+            await self._loopback.close()
         await self.dc_forwarder.close()
         await self.runtime.stop()
         self.timers.stop()
