@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from cluster.wan_helpers import joined_datacenters
-from devserver import DevServer, start_dev_server, wait_for
+from devserver import DevServer, start_dev_server, wait_for, wait_node_registered
 
 pytestmark = pytest.mark.integration
 NODE = "devnode"
@@ -43,8 +43,7 @@ def register(url: str, node: str, address: str, service: str, port: int, tags: l
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     srv = start_dev_server(tmp_path_factory.mktemp("dnsq"), node=NODE)
     url = srv.url
-    wait_for(lambda: NODE in [n["Node"] for n in requests.get(f"{url}/v1/catalog/nodes", timeout=5).json()],
-             what="the agent's node")
+    wait_node_registered(srv)
     register(url, "n1", "127.0.0.11", "db", 5432, ["primary"])
     register(url, "n2", "127.0.0.12", "db", 5433, ["replica"])
     register(url, "n3", "127.0.0.13", "db", 5434, ["replica"])

@@ -16,7 +16,7 @@ import pytest
 import requests
 from cluster.conftest import Server
 from cluster.wan_helpers import joined_datacenters
-from devserver import DevServer, start_dev_server, wait_for
+from devserver import DevServer, start_dev_server, wait_for, wait_node_registered
 
 from meshctl.server.commands import QuerySet, Restore
 from meshctl.server.state import State, StateError
@@ -65,8 +65,7 @@ def nodes_of(answer: dict[str, Any]) -> list[str]:
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     srv = start_dev_server(tmp_path_factory.mktemp("pq"), node=NODE)
     url = srv.url
-    wait_for(lambda: NODE in [n["Node"] for n in requests.get(f"{url}/v1/catalog/nodes", timeout=5).json()],
-             what="the agent's node")
+    wait_node_registered(srv)
     register(url, "n1", "redis", ["primary", "v1"], node_meta={"rack": "a"}, meta={"env": "prod"})
     register(url, "n2", "redis", ["secondary", "v1"], node_meta={"rack": "b"}, meta={"env": "prod"})
     register(url, "n3", "redis", ["primary", "experimental"], status="warning", node_meta={"rack": "a"})
@@ -320,8 +319,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevServe
     url = srv.url
     wait_for(lambda: requests.get(f"{url}/v1/acl/token/self", headers=root, timeout=5).status_code == 200,
              what="ACLs ready")
-    wait_for(lambda: NODE in [n["Node"] for n in requests.get(f"{url}/v1/catalog/nodes", headers=root,
-                                                              timeout=5).json()], what="the agent's node")
+    wait_node_registered(srv, root)
     requests.put(f"{url}/v1/catalog/register", headers=root, json={
         "Node": "n1", "Address": "127.0.0.11", "Service": {"ID": "db1", "Service": "db", "Port": 5432}},
         timeout=5).raise_for_status()
