@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replicate": ("meshctl.commands.replicate", "Replicates KV prefixes from another datacenter (consul-replicate)"),
     "registrator": ("meshctl.commands.registrator",
                     "Registers Docker containers, Marathon apps or Mesos tasks as services"),
+    "rtt": ("meshctl.commands.rtt", "Estimates network round trip time between nodes"),
     "services": ("meshctl.commands.services", "Interact with services"),
     "snapshot": ("meshctl.commands.snapshot", "Saves, restores and inspects snapshots of the server state"),
     "template": ("meshctl.commands.template", "Renders templates from Consul data (consul-template)"),

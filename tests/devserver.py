@@ -102,3 +102,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
                 return last
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})" + (f"\n{log()}" if log else ""))
+
+
+def wait_node_registered(server: DevServer, headers: dict[str, str] | None = None) -> None:
+    """Wait until the agent's own node is in the catalog (what `-dev` registers right after start-up)."""
+    wait_for(lambda: server.node in [n["Node"] for n in requests.get(f"{server.url}/v1/catalog/nodes",
+                                                                      headers=headers, timeout=5).json()],
+             what="the agent's node in the catalog")

@@ -109,10 +109,12 @@ class Client:
         from meshctl.client.acl import ACL
         from meshctl.client.agent import Agent
         from meshctl.client.catalog import Catalog
+        from meshctl.client.coordinate import Coordinate
         from meshctl.client.event import Event
         from meshctl.client.health import Health
         from meshctl.client.kv import KV
         from meshctl.client.operator import Operator
+        from meshctl.client.prepared_query import PreparedQuery
         from meshctl.client.session import Session
         from meshctl.client.snapshot import Snapshot
         from meshctl.client.status import Status
@@ -129,6 +131,8 @@ class Client:
         self.operator: Operator = Operator(self)
         self.acl: ACL = ACL(self)
         self.snapshot: Snapshot = Snapshot(self)
+        self.query: PreparedQuery = PreparedQuery(self)
+        self.coordinate: Coordinate = Coordinate(self)
 
     def __repr__(self) -> str:
         return f"Client({self.config.base_url!r})"

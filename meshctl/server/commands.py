@@ -201,6 +201,62 @@ class TxnOp(TypedDict, total=False):
     Check: CheckTxnOp
 
 
+class QueryFailover(TypedDict, total=False):
+    NearestN: int
+    Datacenters: list[str] | None
+
+
+class ServiceQuery(TypedDict, total=False):
+    """A prepared query's `Service` (Consul's structs.ServiceQuery)."""
+
+    Service: str
+    Failover: QueryFailover
+    OnlyPassing: bool
+    IgnoreCheckIDs: list[str] | None
+    Near: str
+    Tags: list[str] | None
+    NodeMeta: dict[str, str] | None
+    ServiceMeta: dict[str, str] | None
+    Connect: bool
+
+
+class QueryTemplate(TypedDict, total=False):
+    Type: str
+    Regexp: str
+    RemoveEmptyTags: bool
+
+
+class QueryDef(TypedDict, total=False):
+    """A prepared query as /v1/query stores it (http/query.py builds it, with Consul's defaults)."""
+
+    ID: str
+    Name: str
+    Session: str
+    Token: str
+    Template: QueryTemplate
+    Service: ServiceQuery
+    DNS: dict[str, str]
+    CreateIndex: int
+    ModifyIndex: int
+
+
+class Coord(TypedDict):
+    """A network coordinate, as Serf encodes it (meshctl/server/coordinates.py)."""
+
+    Vec: list[float]
+    Error: float
+    Adjustment: float
+    Height: float
+
+
+class CoordinateEntry(TypedDict):
+    """One node's coordinate update (PUT /v1/coordinate/update, or a client agent's heartbeat)."""
+
+    Node: str
+    Segment: str
+    Coord: Coord
+
+
 class SnapshotData(TypedDict, total=False):
     """`State.snapshot()`: everything, as plain data. Snapshots written before Format 1 have no Format."""
 
@@ -221,6 +277,8 @@ class SnapshotData(TypedDict, total=False):
     NodeIndex: dict[str, int]
     Now: float
     ACL: JSONObject
+    Queries: JSONObject  # format 2: {"Index": n, "Items": {id: query}}; absent when there never were any
+    Coordinates: JSONObject  # format 2: {"Index": n, "Items": {node: entry}}; absent when empty
 
 
 # ---------------------------------------------------------------------- commands
@@ -550,6 +608,41 @@ class Restore(Command):
         return self._done({"Op": self.OP, "Snapshot": self.snapshot})
 
 
+# prepared queries and coordinates -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySet(Command):
+    """Create (`create`) or update a prepared query; the leader chose its ID. Result: the ID."""
+
+    OP: ClassVar[str] = "query_set"
+    query: QueryDef
+    create: bool
+
+    def to_wire(self) -> Wire:
+        return self._done({"Op": self.OP, "Query": self.query, "Create": self.create})
+
+
+@dataclass(frozen=True, slots=True)
+class QueryDelete(Command):
+    OP: ClassVar[str] = "query_delete"
+    id: str
+
+    def to_wire(self) -> Wire:
+        return self._done({"Op": self.OP, "ID": self.id})
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinateUpdate(Command):
+    """A batch of nodes' coordinates (a server applies what it gathered once per period)."""
+
+    OP: ClassVar[str] = "coordinate_update"
+    updates: tuple[CoordinateEntry, ...]
+
+    def to_wire(self) -> Wire:
+        return self._done({"Op": self.OP, "Coordinates": list(self.updates)})
+
+
 # ACL -----------------------------------------------------------------------------------
 
 
@@ -708,6 +801,12 @@ def _decode_fixed(wire: Mapping[str, object]) -> Command:
         return ACLRoleSet(cast(RoleDef, wire["Role"]), cast(bool, g("Create", False)), now=now)
     if op == "acl_role_delete":
         return ACLRoleDelete(cast(str, wire["ID"]), now=now)
+    if op == "query_set":
+        return QuerySet(cast(QueryDef, wire["Query"]), cast(bool, g("Create", False)), now=now)
+    if op == "query_delete":
+        return QueryDelete(cast(str, wire["ID"]), now=now)
+    if op == "coordinate_update":
+        return CoordinateUpdate(tuple(cast("list[CoordinateEntry]", wire["Coordinates"])), now=now)
     if op == ServerMember.OP:
         return ServerMember(cast(str, wire["Address"]), cast("dict[str, JSON]", wire["Info"]), now=now)
     raise StateError(f"unknown command {op!r}")
@@ -734,5 +833,6 @@ def to_wire(command: Command | Mapping[str, object]) -> Wire:
 COMMAND_OPS: frozenset[str] = frozenset(
     {"kv", "txn", "register", "deregister", "check_update", "session_create", "session_destroy", "event_fire",
      "tombstone_reap", "restore", "acl_init", "acl_bootstrap", "acl_token_set", "acl_token_delete",
-     "acl_policy_set", "acl_policy_delete", "acl_role_set", "acl_role_delete", ServerMember.OP})
+     "acl_policy_set", "acl_policy_delete", "acl_role_set", "acl_role_delete", "query_set", "query_delete",
+     "coordinate_update", ServerMember.OP})
 

@@ -4,7 +4,7 @@ One `ServerContext` per agent process, built once and never changed afterwards: 
 `run.Agent` for servers and `-dev` (config -> store, local or Raft -> ACL enforcer -> session
 timers -> WAN pool -> HTTP app and DNS) and by `agent/client.py` for client agents. Handlers
 read typed fields (`req.ctx.store`, `req.ctx.acl`, `req.ctx.timers`, `req.ctx.wan`,
-`req.ctx.cluster`, `req.ctx.hooks`); there is no string-keyed bag to forget a key in.
+`req.ctx.cluster`, `req.ctx.hooks`, `req.ctx.coordinates`); there is no string-keyed bag to forget a key in.
 
 ACLs fail closed: `acl` is a required `Enforcer`, whose authorize hook and every list filter
 are abstract, so an enforcer lacking one cannot even be instantiated, and a handler has no
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from meshctl.server.agent.heartbeat import HeartbeatMonitor
     from meshctl.server.agent.local import LocalAgent
     from meshctl.server.cluster import ServerCluster
+    from meshctl.server.coordinates import CoordinateBatcher
     from meshctl.server.http.common import Request, WakeCache
     from meshctl.server.sessions import SessionTimers
     from meshctl.server.store import Store
@@ -94,6 +95,12 @@ class Enforcer(abc.ABC):
         """Agent members ({Name}) the token may read."""
 
     @abc.abstractmethod
+    def filter_queries(self, req: Request, items: list[Record], by_id: bool = False) -> list[Record]:
+        """Prepared queries ({Name, Template, Token}) the token may read: `query:read` on the name;
+        one without a name or template only for a token with `acl:write`, or when asked by its
+        ID (`by_id`: the ID is the capability). Their Token is "<hidden>" unless `acl:write`."""
+
+    @abc.abstractmethod
     def dns_check(self) -> DNSCheck | None:
         """What DNS answers are filtered with (the DNS token's view); None: they are not filtered."""
 
@@ -142,6 +149,9 @@ class AllowAll(Enforcer):
     def filter_members(self, req: Request, items: list[Record]) -> list[Record]:
         return items
 
+    def filter_queries(self, req: Request, items: list[Record], by_id: bool = False) -> list[Record]:
+        return items
+
     def dns_check(self) -> DNSCheck | None:
         return None
 
@@ -176,6 +186,7 @@ class ServerContext:
     wan: WanPool | None = None  # other datacenters' servers (servers and -dev)
     cluster: ServerCluster | None = None  # a Raft server's place in its datacenter (None: -dev, clients)
     hooks: AgentHooks = field(default_factory=AgentHooks)
+    coordinates: CoordinateBatcher | None = None  # servers and -dev: coordinate updates, batched
     # answers of blocking queries woken by one write, shared by identical queries (http/common.py)
     wake_cache: WakeCache = field(default_factory=_new_wake_cache, repr=False, compare=False)
 

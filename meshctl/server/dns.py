@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 from dnslib import AAAA, CNAME, EDNS0, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSHeader, DNSRecord
 
+from meshctl.flags import parse_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.state import State
 
@@ -131,18 +132,24 @@ class Unit:
 
 @dataclass(frozen=True)
 class RemoteLookup:
-    """The catalog data of another datacenter a question needs (Consul RPCs that datacenter)."""
+    """The catalog data of another datacenter a question needs (Consul RPCs that datacenter), or a
+    prepared query's execution (`kind` "query": in this datacenter too, since it may fail over)."""
 
     datacenter: str  # as the WAN pool spells it
-    kind: str  # "service" or "node"
+    kind: str  # "service", "node" or "query"
     prefix: tuple[str, ...] = ()  # service lookups: the labels before `service` ([tag.]name, _name._tag)
     node: str = ""  # node lookups: the name as asked (its case kept: the remote catalog matches exactly)
+    query: str = ""  # query lookups: the query's ID or name
+    target: str = ""  # query lookups: the datacenter asked to run it ("": this one, sorted near this agent)
 
     @property
     def path(self) -> str:
         """The HTTP GET on a server of that datacenter giving the data. `stale`: any server answers,
         as Consul's DNS (allow_stale); every instance comes, the health filter is applied here."""
         dc = quote(self.datacenter, safe="")
+        if self.kind == "query":  # asked of this agent's own HTTP API, which forwards ?dc= (a 404: no such query)
+            where = f"&dc={quote(self.target, safe='')}" if self.target else "&near=_agent"
+            return f"/v1/query/{quote(self.query, safe='')}/execute?stale{where}"
         if self.kind == "node":
             return f"/v1/catalog/node/{quote(self.node, safe='')}?dc={dc}&stale"
         return f"/v1/health/service/{quote(service_and_tag(list(self.prefix))[0], safe='')}?dc={dc}&stale"
@@ -291,6 +298,11 @@ class Remote:
         resolver, lookup, q = self.resolver, self.lookup, self.request.q
         state = resolver.state_of()  # CNAME targets in our domains resolve as if asked here, as Consul's do
         capped = _edns_size(self.request) is None
+        if lookup.kind == "query":
+            if not isinstance(body, dict):  # no such query: NXDOMAIN, as Consul's
+                return bytes(resolver._render(self.request, nxdomain(), self.transport, None).pack())
+            plan = resolver._query_answer(q.qname, q.qtype, state, capped, body)
+            return resolver._pending(self.request, plan, self.transport)
         if lookup.kind == "node":
             plan = resolver._node(q.qname, q.qtype, lookup.node.lower(), state, MAX_RECURSION_LEVEL, capped,
                                   RemoteCatalog.from_node(body))
@@ -494,6 +506,8 @@ class Resolver:
         if parsed is None:
             return nxdomain()
         kind, prefix, dc = parsed
+        if kind == "query":
+            return self._query(prefix, dc)
         if dc is not None and dc != cfg.datacenter.lower():
             remote_dc = self.find_datacenter(dc) if self.find_datacenter is not None else None
             if remote_dc is None or kind not in ("service", "node", "addr"):
@@ -514,6 +528,34 @@ class Resolver:
         if kind == "addr":
             return self._addr(qname, qtype, prefix)
         return nxdomain()
+
+    def _query(self, prefix: list[str], dc: str | None) -> Plan:
+        """`<query>.query[.<dc>].<domain>`: the query is executed by the HTTP API (a Remote, here too),
+        as Consul's DNS runs PreparedQuery.Execute: it may fail over to other datacenters."""
+        if not prefix:
+            return nxdomain()
+        name = ".".join(prefix)
+        if dc is None or dc == self.config.datacenter.lower():
+            return Plan(remote=RemoteLookup(self.config.datacenter, "query", query=name))
+        remote_dc = self.find_datacenter(dc) if self.find_datacenter is not None else None
+        if remote_dc is None:
+            return nxdomain()
+        return Plan(remote=RemoteLookup(self.config.datacenter, "query", query=name, target=remote_dc))
+
+    def _query_answer(self, qname: Any, qtype: int, state: State, capped: bool, body: dict[str, Any]) -> Plan:
+        """The answer of an executed query (`PreparedQueryExecuteResponse`): its nodes in the order
+        the server gave them (shuffled, or nearest first), the query's DNS TTL if it has one."""
+        service = str(body.get("Service") or "")
+        ttl = None
+        dns_ttl = (body.get("DNS") or {}).get("TTL") if isinstance(body.get("DNS"), dict) else None
+        if dns_ttl:
+            try:
+                ttl = int(parse_duration(dns_ttl))
+            except ValueError:
+                ttl = None
+        plan = self._service(qname, qtype, [service], state, MAX_RECURSION_LEVEL, capped,
+                             RemoteCatalog.from_health(body.get("Nodes")), str(body.get("Datacenter") or ""), ttl=ttl)
+        return replace(plan, shuffle=False)
 
     def _ours(self, name: str) -> bool:
         cfg = self.config
@@ -582,9 +624,9 @@ class Resolver:
         return nodata()
 
     def _service(self, qname: Any, qtype: int, prefix: list[str], state: State, depth: int = MAX_RECURSION_LEVEL,
-                 capped: bool = True, catalog: Catalog | None = None, dc: str = "") -> Plan:
+                 capped: bool = True, catalog: Catalog | None = None, dc: str = "", ttl: int | None = None) -> Plan:
         """A service's answer from `catalog` (default: `state`) of datacenter `dc` (default: ours);
-        hostname targets in our domains are chased in `state`."""
+        hostname targets in our domains are chased in `state`. `ttl`: instead of service_ttl."""
         cfg = self.config
         if not prefix:
             return nxdomain()
@@ -593,7 +635,7 @@ class Resolver:
         if not instances:
             return nxdomain()
         dc = dc or cfg.datacenter
-        ttl = cfg.ttl_for_service(service)
+        ttl = cfg.ttl_for_service(service) if ttl is None else ttl
         name = str(qname).lower()
         units: list[Unit] = []
         cnames: list[Unit] = []

@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 
 from meshctl.flags import FlagParser, parse_bool
@@ -18,6 +19,7 @@ from meshctl.server.agent.config import setting
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.agent.runtime import AgentOptions
 from meshctl.server.context import AgentHooks, ServerContext
+from meshctl.server.coordinates import CoordinateBatcher
 from meshctl.server.http import ui
 from meshctl.server.http.app import make_app
 from meshctl.server.http.forward import DatacenterForwarder
@@ -171,9 +173,10 @@ class Agent:
         # the WAN: a Raft server announces its serf address, a -dev server its HTTP address
         self.wan = WanPool(cfg.datacenter, cfg.retry_join_wan, self._lan_servers, default_port=cfg.serf_port)
         self.runtime = agent_runtime.AgentRuntime(cfg, self.local, self.store, self.acl)  # DNS, heartbeats
+        self.coordinates = CoordinateBatcher(self.store, cfg.node)
         self.ctx = ServerContext(
             store=self.store, agent=self.local, datacenter=cfg.datacenter, acl=self.acl, timers=self.timers,
-            wan=self.wan, cluster=self.cluster,
+            wan=self.wan, cluster=self.cluster, coordinates=self.coordinates,
             hooks=AgentHooks(reload=self.runtime.reload, monitor=self.runtime.monitor, dns_port=cfg.dns_port,
                              acl_tokens_changed=self.runtime.acl_tokens_changed))
         self.dc_forwarder = DatacenterForwarder(self.wan)
@@ -182,6 +185,7 @@ class Agent:
         self._runner: web.AppRunner | None = None
         self.reaper = TombstoneReaper(self.store)
         self.security = security.Security(cfg.security, self.store, self.acl, self.cluster)
+        self._loopback: aiohttp.ClientSession | None = None  # DNS prepared queries: this agent's HTTP API
 
     def _make_app(self) -> web.Application:
         app = make_app(self.ctx)
@@ -213,6 +217,7 @@ class Agent:
         self._wire_remote_dns()
         self.reaper.start()
         self.wan.start()
+        self.coordinates.start()
 
     def _wire_remote_dns(self) -> None:
         """DNS names of other datacenters: the WAN pool knows them and fetches their catalog data."""
@@ -222,10 +227,26 @@ class Agent:
             dns.fetch_remote = self._fetch_remote
 
     async def _fetch_remote(self, datacenter: str, path: str) -> Any:
-        """Another datacenter's data for a DNS answer, asked with the DNS token (Consul's DNS RPCs carry it)."""
+        """Another datacenter's data for a DNS answer, asked with the DNS token (Consul's DNS RPCs carry it).
+
+        A prepared query's execution (which may fail over, or be another datacenter's: `?dc=`) is
+        asked of this agent's own HTTP API, so it runs exactly as `GET /v1/query/<name>/execute`
+        does; a 404 (no such query) is None.
+        """
         tokens = self.cfg.security.acl.tokens
         token = tokens.get("dns") or tokens.get("default")
-        return await self.wan.get(datacenter, path, headers={"X-Consul-Token": token} if token else None)
+        headers = {"X-Consul-Token": token} if token else None
+        if datacenter != self.cfg.datacenter:
+            return await self.wan.get(datacenter, path, headers=headers)
+        if self._loopback is None:
+            self._loopback = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        host = self.cfg.client.split()[0]
+        async with self._loopback.get(f"http://{host}:{self.cfg.http_port}{path}", headers=headers) as resp:
+            if resp.status == 404:
+                return None
+            if resp.status != 200:
+                raise ConnectionError(f"{path}: {resp.status} {(await resp.text())[:200]}")
+            return await resp.json(content_type=None)
 
     def _lan_servers(self) -> list[dict[str, Any]]:
         """The servers of this datacenter for the WAN pool (a -dev server is alone)."""
@@ -248,7 +269,10 @@ class Agent:
 
     async def shutdown(self) -> None:
         self.reaper.stop()
+        self.coordinates.stop()
         await self.wan.close()
+        if self._loopback is not None:
+            await self._loopback.close()
         await self.dc_forwarder.close()
         await self.runtime.stop()
         self.timers.stop()

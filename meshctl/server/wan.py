@@ -143,6 +143,12 @@ class WanPool(Periodic):
         For data another datacenter has to give (DNS answers): only a 200 counts; anything else
         from every server raises NoPath. A server that cannot be reached is marked failed.
         """
+        return await self.call("GET", datacenter, path, headers=headers, timeout=timeout)
+
+    async def call(self, method: str, datacenter: str, path: str, body: Any = None,
+                   headers: Mapping[str, str] | None = None, timeout: float = GET_TIMEOUT) -> Any:
+        """`get()` with any method and a JSON body: only for requests that change nothing over
+        there (a prepared query's remote execution), since the next server is tried after any failure."""
         servers = self.servers(datacenter)
         if not servers or self._closed:
             raise NoPath(f"no server known in datacenter {datacenter}" if servers else "shutting down")
@@ -151,12 +157,13 @@ class WanPool(Periodic):
         errors = []
         for server in servers:
             try:
-                async with session.get(f"http://{server.http}{path}", headers={**(headers or {}), WAN_FORWARDED: "1"},
-                                       timeout=per_server, allow_redirects=False) as resp:
+                async with session.request(method, f"http://{server.http}{path}", json=body,
+                                           headers={**(headers or {}), WAN_FORWARDED: "1"},
+                                           timeout=per_server, allow_redirects=False) as resp:
                     if resp.status != 200:
                         errors.append(f"{server.http}: {resp.status} {(await resp.text())[:200]}")
                         continue
-                    body = await resp.json(content_type=None)
+                    answer = await resp.json(content_type=None)
             except NOT_SENT as exc:
                 self.mark_failed(server)
                 errors.append(f"{server.http}: {exc}")
@@ -165,7 +172,7 @@ class WanPool(Periodic):
                 errors.append(f"{server.http}: {exc or type(exc).__name__}")
                 continue
             server.alive = True
-            return body
+            return answer
         raise NoPath(f"datacenter {datacenter}: {'; '.join(errors)}")
 
     def mark_failed(self, server: WanServer) -> None:

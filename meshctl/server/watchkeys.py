@@ -12,6 +12,8 @@ SESSIONS = "sessions"
 EVENTS = "events"
 ACL = "acl"
 TABLES = (KVS, NODES, SERVICES, CHECKS, SESSIONS, EVENTS, ACL)
+QUERIES = "queries"  # prepared queries (their index is kept apart from TABLES: see state/queries.py)
+COORDINATES = "coordinates"
 EVERYTHING = "*"  # a snapshot restore changes everything
 
 KV_PREFIX = "kv:"

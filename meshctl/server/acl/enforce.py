@@ -24,6 +24,7 @@ from meshctl.server.acl.authorizer import Authorizer, AuthorizerCache, compile_r
 from meshctl.server.acl.policy import GLOBAL_MANAGEMENT_RULES, SINGLES
 from meshctl.server.context import DNSCheck, Enforcer, KeyItem, Record, Value
 from meshctl.server.http.common import HTTPError
+from meshctl.server.state.queries import REDACTED
 
 if TYPE_CHECKING:
     from meshctl.server.http.common import Request
@@ -183,6 +184,20 @@ class ACLEnforcer(Enforcer):
 
     def filter_members(self, req: Request, items: list[Record]) -> list[Record]:
         return self._keep(req, items, lambda a, m: a.allowed("node", _text(m, "Name"), "read"))
+
+    def filter_queries(self, req: Request, items: list[Record], by_id: bool = False) -> list[Record]:
+        authz = self.for_request(req)
+        if authz.allowed("acl", "", "write"):  # management: every query, tokens shown
+            return items
+
+        def readable(a: Authorizer, q: Record) -> bool:
+            template = q.get("Template")
+            if not q.get("Name") and not (isinstance(template, Mapping) and template.get("Type")):
+                return by_id
+            return a.allowed("query", _text(q, "Name", ""), "read")
+
+        kept = self._keep(req, items, readable)
+        return [{**q, "Token": REDACTED} if q.get("Token") else q for q in kept]  # type: ignore[misc]
 
     # ------------------------------------------------------------------ DNS
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -40,11 +41,12 @@ from meshctl.server.agent.runtime import (
 from meshctl.server.agent.servers import CONNECT_TIMEOUT, NoServers, ServerPool
 from meshctl.server.commands import Command, to_wire
 from meshctl.server.context import AgentHooks, ServerContext
+from meshctl.server.coordinates import Coordinate, Vivaldi
 from meshctl.server.dns import FORWARD, DNSConfig
 from meshctl.server.http import agent as agent_area
 from meshctl.server.http import ui
 from meshctl.server.http.app import consul_errors
-from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, respond
+from meshctl.server.http.common import CTX_KEY, ORIGIN_NODE_HEADER, HTTPError, Request, Route, respond
 from meshctl.server.state import State, StateError
 from meshctl.server.store import FixedLeader
 from meshctl.server.watch import WatchHub
@@ -76,6 +78,8 @@ class RemoteStore(FixedLeader):
         self.pool = pool
         self.state = State(datacenter)  # always empty: reads are proxied
         self.hub = WatchHub()
+        self.vivaldi = Vivaldi()  # this node's network coordinate, moved by each heartbeat's round trip
+        self.last_rtt: float | None = None
 
     @property
     def leader(self) -> str:  # type: ignore[override]  # FixedLeader's attribute, computed here
@@ -115,11 +119,23 @@ class RemoteStore(FixedLeader):
         return body["Node"], dict(body.get("Services") or {}), {c["CheckID"]: c for c in checks}
 
     async def heartbeat(self, node: str) -> None:
+        """One heartbeat; its round trip moves this node's coordinate (meshctl/server/coordinates.py)."""
+        body = {"Node": node, "Coord": self.vivaldi.coordinate.to_json(), "RTT": self.last_rtt}
+        started = time.monotonic()
         # repeating a heartbeat is harmless: it may go to the next server after any failure
-        reply = await self.pool.call("PUT", "/v1/internal/meshctl/heartbeat", json_body={"Node": node},
+        reply = await self.pool.call("PUT", "/v1/internal/meshctl/heartbeat", json_body=body,
                                      timeout=HEARTBEAT_TIMEOUT, safe=True)
+        rtt = time.monotonic() - started
         if reply.status != 200:
             raise StateError(reply.text)
+        answer = reply.json()
+        if isinstance(answer, dict):
+            try:
+                server = Coordinate.from_json(answer.get("Coord"))
+            except ValueError:
+                return
+            self.vivaldi.update(server, rtt)
+            self.last_rtt = rtt
 
 
 class ForwardingResolver:
@@ -289,6 +305,8 @@ class ClientAgent:
         """Any API call the client does not own goes to a server as it is (failing over as `ServerPool` allows)."""
         assert self.pool is not None and self.proxy_session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        if request.method == "GET":  # reads: `near=_agent` (and a query's Near "_agent") is this node
+            headers[ORIGIN_NODE_HEADER] = self.cfg.node
         body = await request.read()
         try:
             reply = await self.pool.call(request.method, request.raw_path, body=body or None, headers=headers,

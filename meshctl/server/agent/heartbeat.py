@@ -5,7 +5,8 @@ A client agent has no store: it applies its catalog writes on a server through
 (`register`, `deregister`, `check_update`) and authorizes them as `node:write` on the
 command's node — nothing a caller could not already do with /v1/catalog/register, so the
 endpoint opens no new door. Each client also sends `PUT /v1/internal/meshctl/heartbeat`
-every second to the server it uses (any server: it fails over); `HeartbeatMonitor` turns a
+every second to the server it uses (any server: it fails over), with its network coordinate and
+the round trip of its last heartbeat, and gets the server's coordinate back (coordinates.py); `HeartbeatMonitor` turns a
 silent node's serfHealth check critical (which invalidates its sessions in the state machine
 and takes its services out of DNS and ?passing), and passing again when it is heard from. Client agents resolve the tokens of
 their local requests through `GET /v1/internal/meshctl/acl/resolve` (meshctl/server/acl/remote.py).
@@ -117,7 +118,13 @@ async def internal_heartbeat(req: Request) -> web.Response:
         raise HTTPError(400, "Missing node name")
     req.authorize("node", node, "write")
     await monitor.beat(node)
-    return respond(req, True)
+    batcher = req.ctx.coordinates
+    if batcher is None or "Coord" not in body:  # a client agent that sends no coordinate gets what it always got
+        return respond(req, True)
+    rtt = body.get("RTT")
+    if body["Coord"] is not None and isinstance(rtt, (int, float)) and not isinstance(rtt, bool):
+        batcher.observe(node, body["Coord"], float(rtt))
+    return respond(req, {"Coord": batcher.coordinate()})
 
 
 @route(ROUTES, "GET", "/v1/internal/meshctl/info")

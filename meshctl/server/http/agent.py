@@ -28,7 +28,10 @@ async def _call(coro: Any) -> None:
 @route(ROUTES, "GET", "/v1/agent/self")
 async def agent_self(req: Request) -> web.Response:
     req.authorize("agent", req.ctx.agent.node_name, "read")
-    return respond(req, req.ctx.agent.self_json())
+    body = req.ctx.agent.self_json()
+    if req.ctx.coordinates is not None:  # a server's own estimate (meshctl/server/coordinates.py)
+        body["Coord"] = req.ctx.coordinates.coordinate()
+    return respond(req, body)
 
 
 @route(ROUTES, "GET", "/v1/agent/members")

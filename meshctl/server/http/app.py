@@ -13,10 +13,12 @@ from meshctl.server.http import (
     acl,
     agent,
     catalog,
+    coordinate,
     event,
     health,
     kv,
     operator,
+    query,
     session,
     status,
     telemetry,
@@ -28,7 +30,7 @@ from meshctl.server.metrics import TELEMETRY
 from meshctl.server.state import StateError
 
 log = logging.getLogger(__name__)
-AREAS = [kv, txn, catalog, health, agent, session, event, status, operator, acl, ui, telemetry]
+AREAS = [kv, txn, catalog, health, agent, session, event, status, operator, acl, query, coordinate, ui, telemetry]
 MAX_BODY = 8 * 1024 * 1024
 
 

@@ -24,7 +24,11 @@ from meshctl.server.http.common import (
     respond,
     route,
 )
+<<<<<<< HEAD
 from meshctl.server.state.records import service_node_json
+=======
+from meshctl.server.http.coordinate import nearest_first
+>>>>>>> queries
 
 ROUTES: list[Route] = []
 
@@ -122,7 +126,8 @@ async def nodes(req: Request) -> web.Response:
 
     def run() -> Result:
         index, items = state.catalog_nodes()
-        return Result(index, req.ctx.acl.filter_nodes(req, _visible_nodes(req, items)))
+        items = nearest_first(req, req.ctx.acl.filter_nodes(req, _visible_nodes(req, items)), lambda n: n["Node"])
+        return Result(index, items)
 
     return await blocking(req, run, Watch(keys=[wk.NODES]))
 
@@ -166,7 +171,12 @@ async def service(req: Request) -> web.Response:
     def run() -> Result:  # instances the token may not read are filtered out, as Consul does
         index, items = state.catalog_service(name, tags)
         items = [i for i in items if meta_matches(i["NodeMeta"], meta)]
+<<<<<<< HEAD
         return Result(index, req.ctx.acl.filter_nodes(req, apply_filter(req, items, selectors.SERVICE_NODE)))
+=======
+        items = req.ctx.acl.filter_nodes(req, apply_filter(req, items))
+        return Result(index, nearest_first(req, items, lambda i: i["Node"]))
+>>>>>>> queries
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))
 

@@ -7,6 +7,7 @@ and return a `Result` plus what they watch; the wait loop lives here once.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
@@ -78,6 +79,13 @@ class Request:
         self.match = raw.match_info
         self.checks: list[tuple[str, str, str]] = []  # permissions granted so far (re-checked on wake-up)
         self.filtered = False  # ACLs dropped items from the answer (X-Consul-Results-Filtered-By-ACLs)
+        self.token_override: str | None = None  # see as_token
+
+    def as_token(self, token: str) -> Request:
+        """This request as if it carried `token` (a prepared query's captured token filters its results)."""
+        other = copy.copy(self)
+        other.token_override = token
+        return other
 
     def flag(self, name: str) -> bool:
         """Presence-based boolean (`?recurse`, `?keys`, `?raw`...): the value is ignored."""
@@ -116,6 +124,8 @@ class Request:
     @property
     def token(self) -> str:
         """?token=, then X-Consul-Token, then Authorization: Bearer."""
+        if self.token_override is not None:
+            return self.token_override
         if "token" in self.query:
             return self.query["token"]
         header = self.raw.headers.get("X-Consul-Token")

@@ -45,7 +45,8 @@ NO_PATH = "No path to datacenter"
 # Requests Consul answers locally whatever their ?dc= (the agent's own view, the WAN list itself).
 LOCAL_ONLY = ("/v1/agent/", "/v1/catalog/datacenters", "/v1/coordinate/datacenters", "/v1/event/list",
               "/v1/internal/", "/v1/meshctl/")
-READ_AREAS = ("/v1/kv/", "/v1/catalog/", "/v1/health/", "/v1/coordinate/", "/v1/operator/raft/configuration")
+READ_AREAS = ("/v1/kv/", "/v1/catalog/", "/v1/health/", "/v1/coordinate/", "/v1/query",
+              "/v1/operator/raft/configuration")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 LEADER_WAIT = 10.0  # how long a request waits for a leader during an election
 

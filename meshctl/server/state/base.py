@@ -43,6 +43,10 @@ class StateBase:
         self.node_index: dict[str, int] = {}
         self.now = 0.0  # the latest command time seen; commands carry their time in "Now"
         self.acl: dict[str, Any] = {}  # tokens, policies, roles (acl/state.py)
+        self.queries: dict[str, Record] = {}  # prepared queries by ID (queries.py)
+        self.query_index = 1
+        self.coordinates: dict[str, Record] = {}  # node -> {Node, Segment, Coord} (coordinates.py)
+        self.coordinate_index = 1
         self._changed: set[str] = set()
         self._write_index: int | None = None
         self._undo: dict[str, Any] | None = None  # a KV transaction's undo log (txn.py), else None

@@ -10,6 +10,7 @@ from meshctl.server import watchkeys as wk
 from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef, StateError
 from meshctl.server.fields import UnknownField, locality, service_addresses
 from meshctl.server.state.base import STATUS_ORDER, Record
+from meshctl.server.state.coordinates import CoordinatesMixin
 from meshctl.server.state.records import agent_service_json, definition_record, has_tags, service_node_json
 from meshctl.server.state.sessions import SessionsMixin
 
@@ -22,7 +23,7 @@ def _decoded(decode: Callable[[Any], Any], value: Any) -> Any:
         raise StateError(str(exc)) from None
 
 
-class CatalogMixin(SessionsMixin):
+class CatalogMixin(SessionsMixin, CoordinatesMixin):
     # ------------------------------------------------------------------ writes
 
     def _apply_register(self, cmd: Register) -> bool:
@@ -199,6 +200,7 @@ class CatalogMixin(SessionsMixin):
             self.node_index.pop(node, None)
             self.services.pop(node, None)
             self.checks.pop(node, None)
+            self.drop_node_coordinate(node)
             for sid, sess in list(self.sessions.items()):
                 if sess["Node"] == node:
                     self._invalidate_session(sid)

@@ -6,7 +6,7 @@ import base64
 import copy
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import (
@@ -21,14 +21,18 @@ from meshctl.server.commands import (
     ACLTokenSet,
     CheckUpdate,
     Command,
+    CoordinateUpdate,
     Deregister,
     EventFire,
+    JSONObject,
     KVDelete,
     KVDeleteCAS,
     KVDeleteTree,
     KVLock,
     KVSet,
     KVUnlock,
+    QueryDelete,
+    QuerySet,
     Register,
     Restore,
     ServerMember,
@@ -44,7 +48,10 @@ from meshctl.server.state.events import EventsMixin
 from meshctl.server.state.kv import KVEntry, b64
 from meshctl.server.state.txn import TxnMixin
 
-SNAPSHOT_FORMAT = 1  # State.snapshot()["Format"]; snapshots without one are format 0 (same fields)
+# State.snapshot()["Format"]: 2 added the optional "Queries" and "Coordinates" (written only when the
+# store has or had some, so a store without them writes what format 1 wrote); 1 and 0 (no Format,
+# the same fields as 1) restore unchanged, with no queries and no coordinates.
+SNAPSHOT_FORMAT = 2
 
 Handler = Callable[[Any, Any], object]  # (state, command) -> result
 
@@ -93,7 +100,7 @@ class State(TxnMixin, EventsMixin):
         return self._snapshot([snapshot_kv(e) for e in self.kv.values()])
 
     def _snapshot(self, kv: list[list[Any]]) -> SnapshotData:
-        return {
+        snap: SnapshotData = {
             "Format": SNAPSHOT_FORMAT,
             "Datacenter": self.datacenter,
             "Index": self.index,
@@ -112,6 +119,11 @@ class State(TxnMixin, EventsMixin):
             "Now": self.now,
             "ACL": _acl().snapshot(self.acl),
         }
+        if self.queries or self.query_index > 1:
+            snap["Queries"] = {"Index": self.query_index, "Items": cast(JSONObject, self.queries)}
+        if self.coordinates:
+            snap["Coordinates"] = {"Index": self.coordinate_index, "Items": cast(JSONObject, self.coordinates)}
+        return snap
 
     def snapshot_view(self) -> tuple[dict[str, Any], list[KVEntry]]:
         """The state now, cheap to take: `snapshot()` without its "KV", which the entries give
@@ -120,8 +132,10 @@ class State(TxnMixin, EventsMixin):
         entries = list(self.kv.values())
         for key in ("Tombstones", "LockDelays", "TableIndex", "ServiceIndex", "NodeIndex"):
             snap[key] = dict(snap[key])
-        for key in ("Nodes", "Services", "Checks", "Sessions", "Events", "ACL"):  # records change in place
-            snap[key] = copy.deepcopy(snap[key])
+        for key in ("Nodes", "Services", "Checks", "Sessions", "Events", "ACL", "Queries",
+                    "Coordinates"):  # records change in place
+            if key in snap:
+                snap[key] = copy.deepcopy(snap[key])
         return snap, entries
 
     def _apply_restore(self, cmd: Restore) -> bool:
@@ -145,6 +159,11 @@ class State(TxnMixin, EventsMixin):
         fresh.service_index, fresh.node_index = dict(snap["ServiceIndex"]), dict(snap["NodeIndex"])
         fresh.now = snap.get("Now", 0.0)
         fresh.acl = _acl().restore(snap.get("ACL"))
+        for key, table, index in (("Queries", "queries", "query_index"),
+                                  ("Coordinates", "coordinates", "coordinate_index")):
+            part = snap.get(key) or {}
+            setattr(fresh, table, dict(part.get("Items") or {}))
+            setattr(fresh, index, int(part.get("Index") or 1))
         self.__dict__.update(fresh.__dict__)
         self._changed = {wk.EVERYTHING}
         return True
@@ -166,6 +185,9 @@ _handlers: dict[type[Command], Handler] = {
     EventFire: State._apply_event_fire,
     TombstoneReap: State._apply_tombstone_reap,
     Restore: State._apply_restore,
+    QuerySet: State._apply_query_set,
+    QueryDelete: State._apply_query_delete,
+    CoordinateUpdate: State._apply_coordinate_update,
     **{cls: State._apply_acl for cls in (ACLInit, ACLBootstrap, ACLTokenSet, ACLTokenDelete, ACLPolicySet,
                                          ACLPolicyDelete, ACLRoleSet, ACLRoleDelete)},
 }

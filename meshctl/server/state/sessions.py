@@ -6,10 +6,11 @@ from meshctl.server import watchkeys as wk
 from meshctl.server.commands import SessionCreate, SessionDestroy, StateError
 from meshctl.server.state.base import MAX_LOCK_DELAY_NS, Record
 from meshctl.server.state.kv import KVEntry, KVMixin
+from meshctl.server.state.queries import QueriesMixin
 from meshctl.server.state.records import session_json
 
 
-class SessionsMixin(KVMixin):
+class SessionsMixin(KVMixin, QueriesMixin):
     def _apply_session_create(self, cmd: SessionCreate) -> str:
         sess: Record = dict(cmd.session)
         node = sess.get("Node", "")
@@ -44,6 +45,7 @@ class SessionsMixin(KVMixin):
         if sess is None:
             return
         self.bump(wk.SESSIONS, wk.session(sid))
+        self.drop_session_queries(sid)
         delay = min(int(sess.get("LockDelay") or 0), MAX_LOCK_DELAY_NS) / 1e9
         for entry in [e for e in self.kv.values() if e.session == sid]:
             if delay:
