@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("MESHCTL_TEST_CACHE") or Path.home() / ".cache" / "meshctl-tests")
 BUSYBOX_IMAGE = "meshtest-busybox:latest"
-BUSYBOX_APPLETS = ("sh", "httpd", "nc", "sleep", "true", "false", "test", "rm", "touch", "echo", "cat", "kill")
+BUSYBOX_APPLETS = ("sh", "httpd", "nc", "sleep", "true", "false", "test", "rm", "touch", "echo", "cat", "kill", "mkdir")
 MESHCTL_IMAGE = "meshtest-meshctl:latest"
 
 
