@@ -20,7 +20,6 @@ COPY meshctl /src/meshctl
 # the wheel of this checkout, installed with its dependencies into a venv copied whole below;
 # pip and setuptools are not needed at run time
 RUN python3 -m venv /opt/meshctl \
- && /opt/meshctl/bin/pip install --no-cache-dir --quiet --upgrade pip \
  && /opt/meshctl/bin/pip wheel --no-cache-dir --quiet --no-deps --wheel-dir /tmp/dist /src \
  && /opt/meshctl/bin/pip install --no-cache-dir --quiet "$(ls /tmp/dist/meshctl-*.whl)[fast]" \
  && /opt/meshctl/bin/pip uninstall --quiet --yes pip setuptools \

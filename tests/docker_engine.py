@@ -312,10 +312,35 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def build_meshctl_image(d: Dockerd, tag: str = MESHCTL_IMAGE) -> str:
-    """The repository's Dockerfile built offline on the Debian python image; returns `tag`."""
+    """The repository's Dockerfile built offline on the Debian python image; returns `tag`.
+
+    The image is saved under the cache keyed by everything the build reads, so a session on an
+    unchanged checkout loads it instead of building it again (only the latest is kept).
+    """
+    house = wheelhouse()
+    saved = CACHE / f"meshctl-image-{_context_key(PYTHON_ROOTFS.image, house)}.tar"
+    if saved.exists():
+        d.docker("load", "--input", str(saved), timeout=300)
+        return tag
     base = import_rootfs(d, PYTHON_ROOTFS)
-    with serve_directory(wheelhouse()) as links:
+    with serve_directory(house) as links:
         d.docker("build", "--network", "host", "--tag", tag, "--build-arg", f"BASE={base}",
                  "--build-arg", f"PIP_FIND_LINKS={links}", "--build-arg", "PIP_NO_INDEX=1",
                  str(REPO), timeout=900)
+    with _cache_lock("meshctl-image"):
+        for old in CACHE.glob("meshctl-image-*.tar"):
+            old.unlink(missing_ok=True)
+        partial = saved.with_suffix(".partial")
+        d.docker("save", "--output", str(partial), tag, timeout=300)
+        partial.rename(saved)
     return tag
+
+
+def _context_key(*extra: object) -> str:
+    """A hash of the build's inputs: the Dockerfile, what .dockerignore lets in, `extra`."""
+    digest = hashlib.sha256(json.dumps([str(e) for e in extra]).encode())
+    files = [REPO / "Dockerfile", REPO / ".dockerignore", REPO / "pyproject.toml", REPO / "README.md"]
+    files += sorted(p for p in (REPO / "meshctl").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
