@@ -1,7 +1,7 @@
 # meshctl — the two commands of a fresh machine are `make run` and `make test`.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES = docker.io haproxy nginx dnsutils git busybox-static victoria-metrics patroni python3-consul postgresql chromium chromium-driver prometheus
+APT_PACKAGES = docker.io docker-compose debootstrap haproxy nginx dnsutils git busybox-static victoria-metrics patroni python3-consul postgresql chromium chromium-driver prometheus
 
 .PHONY: install system-deps bench-deps run test unit lint bench
 

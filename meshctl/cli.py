@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from meshctl import __version__
+from meshctl.process import init
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "acl": ("meshctl.commands.acl", "Interact with the ACL system: bootstrap, tokens, policies, roles"),
@@ -43,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def usage() -> str:
     """The top-level help text."""
     width = max(len(name) for name in COMMANDS) + 4
-    lines = ["Usage: meshctl [--version] [--help] <command> [args]", "", "Available commands are:"]
+    lines = ["Usage: meshctl [--version] [--help] [-reap] <command> [args]", "", "Available commands are:"]
     lines += [f"    {name.ljust(width)}{synopsis}" for name, (_, synopsis) in sorted(COMMANDS.items())]
     return "\n".join(lines) + "\n"
 
@@ -58,6 +59,9 @@ def load(name: str) -> Callable[[list[str]], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `meshctl <command> [args]`; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    reaping, args = init.wanted(args)  # PID 1 in a container, `-reap` or MESHCTL_REAP=1
+    if reaping and (code := init.supervise()) is not None:
+        return code
     if not args:
         sys.stderr.write(usage())
         return 1

@@ -13,7 +13,8 @@
 
 `meshctl.child.Child` (a supervised, restartable command) is built on these. The modules:
 `group` (process groups: start, signal, poll, stop, reap), `signals` (installing and restoring
-signal handlers; signal names), `command` (a command run to its end; exit codes in Go's words).
+signal handlers; signal names), `command` (a command run to its end; exit codes in Go's words),
+`init` (meshctl as a container's PID 1: reaps orphans, forwards signals; wired in meshctl/cli.py).
 """
 
 from meshctl.process.command import describe_exit, exit_status, run_command, shell_command
