@@ -24,11 +24,8 @@ from meshctl.server.http.common import (
     respond,
     route,
 )
-<<<<<<< HEAD
-from meshctl.server.state.records import service_node_json
-=======
 from meshctl.server.http.coordinate import nearest_first
->>>>>>> queries
+from meshctl.server.state.records import service_node_json
 
 ROUTES: list[Route] = []
 
@@ -171,12 +168,8 @@ async def service(req: Request) -> web.Response:
     def run() -> Result:  # instances the token may not read are filtered out, as Consul does
         index, items = state.catalog_service(name, tags)
         items = [i for i in items if meta_matches(i["NodeMeta"], meta)]
-<<<<<<< HEAD
-        return Result(index, req.ctx.acl.filter_nodes(req, apply_filter(req, items, selectors.SERVICE_NODE)))
-=======
-        items = req.ctx.acl.filter_nodes(req, apply_filter(req, items))
+        items = req.ctx.acl.filter_nodes(req, apply_filter(req, items, selectors.SERVICE_NODE))
         return Result(index, nearest_first(req, items, lambda i: i["Node"]))
->>>>>>> queries
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))
 

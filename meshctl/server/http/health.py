@@ -45,12 +45,8 @@ async def _checks_view(req: Request, run_query: Callable[[], tuple[int, list[dic
                        watch: Watch) -> web.Response:
     def run() -> Result:
         index, checks = run_query()
-<<<<<<< HEAD
-        return Result(index, req.ctx.acl.filter_checks(req, apply_filter(req, checks, selectors.HEALTH_CHECK)))
-=======
-        checks = req.ctx.acl.filter_checks(req, apply_filter(req, checks))
+        checks = req.ctx.acl.filter_checks(req, apply_filter(req, checks, selectors.HEALTH_CHECK))
         return Result(index, nearest_first(req, checks, lambda c: c["Node"]))
->>>>>>> queries
 
     return await blocking(req, run, watch)
 
@@ -97,13 +93,8 @@ async def service(req: Request) -> web.Response:
     def run() -> Result:  # entries the token may not read are filtered out, as Consul does
         index, entries = state.health_service(name, tags, passing)
         entries = [e for e in entries if meta_matches(e["Node"]["Meta"], meta)]
-<<<<<<< HEAD
         entries = req.ctx.acl.filter_health(req, apply_filter(req, entries, selectors.SERVICE_ENTRY))
-        return Result(index, entries)
-=======
-        entries = req.ctx.acl.filter_health(req, apply_filter(req, entries))
         return Result(index, nearest_first(req, entries, lambda e: e["Node"]["Node"]))
->>>>>>> queries
 
     return await blocking(req, run, Watch(keys=[wk.service(name)]))
 
