@@ -15,8 +15,16 @@ The loop (consul's command/lock/lock.go): acquire → start the child with
   `monitor_retry` retries 1s apart): SIGTERM the child, SIGKILL after `kill_timeout`,
   release, then exit 1 — or, with `reacquire`, wait for the lock again.
 
-`kill_timeout` (5s) + `monitor_retry` (3 × 1s) stay below the default lock-delay (15s): a
-holder that lost its lock has stopped its child before anyone else may take the lock.
+Stopping before anyone else may hold the lock: the cluster can hand the lock over at the
+earliest one lock-delay (15s) after the session was last known alive — its node's check can
+fail (~5s after its server stops answering) and invalidate it at any moment — and 2×TTL plus
+the lock-delay after the last renewal when only the TTL runs out. So the session is renewed
+every 4s, and when no renewal sent in the last `lock-delay − kill_timeout − STOP_MARGIN`
+seconds (15 − 5 − 2 = 8s by default) has succeeded, the lock counts as lost even if the agent
+never answers: the child gets SIGTERM, SIGKILL `kill_timeout` later, and is gone STOP_MARGIN
+(2s: delivery, reaping, a loaded host) before the lock-delay could end — in practice some 7s
+more, the failure detection. A `kill_timeout` (or a lock-delay) leaving under 3s of renewal
+time gets a warning: the renewal window stays 3s, and a slow child may outlive the lock.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from meshctl.client import Client, ConsulError
 from meshctl.client.lock import (
     DEFAULT_SESSION_TTL,
     DEFAULT_WAIT_TIME,
+    MIN_BELIEF,
     SEMAPHORE_KEY,
     Lock,
     LockConflict,
@@ -44,13 +53,16 @@ from meshctl.client.lock import (
     LockNotHeld,
     Semaphore,
     go_path_join,
+    hold_window,
 )
+from meshctl.flags import format_duration, parse_duration
 
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 RELAYED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 MONITOR_RETRY_TIME = 1.0  # consul lock's defaultMonitorRetryTime
 REACQUIRE_PAUSE = 5.0
 SIGNAL_POLL = 0.05  # how often the main thread wakes up to run pending signal handlers
+STOP_MARGIN = 2.0  # the child is gone this long before the lock-delay could end
 
 
 @dataclass
@@ -84,6 +96,22 @@ class LockConfig:
         if self.monitor_retry < 0:
             return "Number for 'monitor-retry' must be >= 0"
         return None
+
+    def lock_delay_warning(self) -> str | None:
+        """A warning when the child may take longer to stop than the lock-delay protects, or None."""
+        delay = None if self.lock_delay is None else parse_duration(self.lock_delay)
+        window = hold_window(parse_duration(self.session_ttl), delay)
+        if self.stop_time <= window - MIN_BELIEF:
+            return None
+        longest = format_duration(max(window - MIN_BELIEF - STOP_MARGIN, 0.0))
+        return (f"Warning: kill timeout {format_duration(self.kill_timeout)} is too long for the session's "
+                f"{format_duration(window)} lock-delay (at most {longest}): a child slow to stop may "
+                "outlive the lock")
+
+    @property
+    def stop_time(self) -> float:
+        """How long the child may take to stop: the lock counts as lost that long early."""
+        return self.kill_timeout + STOP_MARGIN
 
     @property
     def session_name(self) -> str:
@@ -144,6 +172,7 @@ class LockRunner:
             session_name=cfg.session_name, session_ttl=cfg.session_ttl, lock_delay=cfg.lock_delay,
             monitor_retries=cfg.monitor_retry, monitor_retry_time=MONITOR_RETRY_TIME,
             try_once=cfg.timeout > 0, wait_time=cfg.timeout if cfg.timeout > 0 else DEFAULT_WAIT_TIME,
+            stop_time=cfg.stop_time,
         )
         if cfg.limit == 1:
             # The `.lock` suffix makes a lock and a semaphore on one prefix conflict visibly.
@@ -162,6 +191,9 @@ class LockRunner:
         if problem:
             self.error(problem)
             return 1
+        warning = self.cfg.lock_delay_warning()
+        if warning:
+            self.error(warning)
         try:
             self.client.agent.node_name()
         except ConsulError as e:

@@ -25,7 +25,10 @@ Consul sessions prefer liveness over safety: a lock can be lost at any time (ses
 invalidated, key deleted, agent unreachable past the monitor's retries). `lost` is set and
 the `on_lost` callbacks run when that happens; a holder must then stop acting as one. The
 session's lock-delay (default 15s) keeps anyone else from taking the lock for that long
-after an invalidation, which is the time the old holder has to notice and stop.
+after an invalidation, which is the time the old holder has to notice and stop: so `lost` is
+also set when no session renewal has succeeded for that long (or the TTL, if shorter), even
+if the agent never answers — a holder talking to a paused server stops believing before the
+cluster can invalidate its session and let the lock-delay run out.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ DEFAULT_SESSION_TTL = "15s"
 DEFAULT_WAIT_TIME = 15.0  # one blocking read while waiting for the lock
 DEFAULT_RETRY_TIME = 5.0  # pause after an acquire refused by lock-delay
 DEFAULT_MONITOR_RETRY_TIME = 2.0
+DEFAULT_LOCK_DELAY = 15.0  # the server's, when a session is created without one
 
 
 class LockOptions(TypedDict, total=False):
@@ -73,6 +77,7 @@ class LockOptions(TypedDict, total=False):
     wait_time: float
     try_once: bool
     retry_time: float
+    stop_time: float
 
 
 class LockError(Exception):
@@ -124,62 +129,124 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (Unreachable, ServerError))
 
 
-class SessionRenewer:
-    """Renew a TTL session every TTL/2, as the Go api's `RenewPeriodic` does.
+RENEW_RETRY = 1.0  # pause after a failed renewal (RenewPeriodic's)
+MIN_BELIEF = 3.0  # the shortest belief window a contender accepts (renewals every 1.5s)
 
-    On an error it retries every second; `on_gone(reason)` runs (once) when the session no
-    longer exists (renew answered 404) or when no renewal succeeded for a whole TTL.
+
+def hold_window(ttl: float, lock_delay: float | None) -> float:
+    """How long after a renewal was sent the cluster cannot give the lock to anyone else.
+
+    A TTL session outlives its last renewal by 2×TTL on the leader, and then its locks stay
+    blocked for the lock-delay; but a failed node check (the node of the session's agent
+    unreachable for ~5 s) invalidates the session at any time, so only the lock-delay is sure.
+    Bounded by the TTL as Consul's RenewPeriodic is. None is the server's default, 15 s. A
+    lock-delay of 0 protects nothing (the TTL is then used, as in Consul).
+    """
+    delay = DEFAULT_LOCK_DELAY if lock_delay is None else lock_delay
+    return min(ttl, delay) if delay > 0 else ttl
+
+
+class SessionRenewer:
+    """Renew a TTL session, as the Go api's `RenewPeriodic` does, on a deadline nothing can stretch.
+
+    Renewals run every `window`/2 (`window`: `hold_window(...)` minus `lead`), retried every
+    second after an error; each request times out when the window would end. `on_expired(reason)`
+    runs when no renewal *sent* within the last `window` seconds has succeeded — a watchdog timer
+    fires it on time even while a request hangs on a paused server — and once more, finally,
+    when the session is gone (404). After an expiry it keeps renewing: only the server knows
+    whether the session is gone, and a contender still acquiring needs it.
     """
 
     def __init__(self, client: Client, session_id: str, ttl: str | float,
-                 on_gone: Callable[[str], object] | None = None) -> None:
+                 on_expired: Callable[[str], object] | None = None, *, lock_delay: float | None = None,
+                 lead: float = 0.0) -> None:
         self.client = client
         self.session_id = session_id
         self.ttl = parse_duration(ttl)
-        self.on_gone = on_gone
+        self.lock_delay = lock_delay
+        self.lead = lead
+        self.on_expired = on_expired
+        self.renewed_at = time.monotonic()  # when the last successful renewal was sent
+        self.last_error: BaseException | None = None
         self._stop = threading.Event()
+        self._mutex = threading.Lock()
+        self._watchdog: threading.Timer | None = None
         self._thread = threading.Thread(target=self._run, name=f"renew-{session_id[:8]}", daemon=True)
+
+    @property
+    def window(self) -> float:
+        """Seconds after `renewed_at` until which the session is sure to hold its locks, less `lead`.
+
+        Never under MIN_BELIEF: a lock-delay shorter than `lead` + MIN_BELIEF is not fully
+        protected (renewals every 1.5 s are the most this asks of a server).
+        """
+        return max(hold_window(self.ttl, self.lock_delay) - self.lead, MIN_BELIEF)
+
+    @property
+    def fresh(self) -> bool:
+        """Whether a renewal sent less than `window` seconds ago succeeded."""
+        return time.monotonic() < self.renewed_at + self.window
 
     def start(self) -> SessionRenewer:
         """Start renewing in a background thread."""
+        self._arm(self.renewed_at)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop renewing (does not destroy the session)."""
         self._stop.set()
+        with self._mutex:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+
+    def _arm(self, sent: float) -> None:
+        """A renewal sent at `sent` succeeded: restart the watchdog for the window from then."""
+        with self._mutex:
+            if self._stop.is_set():
+                return
+            self.renewed_at = max(self.renewed_at, sent)
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            delay = max(0.0, self.renewed_at + self.window - time.monotonic())
+            self._watchdog = threading.Timer(delay, self._expire)
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
+    def _expire(self) -> None:
+        if not self.fresh:
+            error = self.last_error or "no answer yet"
+            self._report(f"session not renewed for {self.window:g}s: {error}")
 
     def _run(self) -> None:
-        ttl = self.ttl
-        wait = ttl / 2
-        last_renew = time.monotonic()
-        last_error: BaseException | None = None
-        while True:
-            if time.monotonic() - last_renew > ttl:
-                self._gone(f"session not renewed for {ttl:g}s: {last_error}")
-                return
-            if self._stop.wait(wait):
-                return
+        wait = self.window / 2
+        while not self._stop.wait(wait):
+            sent = time.monotonic()
+            # A renewal still unanswered when the window ends is worth nothing: time it out then,
+            # and never less than a second (the window may be over while acquiring).
+            timeout = max(self.renewed_at + self.window - sent, RENEW_RETRY)
             try:
-                entry = self.client.session.renew(self.session_id)
+                entry = self.client.session.renew(self.session_id, timeout=timeout)
             except ConsulError as e:
                 log.debug("renewing session %s failed: %s", self.session_id, e)
-                wait, last_error = 1.0, e
+                wait, self.last_error = RENEW_RETRY, e
                 continue
             if self._stop.is_set():
                 return
             if entry is None:
-                self._gone(f"session {self.session_id} expired")
+                self._report(f"session {self.session_id} expired")
                 return
             try:
-                ttl = parse_duration(entry.get("TTL") or ttl)  # the server may raise it
+                self.ttl = parse_duration(entry.get("TTL") or self.ttl)  # the server may raise it
             except ValueError:
                 pass
-            wait, last_renew = ttl / 2, time.monotonic()
+            self.last_error = None
+            self._arm(sent)
+            wait = self.window / 2
 
-    def _gone(self, reason: str) -> None:
-        if not self._stop.is_set() and self.on_gone is not None:
-            self.on_gone(reason)
+    def _report(self, reason: str) -> None:
+        if not self._stop.is_set() and self.on_expired is not None:
+            self.on_expired(reason)
 
 
 class _Contender:
@@ -205,8 +272,11 @@ class _Contender:
         wait_time: float = DEFAULT_WAIT_TIME,
         try_once: bool = False,
         retry_time: float = DEFAULT_RETRY_TIME,
+        stop_time: float = 0.0,
     ) -> None:
         parse_duration(session_ttl)  # validate early, as LockOpts does
+        if lock_delay is not None:
+            parse_duration(lock_delay)
         self.client = client
         self.value = value.encode() if isinstance(value, str) else value
         self.session = session
@@ -220,6 +290,7 @@ class _Contender:
         self.wait_time = wait_time
         self.try_once = try_once
         self.retry_time = retry_time
+        self.stop_time = stop_time
         self.lost = threading.Event()
         self.lost_reason: str | None = None
         self._held = False
@@ -262,6 +333,7 @@ class _Contender:
         if self.session:
             self._session_id = self.session
             return self.session
+        sent = time.monotonic()
         try:
             sid = self.client.session.create(
                 name=self.session_name, node=self.session_node, ttl=self.session_ttl,
@@ -270,7 +342,11 @@ class _Contender:
         except ConsulError as e:
             raise LockError(f"failed to create session: {e}") from e
         self._session_id = sid
-        self._renewer = SessionRenewer(self.client, sid, self.session_ttl, on_gone=self._lose).start()
+        delay = None if self.lock_delay is None else parse_duration(self.lock_delay)
+        renewer = SessionRenewer(self.client, sid, self.session_ttl, on_expired=self._lose, lock_delay=delay,
+                                 lead=self.stop_time)
+        renewer.renewed_at = sent  # the create started the session's TTL
+        self._renewer = renewer.start()
         return sid
 
     def _end_session(self) -> None:
@@ -335,6 +411,9 @@ class _Contender:
             self._done.clear()
             threading.Thread(target=self._monitor_loop, args=(sid,), name=f"monitor-{sid[:8]}",
                              daemon=True).start()
+            renewer = self._renewer
+            if renewer is not None and not renewer.fresh:  # its watchdog fired while we waited
+                self._lose(f"session not renewed for {renewer.window:g}s: {renewer.last_error}")
             return True
 
     def release(self) -> None:
@@ -426,7 +505,14 @@ class Lock(_Contender):
     `session_node` (default: the agent's node), `session_checks` — None keeps Consul's default
     serfHealth check); `monitor_retries` and
     `monitor_retry_time` (tolerated 5xx/transport errors while holding); `wait_time` of each
-    blocking read; `try_once` (give up after `wait_time`); `retry_time` after a refused acquire.
+    blocking read; `try_once` (give up after `wait_time`); `retry_time` after a refused acquire;
+    `stop_time`: how long the holder needs to stop once `lost` is set (`lost` comes that much
+    earlier, see below).
+
+    A session this object creates is renewed by a `SessionRenewer`: `lost` is set as soon as
+    no renewal sent in the last `hold_window(TTL, lock-delay) - stop_time` seconds succeeded
+    (15 s by default, Consul's TTL rule) — before the cluster can give the lock to anyone,
+    even when the agent hangs instead of answering.
     """
 
     def __init__(self, client: Client, key: str, **options: Unpack[LockOptions]) -> None:

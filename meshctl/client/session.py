@@ -59,10 +59,14 @@ class Session(Area):
         """Destroy a session, releasing (or deleting) the keys it holds."""
         return bool(self._client._write("PUT", f"session/destroy/{quote_segment(session_id)}", dc=dc))
 
-    def renew(self, session_id: str, *, dc: str | None = None) -> SessionEntry | None:
-        """Renew a TTL session; the session (its TTL may have grown), or None when it is gone."""
+    def renew(self, session_id: str, *, dc: str | None = None,
+              timeout: float | None = None) -> SessionEntry | None:
+        """Renew a TTL session; the session (its TTL may have grown), or None when it is gone.
+
+        `timeout`: seconds to wait for the answer (default: the client's timeout).
+        """
         resp = self._client._request("PUT", f"session/renew/{quote_segment(session_id)}", params=dc_params(dc),
-                                     accept=(404,))
+                                     accept=(404,), timeout=timeout)
         if resp.status_code == 404:
             return None
         return _first(self._client._json(resp))

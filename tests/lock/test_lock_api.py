@@ -277,6 +277,22 @@ def test_lock_lost_when_agent_unreachable(dev_server):
             lock.release()
 
 
+def test_lock_lost_when_agent_hangs_without_a_client_timeout(dev_server):
+    """A paused agent answers nothing and closes nothing: with no client timeout (the Go api's
+    default) every request to it hangs. The holder still stops believing once no renewal has
+    succeeded for the hold window (the 5s lock-delay here, shorter than the TTL)."""
+    with Client(dev_server.addr, timeout=None) as c:
+        lock = c.lock("k/.lock", session_ttl="10s", lock_delay="5s")
+        assert lock.acquire()
+        dev_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert lock.lost.wait(60)
+            assert (lock.lost_reason or "").startswith("session not renewed for 5s")
+            assert not lock.held
+        finally:
+            dev_server.proc.send_signal(signal.SIGCONT)
+
+
 # -- interop with the Go api's way of writing -----------------------------------------------
 
 

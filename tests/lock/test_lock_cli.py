@@ -390,6 +390,14 @@ def test_exit_codes_like_consul_lock(h, prefix):
     assert h.run("-monitor-retry", "-1", prefix, "true").returncode == 1
 
 
+def test_kill_timeout_that_would_outlive_the_lock_delay_is_warned_about(h, prefix):
+    out = h.run("-kill-timeout", "12s", prefix, "echo ran")
+    assert out.returncode == 0 and "ran" in out.stdout
+    assert out.stderr.strip() == ("Warning: kill timeout 12s is too long for the session's 15s lock-delay "
+                                  "(at most 10s): a child slow to stop may outlive the lock")
+    assert h.run("-kill-timeout", "10s", prefix, "true").stderr == ""
+
+
 def test_agent_unreachable_at_start(h, prefix):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

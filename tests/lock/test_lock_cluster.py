@@ -1,17 +1,19 @@
-"""`meshctl lock` against a 3-server cluster whose leader is SIGKILLed mid-way: one contender per
-server (as one agent per host), continuous hand-overs, and never two children at once."""
+"""`meshctl lock` against a 3-server cluster: one contender per server (as one agent per host)
+while the leader is SIGKILLed mid-way, and a holder whose server is paused — never two children
+at once."""
 
 from __future__ import annotations
 
 import importlib.util
 import signal
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_lock_cli import Harness, intervals, starts
+from test_lock_cli import PY, Harness, alive, intervals, starts, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +103,61 @@ def test_leader_killed_midway_never_two_holders(cluster, tmp_path):
     assert len(runs) >= 10
     for before, after in zip(runs, runs[1:], strict=False):
         assert before.stop is not None and after.start >= before.stop, f"two holders: {before} / {after}"
+
+
+# The child: takes an exclusive flock on a file shared by every child (the kernel drops it the
+# moment the process dies), reports whether it had it alone, then runs until killed. A child
+# that finds the flock taken started while another holder's child still ran: two holders.
+FLOCK_CHILD = textwrap.dedent("""
+    import fcntl, os, sys, time
+    shared, report = sys.argv[1], sys.argv[2]
+    fd = os.open(shared, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        verdict = "alone"
+    except BlockingIOError:
+        verdict = "overlap"
+    with open(report + ".tmp", "w") as f:
+        f.write(f"{verdict} {os.getpid()}\\n")
+    os.rename(report + ".tmp", report)
+    while True:
+        time.sleep(1)
+""")
+
+
+def test_holder_whose_server_is_paused_stops_its_child_before_the_lock_moves(cluster, tmp_path):
+    """Issue 11 §6: the holder talks to a follower that gets SIGSTOPped. Its renewals hang; the
+    leader fails that follower's node (~5 s), which invalidates the holder's session, and gives
+    the lock to the other contender one lock-delay (15 s) later. The holder must have stopped its
+    child before then: the second child must find the shared flock free."""
+    prefix = "clustertest/paused"
+    leader = cluster.leader()
+    follower = next(s for s in cluster.servers if s is not leader)
+    child = tmp_path / "child.py"
+    child.write_text(FLOCK_CHILD)
+    shared = tmp_path / "shared.flock"
+    reports = {name: tmp_path / f"{name}.report" for name in ("holder", "next")}
+    harnesses = {}
+    for name, server in (("holder", follower), ("next", leader)):
+        (tmp_path / name).mkdir()
+        harnesses[name] = Harness(_Addr(server.http_port), tmp_path / name)
+    holder_h, next_h = harnesses["holder"], harnesses["next"]
+    try:
+        holder = holder_h.spawn("-shell=false", prefix, PY, str(child), str(shared), str(reports["holder"]))
+        wait_for(reports["holder"].exists, 60, "the holder's child to start")
+        verdict, holder_child = reports["holder"].read_text().split()
+        assert verdict == "alone"
+        waiting = next_h.spawn("-shell=false", prefix, PY, str(child), str(shared), str(reports["next"]))
+        wait_for(lambda: len(leader.get("/v1/session/list").json()) == 2, 60, "the second contender's session")
+
+        follower.signal(signal.SIGSTOP)
+        wait_for(reports["next"].exists, 150, "the lock to reach the second contender")
+        verdict, _ = reports["next"].read_text().split()
+        assert verdict == "alone", "the second child started while the paused holder's child still ran"
+        assert not alive(int(holder_child))
+        assert "Lock lost (session not renewed" in holder_h.stderr(holder)
+        assert waiting.poll() is None  # still holding, running its child
+    finally:
+        follower.signal(signal.SIGCONT)
+        for h in harnesses.values():
+            h.close()

@@ -164,3 +164,114 @@ def test_non_clean_paths_are_redirected_as_go_does(url):
     r = requests.put(f"{url}/v1/kv//x", data=b"1", allow_redirects=False)
     assert r.status_code == 301 and r.headers["Location"] == "/v1/kv/x"
     assert requests.get(f"{url}/v1/kv/x").status_code == 404
+
+
+# -- durations: Go's time.ParseDuration for strings, nanoseconds for numbers ------------------
+
+SERVICE, CHECK, SESSION = "/v1/agent/service/register", "/v1/agent/check/register", "/v1/session/create"
+BAD_DURATIONS = [
+    (SERVICE, '{"Name": "d", "Check": {"TTL": "NaN"}}', 'Request decode failed: time: invalid duration "NaN"'),
+    (SERVICE, '{"Name": "d", "Check": {"TTL": NaN}}',
+     "Request decode failed: invalid character 'N' looking for beginning of value"),
+    (SERVICE, '{"Name": "d", "Check": {"TTL": -Infinity}}',
+     "Request decode failed: invalid character 'I' in numeric literal"),
+    (SERVICE, '{"Name": "d", "Check": {"TTL": 1e400}}',
+     "Request decode failed: json: cannot unmarshal number 1e400 into Go value of type float64"),
+    (SERVICE, '{"Name": "d", "Check": {"TTL": 1e30}}',
+     "Request decode failed: json: cannot unmarshal number 1e30 into Go struct field CheckType.TTL of type "
+     "time.Duration"),
+    (SERVICE, '{"Name": "d", "Checks": [{"Interval": "infs", "TCP": "127.0.0.1:1"}]}',
+     'Request decode failed: time: invalid duration "infs"'),
+    (SERVICE, '{"Name": "d", "Check": {"TTL": "99999999999h"}}',
+     'Request decode failed: time: invalid duration "99999999999h"'),
+    (SERVICE, '{"Name": "d", "Check": {"TTL": "10"}}', 'Request decode failed: time: missing unit in duration "10"'),
+    (SERVICE, '{"Name": "d", "Check": {"TTL": "1e9s"}}',
+     'Request decode failed: time: unknown unit "e" in duration "1e9s"'),
+    (CHECK, '{"Name": "d", "TTL": "Inf"}', 'Request decode failed: time: invalid duration "Inf"'),
+    (CHECK, '{"Name": "d", "TCP": "127.0.0.1:1", "Interval": "10s", "Timeout": 9.3e18}',
+     "Request decode failed: json: cannot unmarshal number 9.3e18 into Go struct field CheckType.Timeout of type "
+     "time.Duration"),
+    (SESSION, '{"TTL": "NaN"}', """Session TTL 'NaN' invalid: time: invalid duration "NaN\""""),
+    (SESSION, '{"TTL": "9223372037s"}', """Session TTL '9223372037s' invalid: time: invalid duration "9223372037s\""""),
+    (SESSION, '{"TTL": 30}',
+     "Request decode failed: json: cannot unmarshal number into Go struct field Session.TTL of type string"),
+    (SESSION, '{"LockDelay": NaN}', "Request decode failed: invalid character 'N' looking for beginning of value"),
+    (SESSION, '{"LockDelay": 1e400}',
+     "Request decode failed: json: cannot unmarshal number 1e400 into Go value of type float64"),
+    (SESSION, '{"LockDelay": "nans"}', 'Request decode failed: time: invalid duration "nans"'),
+    (SESSION, '{"LockDelay": 1e30}',
+     "Request decode failed: json: cannot unmarshal number 1e30 into Go struct field LockDelay of type time.Duration"),
+]
+
+
+@pytest.mark.parametrize("path,body,text", BAD_DURATIONS)
+def test_bad_durations_are_400_with_go_texts_and_change_nothing(url, path, body, text):
+    sessions = requests.get(f"{url}/v1/session/list").json()
+    r = requests.put(f"{url}{path}", data=body)
+    assert (r.status_code, r.text) == (400, text)
+    assert "d" not in requests.get(f"{url}/v1/agent/services").json()
+    assert "d" not in requests.get(f"{url}/v1/agent/checks").json()
+    assert requests.get(f"{url}/v1/session/list").json() == sessions
+
+
+def test_go_durations_that_are_fine_still_register(url):
+    body = {"Name": "durations-ok", "Checks": [{"TTL": "1.5s"}, {"TCP": "127.0.0.1:1", "Interval": "1m30s",
+                                                                 "Timeout": 2_000_000_000}]}
+    assert requests.put(f"{url}{SERVICE}", json=body).status_code == 200
+    checks = requests.get(f"{url}/v1/agent/checks").json()
+    mine = sorted((c["Interval"], c["Timeout"]) for c in checks.values() if c["ServiceName"] == "durations-ok")
+    assert mine == [("", ""), ("1m30s", "2s")]
+    assert requests.put(f"{url}/v1/agent/service/deregister/durations-ok").status_code == 200
+
+
+@pytest.mark.parametrize("wait", ["nan", "inf", "-1s"])
+def test_non_finite_wait_is_400(url, wait):
+    r = requests.get(f"{url}/v1/kv/x?index=1&wait={wait}")
+    assert (r.status_code, r.text) == (400, "Invalid wait time")
+
+
+# -- chunked bodies over a cap: 413, read no further than the cap ---------------------------
+
+def _chunks(total: int, size: int = 64 * 1024):
+    sent = 0
+    while sent < total:
+        yield b"x" * min(size, total - sent)
+        sent += size
+
+
+@pytest.mark.parametrize("path,cap", [("/v1/kv/chunky", 512 * 1024), ("/v1/catalog/register", 8 * 1024 * 1024),
+                                      ("/v1/txn", 512 * 1024 * 4 // 3 + 65536)])
+def test_chunked_body_over_the_cap_is_413(url, path, cap):
+    before = index_of(url)
+    r = requests.put(f"{url}{path}", data=_chunks(cap + 100 * 1024))  # a generator: Transfer-Encoding: chunked
+    assert (r.status_code, r.text) == (413, f"Request body too large, max size: {cap} bytes")
+    assert index_of(url) == before
+    assert requests.get(f"{url}/v1/kv/chunky").status_code == 404
+
+
+def test_chunked_body_under_the_cap_is_stored(url):
+    assert requests.put(f"{url}/v1/kv/chunky-ok", data=_chunks(512 * 1024, 10_000)).json() is True
+    assert len(requests.get(f"{url}/v1/kv/chunky-ok?raw").content) == 512 * 1024
+
+
+# -- HEAD on every GET route ------------------------------------------------------------------
+
+def _get_routes() -> list[str]:
+    """Every GET route of a dev agent, from its own router, path parameters filled in."""
+    import re
+
+    from meshctl.server.run import Agent, config_from_args
+
+    agent = Agent(config_from_args(["-dev", "-http-port", "1", "-dns-port", "0"]))
+    paths = {r.resource.canonical for r in agent.app.router.routes() if r.method == "GET" and r.resource is not None}
+    return sorted(re.sub(r"\{[^}]*\}", "x", p) for p in paths)
+
+
+def test_head_on_every_get_route_is_never_a_5xx(url):
+    routes = _get_routes()
+    assert "/v1/agent/metrics" in routes and len(routes) > 40
+    with requests.Session() as s:  # one connection: a HEAD answer with a body would garble the next one
+        for path in routes:
+            r = s.head(f"{url}{path}", timeout=10)
+            assert r.status_code < 500, (path, r.status_code)
+            assert s.get(f"{url}/v1/status/leader", timeout=10).json(), path

@@ -46,7 +46,16 @@ from meshctl.server.dns import FORWARD, DNSConfig
 from meshctl.server.http import agent as agent_area
 from meshctl.server.http import ui
 from meshctl.server.http.app import consul_errors
-from meshctl.server.http.common import CTX_KEY, ORIGIN_NODE_HEADER, HTTPError, Request, Route, respond
+from meshctl.server.http.common import (
+    CTX_KEY,
+    ORIGIN_NODE_HEADER,
+    HTTPError,
+    Request,
+    Route,
+    read_body,
+    respond,
+)
+from meshctl.server.http.limits import HEADER_TIMEOUT, MAX_BODY, MAX_FIELD_SIZE
 from meshctl.server.state import State, StateError
 from meshctl.server.store import FixedLeader
 from meshctl.server.watch import WatchHub
@@ -259,7 +268,8 @@ class ClientAgent:
         return RemoteACLEnforcer(sec.acl, resolver)
 
     def _make_app(self, ctx: ServerContext, acl: RemoteACLEnforcer) -> web.Application:
-        app = web.Application(middlewares=[consul_errors], client_max_size=8 * 1024 * 1024)
+        app = web.Application(middlewares=[consul_errors], client_max_size=MAX_BODY,
+                              handler_args={"max_field_size": MAX_FIELD_SIZE, "keepalive_timeout": HEADER_TIMEOUT})
         app[CTX_KEY] = ctx
         for r in agent_area.ROUTES:
             # the local routes only: proxied calls are enforced by the server they go to
@@ -307,7 +317,7 @@ class ClientAgent:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         if request.method == "GET":  # reads: `near=_agent` (and a query's Near "_agent") is this node
             headers[ORIGIN_NODE_HEADER] = self.cfg.node
-        body = await request.read()
+        body = await read_body(request)
         try:
             reply = await self.pool.call(request.method, request.raw_path, body=body or None, headers=headers,
                                          timeout=PROXY_TIMEOUT, session=self.proxy_session)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshctl.flags import format_duration, parse_duration
+from meshctl.server.duration import DurationError, json_duration_ns
 from meshctl.server.fields import UnknownField, check_known, locality, service_addresses
 from meshctl.server.fields import canonical as normalize
 
@@ -27,14 +28,14 @@ class DefinitionError(ValueError):
 
 
 def duration_string(value: Any, field_name: str) -> str:
-    """A duration as Consul shows it ("10s"); numbers are nanoseconds."""
-    if value in (None, "", 0):
+    """A duration as Consul shows it ("10s"): Go's ParseDuration for strings, numbers are nanoseconds."""
+    if value is None or value == "" or (value == 0 and not isinstance(value, bool)):
         return ""
     try:
-        seconds = value / 1e9 if isinstance(value, (int, float)) else parse_duration(str(value))
-    except ValueError:
-        raise DefinitionError(f"Request decode failed: invalid duration {value!r} for {field_name}") from None
-    return format_duration(seconds)
+        ns = json_duration_ns(value, f"CheckType.{field_name}")
+    except DurationError as exc:
+        raise DefinitionError(f"Request decode failed: {exc}") from None
+    return format_duration(ns / 1e9)
 
 
 def duration_seconds(value: str) -> float:

@@ -26,12 +26,12 @@ from meshctl.server.http import (
     ui,
 )
 from meshctl.server.http.common import CTX_KEY, HTTPError, Request, Route, ServerContext
+from meshctl.server.http.limits import HEADER_TIMEOUT, MAX_BODY, MAX_FIELD_SIZE
 from meshctl.server.metrics import TELEMETRY
 from meshctl.server.state import StateError
 
 log = logging.getLogger(__name__)
 AREAS = [kv, txn, catalog, health, agent, session, event, status, operator, acl, query, coordinate, ui, telemetry]
-MAX_BODY = 8 * 1024 * 1024
 
 
 def _text(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -100,7 +100,7 @@ def _wrap(route: Route, exact: dict[str, set[str]]) -> Callable[[web.Request], A
 def make_app(ctx: ServerContext, extra_routes: list[Route] | None = None) -> web.Application:
     """The HTTP API: all areas' routes plus any extra ones (ACL, operator, snapshot ...)."""
     app = web.Application(middlewares=[consul_errors], client_max_size=MAX_BODY,
-                          handler_args={"max_field_size": 65536})
+                          handler_args={"max_field_size": MAX_FIELD_SIZE, "keepalive_timeout": HEADER_TIMEOUT})
     app[CTX_KEY] = ctx
     TELEMETRY.attach(ctx)  # /v1/agent/metrics reads this agent's store
     routes = [r for area in AREAS for r in area.ROUTES] + list(extra_routes or [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -23,16 +24,19 @@ from meshctl.flags import parse_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.context import CTX_KEY as CTX_KEY  # re-exported: handlers and apps use it from here
 from meshctl.server.context import ServerContext as ServerContext
+from meshctl.server.duration import DurationError, json_duration_ns
 from meshctl.server.fields import canonical
 from meshctl.server.filter import Fields, FilterError, compile_filter
+from meshctl.server.http.limits import MAX_KV_VALUE as MAX_KV_VALUE  # re-exported: areas use them from here
+from meshctl.server.http.limits import MAX_TXN_OPS as MAX_TXN_OPS
+from meshctl.server.http.limits import body_limit
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 600.0
 JITTER_FRACTION = 16
-MAX_KV_VALUE = 512 * 1024
-MAX_TXN_OPS = 128
+
 # Set by a server that forwards a request to the leader: the node of the agent first asked,
 # which is the default node of sessions, as in Consul where the receiving agent fills it in.
 ORIGIN_NODE_HEADER = "X-Meshctl-Origin-Node"
@@ -137,16 +141,14 @@ class Request:
         return ""
 
     async def body(self, limit: int | None = None) -> bytes:
-        """The raw body; over `limit` bytes is a 413 before anything is read."""
+        """The raw body; over `limit` bytes is a 413 before anything is read (a chunked body:
+        as soon as the limit is passed, never buffering more than `limit` bytes plus one chunk)."""
         length = self.raw.content_length
         if limit is not None and length is not None and length > limit:
             raise HTTPError(413, f"Request body({length} bytes) too large, max size: {limit} bytes. "
                                  "See https://developer.hashicorp.com/consul/docs/agent/config/config-files"
                                  "#kv_max_value_size.")
-        data = await self.raw.read()
-        if limit is not None and len(data) > limit:
-            raise HTTPError(413, f"Request body({len(data)} bytes) too large, max size: {limit} bytes.")
-        return data
+        return await read_body(self.raw, limit)
 
     async def json(self, error_prefix: str = "Request decode failed", default: Any = None,
                    limit: int | None = None) -> Any:
@@ -155,7 +157,7 @@ class Request:
         if not data.strip():
             return default
         try:
-            decoded = canonical(json.loads(data))
+            decoded = canonical(json.loads(data, parse_constant=_no_constant, parse_float=_finite_float))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise HTTPError(400, f"{error_prefix}: {exc}") from None
         return default if decoded is None else decoded  # a `null` body is Go's nil struct pointer
@@ -252,7 +254,8 @@ def check_read_params(req: Request) -> tuple[int, float]:
         raise HTTPError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")
     if "max_stale" in req.query:
         try:
-            parse_duration(req.query["max_stale"])
+            if not math.isfinite(parse_duration(req.query["max_stale"])):
+                raise ValueError("not finite")
         except ValueError:
             raise HTTPError(400, f'Invalid max_stale value "{req.query["max_stale"]}"') from None
     index = req.uint("index", 0, "Invalid index") or 0
@@ -262,7 +265,7 @@ def check_read_params(req: Request) -> tuple[int, float]:
             wait = parse_duration(req.query["wait"])
         except ValueError:
             raise HTTPError(400, "Invalid wait time") from None
-        if wait < 0:
+        if not 0 <= wait < math.inf:  # NaN and infinities too
             raise HTTPError(400, "Invalid wait time")
     if index > 0:
         if wait <= 0:
@@ -411,26 +414,54 @@ def meta_matches(meta: dict[str, str], wanted: dict[str, str]) -> bool:
 
 
 _DURATION_RE = re.compile(r"^\d+$")
+BODY_KEY = "meshctl.body"  # where read_body keeps a request's body
 
 
 def duration_ns(value: Any, field_name: str, seconds_below: int | None = None) -> int:
-    """A Go duration given as a string ("15s") or a number of nanoseconds.
+    """A Go duration given as a string ("15s") or a number of nanoseconds (a string of digits too).
 
-    `seconds_below`: small numbers are seconds (Consul's LockDelay quirk).
+    `seconds_below`: small numbers are seconds (Consul's LockDelay quirk). Errors are 400s
+    with Go's text.
     """
     if value is None or value == "":
         return 0
-    if isinstance(value, bool):
-        raise HTTPError(400, f"Request decode failed: invalid {field_name}")
-    if isinstance(value, (int, float)):
-        ns = int(value)
-    elif isinstance(value, str) and _DURATION_RE.match(value):
-        ns = int(value)
-    else:
-        try:
-            ns = int(parse_duration(str(value)) * 1e9)
-        except ValueError:
-            raise HTTPError(400, f"Request decode failed: invalid duration {value!r} for {field_name}") from None
+    try:
+        ns = int(value) if isinstance(value, str) and _DURATION_RE.match(value) else json_duration_ns(value, field_name)
+    except DurationError as exc:
+        raise HTTPError(400, f"Request decode failed: {exc}") from None
     if seconds_below is not None and 0 < ns < seconds_below:
         ns *= 10**9
     return ns
+
+
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The body, read once (middlewares and the handler share it) chunk by chunk: a 413 as soon
+    as it passes `limit` or its route's cap (limits.body_limit), never buffering more."""
+    body: bytes | None = request.get(BODY_KEY)
+    cap = body_limit(request.method, request.path)
+    if limit is not None:
+        cap = min(cap, limit)
+    if body is None:
+        buf = bytearray()
+        async for chunk in request.content.iter_any():
+            buf.extend(chunk)
+            if len(buf) > cap:
+                raise HTTPError(413, f"Request body too large, max size: {cap} bytes")
+        body = request[BODY_KEY] = bytes(buf)
+    if len(body) > cap:
+        raise HTTPError(413, f"Request body too large, max size: {cap} bytes")
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    """Go's JSON has no NaN or Infinity: refuse them as Go's decoder does."""
+    first = name.lstrip("-")[0]
+    where = "in numeric literal" if name.startswith("-") else "looking for beginning of value"
+    raise ValueError(f"invalid character '{first}' {where}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: past float64
+        raise ValueError(f"json: cannot unmarshal number {text} into Go value of type float64")
+    return value

@@ -32,7 +32,7 @@ from aiohttp import web
 
 from meshctl.server.agent.servers import NOT_SENT
 from meshctl.server.fields import canonical
-from meshctl.server.http.common import CTX_KEY, MAX_WAIT, ORIGIN_NODE_HEADER, HTTPError
+from meshctl.server.http.common import CTX_KEY, MAX_WAIT, ORIGIN_NODE_HEADER, HTTPError, read_body
 
 if TYPE_CHECKING:
     from meshctl.server.wan import WanPool
@@ -131,7 +131,7 @@ class DatacenterForwarder(Proxy):
         servers = self.wan.servers(dc) if self.wan is not None else []
         if not servers or request.headers.get(WAN_FORWARDED):  # one hop only: no loops on a stale list
             raise HTTPError(500, NO_PATH)
-        body = await request.read() if request.body_exists else b""
+        body = await read_body(request) if request.body_exists else b""
         errors = []
         for server in servers:
             try:
@@ -160,7 +160,7 @@ class LeaderForwarder(Proxy):
         if not hasattr(store, "wait_ready") or not _leader_bound(request):
             return await handler(request)
         deadline = time.monotonic() + LEADER_WAIT
-        body = await request.read() if request.body_exists else b""
+        body = await read_body(request) if request.body_exists else b""
         while True:
             if store.is_leader and await store.wait_ready():
                 return await handler(request)

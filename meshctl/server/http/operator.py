@@ -12,12 +12,14 @@ import json
 import tarfile
 import time
 import uuid
+import zlib
 from typing import Any, cast
 
 from aiohttp import web
 
 from meshctl.server.commands import Restore, SnapshotData
 from meshctl.server.http.common import HTTPError, Request, Route, check_dc, meta_headers, respond, route
+from meshctl.server.http.limits import MAX_SNAPSHOT_EXPANDED
 
 ROUTES: list[Route] = []
 
@@ -107,14 +109,17 @@ def make_archive(snapshot: dict[str, Any], index: int, term: int, servers: list[
 def read_archive(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     """(meta, state snapshot) of an archive; ValueError if it is damaged."""
     try:
-        raw = gzip.decompress(data)
+        inflate = zlib.decompressobj(wbits=31)  # gzip; stop where a bomb would go on expanding
+        raw = inflate.decompress(data, MAX_SNAPSHOT_EXPANDED)
+        if inflate.unconsumed_tail:
+            raise ValueError(f"snapshot archive expands past {MAX_SNAPSHOT_EXPANDED} bytes")
         files: dict[str, bytes] = {}
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r") as tar:
             for member in tar.getmembers():
                 f = tar.extractfile(member)
                 if f is not None:
                     files[member.name] = f.read()
-    except (OSError, EOFError, tarfile.TarError) as exc:
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise ValueError(f"failed to read snapshot archive: {exc}") from None
     for name in ("meta.json", "state.bin", "SHA256SUMS"):
         if name not in files:

@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from meshctl.flags import format_duration, parse_duration
+from meshctl.flags import format_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import SessionCreate, SessionDef, SessionDestroy
+from meshctl.server.duration import DurationError, parse_go_duration
 from meshctl.server.fields import UnknownField, check_known
 from meshctl.server.http.common import (
     HTTPError,
@@ -48,15 +49,19 @@ def build_session(body: Any, default_node: str) -> SessionDef:
         raise HTTPError(APPLY_ERROR, f"Invalid Behavior setting '{behavior}'")
     ttl = body.get("TTL") or ""
     if ttl:
+        if not isinstance(ttl, str):  # Go's Session.TTL is a string
+            kind = "number" if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) else "value"
+            raise HTTPError(400, f"Request decode failed: json: cannot unmarshal {kind} into Go struct field "
+                                 "Session.TTL of type string")
         try:
-            seconds = parse_duration(ttl)
-        except (ValueError, TypeError):
-            raise HTTPError(APPLY_ERROR, f"Session TTL '{ttl}' invalid: time: invalid duration \"{ttl}\"") from None
+            seconds = parse_go_duration(ttl) / 1e9
+        except DurationError as exc:
+            # Consul's Session.Apply answers this with a 500; a request that can never succeed is a 400
+            raise HTTPError(400, f"Session TTL '{ttl}' invalid: {exc}") from None
         if seconds != 0 and not MIN_TTL <= seconds <= MAX_TTL:
             # Go's %d of a time.Duration: the TTL in nanoseconds; the bounds as Go prints them
             raise HTTPError(APPLY_ERROR, f"Invalid Session TTL '{round(seconds * 1e9)}', must be between "
                                          f"[{format_duration(MIN_TTL)}={format_duration(MAX_TTL)}]")
-        ttl = ttl if isinstance(ttl, str) else format_duration(seconds)
     lock_delay = body.get("LockDelay")
     delay_ns = DEFAULT_LOCK_DELAY_NS if lock_delay is None else duration_ns(lock_delay, "LockDelay", 1000)
     if "NodeChecks" in body or "Checks" in body:

@@ -20,6 +20,7 @@ from meshctl.server.http.common import (
     respond,
     route,
 )
+from meshctl.server.http.limits import MAX_TXN_BODY
 
 ROUTES: list[Route] = []
 READ_ONLY_KV_VERBS = {"get", "get-or-empty", "get-tree", "check-index", "check-session", "check-not-exists"}
@@ -71,7 +72,7 @@ def _authorize(req: Request, ops: list[TxnOp]) -> None:
 @route(ROUTES, "PUT", "/v1/txn")
 async def txn(req: Request) -> web.Response:
     check_dc(req)
-    raw = await req.json("Failed to parse body", default=[], limit=MAX_KV_VALUE * 4 // 3 + 65536)
+    raw = await req.json("Failed to parse body", default=[], limit=MAX_TXN_BODY)
     ops = _decode_ops(raw)
     _authorize(req, ops)
     read_only = all("KV" in op and op["KV"].get("Verb") in READ_ONLY_KV_VERBS for op in ops)
