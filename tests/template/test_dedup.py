@@ -73,14 +73,17 @@ def test_three_sidecars_one_leader_and_a_takeover_without_a_gap(consul, tmp_path
         for p, out in zip(procs, outs, strict=True):
             wait_until(lambda out=out: read(out) == expected, timeout=60, what="first render", proc=p)
 
-        # one leader: the lock key is held by a de-duplication session, and carries the data
-        pair = wait_until(lambda: (c.kv.get(data_key()).value or None), timeout=30, what="data key")
+        # one leader: the lock key is held by a de-duplication session, which holds the data key too
+        lock_key = data_key().replace("/data", "/lock")
+        pair = wait_until(lambda: (c.kv.get(lock_key).value or None), timeout=30, what="lock key")
         first_session = pair.session
         assert first_session and pair.flags == LOCK_FLAG_VALUE
         assert c.session.info(first_session).value["Name"] == "Consul-Template de-duplication"
+        holder = json.loads(pair.value)
+        wait_until(lambda: (c.kv.get(data_key()).value or pair).session == first_session, what="data key held")
         wait_until(lambda: data_value(c).startswith(b"MDD1"), what="published data")
         leaders = wait_until(lambda: leader_of(procs), timeout=30, what="a leader in the logs")
-        assert len(leaders) == 1
+        assert len(leaders) == 1 and leaders[0].proc.pid == holder["pid"]
 
         # a change reaches every sidecar, through the leader
         c.kv.put("dd/version", "v2")
@@ -96,7 +99,7 @@ def test_three_sidecars_one_leader_and_a_takeover_without_a_gap(consul, tmp_path
         old.wait()
 
         def new_holder():
-            pair = c.kv.get(data_key()).value
+            pair = c.kv.get(lock_key).value
             return pair is not None and pair.session not in ("", first_session) and pair.session
         wait_until(new_holder, timeout=120, what="a new lock holder")
         wait_until(lambda: len(leader_of([p for p, _ in survivors])) == 1, timeout=30, what="one new leader")
@@ -151,6 +154,7 @@ def test_follower_of_another_version_watches_for_itself(consul, tmp_path):
     sid = c.session.create(name="Consul-Template de-duplication", ttl="60s", behavior="delete")
     doc = {"Version": "0.0.1-other", "Template": "x", "Data": {'kv.block(ddver/a)': "theirs"}}
     blob = b"MDD1" + zlib.compress(json.dumps(doc).encode())
+    assert c.kv.put(data_key(template).replace("/data", "/lock"), "{}", flags=LOCK_FLAG_VALUE, acquire=sid)
     assert c.kv.put(data_key(template), blob, flags=LOCK_FLAG_VALUE, acquire=sid)
     p = sidecar(addr, tmp_path / "v", template)
     try:
