@@ -78,6 +78,8 @@ def build_parser() -> FlagParser:
     p.flag("exec-env-custom", action="append", default=None)
     p.flag("exec-env-allowlist", "exec-env-whitelist", action="append", default=None)
     p.flag("exec-env-denylist", "exec-env-blacklist", action="append", default=None)
+    p.bool_flag("dedup", default=None, help="De-duplication: one instance per template queries, the others follow")
+    p.flag("dedup-prefix", default=None, help="KV prefix of the de-duplication locks and data (consul-template/dedup/)")
     p.flag("max-stale", type=duration_arg, default=None, help="Allow stale reads this old (2s; 0 disables)")
     p.flag("block-query-wait", type=duration_arg, default=None, help="Blocking query wait (60s)")
     p.flag("pid-file", default=None)
@@ -133,6 +135,13 @@ def flags_data(args: argparse.Namespace) -> dict[str, Any]:
     for name in simple:
         if getattr(args, name) is not None:
             d[name] = getattr(args, name)
+    dedup: dict[str, Any] = {}
+    if args.dedup is not None:
+        dedup["enabled"] = args.dedup
+    if args.dedup_prefix is not None:
+        dedup["prefix"] = args.dedup_prefix
+    if dedup:
+        d["deduplicate"] = dedup
     ex: dict[str, Any] = {}
     if args.exec is not None:
         ex["command"] = args.exec

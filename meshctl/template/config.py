@@ -7,7 +7,7 @@ Files use consul-template's names (`consul { address }`, `template { source dest
 as in HCL1). Templates accumulate: the files' `template` blocks first, then each `-template` flag.
 
 As in consul-template, a field nobody knows is an error naming it (exit 15); consul-template
-options meshctl does not honour (vault, deduplicate, nomad, syslog, ...) are kept in
+options meshctl does not honour (vault, nomad, syslog, ...) are kept in
 `Config.warnings`, which the runner logs at start, so nothing is ignored silently.
 """
 
@@ -129,6 +129,20 @@ class ConsulConfig:
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 
+DEFAULT_DEDUP_PREFIX = "consul-template/dedup/"
+
+
+@dataclass
+class DedupConfig:
+    """`deduplicate { enabled prefix ttl max_stale block_query_wait }` (and -dedup, -dedup-prefix)."""
+
+    enabled: bool = False
+    prefix: str = DEFAULT_DEDUP_PREFIX
+    ttl: float = 15.0
+    max_stale: float = 2.0
+    block_query_wait: float = 60.0
+
+
 @dataclass
 class Config:
     """Everything the runner needs."""
@@ -137,6 +151,7 @@ class Config:
     templates: list[TemplateConfig] = field(default_factory=list)
     wait: WaitConfig = field(default_factory=WaitConfig)
     exec: ExecConfig | None = None
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     max_stale: float = 2.0
     block_query_wait: float = 60.0
     once: bool = False
@@ -567,8 +582,6 @@ def _unsupported(data: dict[str, Any], consul: dict[str, Any]) -> list[str]:
     if _object(data.get("vault"), "vault"):
         out.append("vault: Vault is not supported; the vault block is ignored "
                    "(secret, secrets and pkiCert are not available)")
-    if _enabled(_object(data.get("deduplicate"), "deduplicate"), "deduplicate"):
-        out.append("deduplicate: de-duplication mode is not supported; this instance watches Consul itself")
     if _object(data.get("nomad"), "nomad"):
         out.append("nomad: Nomad is not supported; the nomad block is ignored")
     if _enabled(_object(data.get("syslog"), "syslog"), "syslog"):
@@ -584,6 +597,22 @@ def _unsupported(data: dict[str, Any], consul: dict[str, Any]) -> list[str]:
     for key in sorted(set(consul) - _CONSUL_KEYS):
         out.append(f"consul.{key}: unknown option; ignored")
     return out
+
+
+_DEDUP_KEYS = {"enabled", "prefix", "ttl", "max_stale", "block_query_wait"}
+
+
+def _dedup(block: dict[str, Any]) -> DedupConfig:
+    _check_keys(block, _DEDUP_KEYS, "deduplicate")
+    d = DedupConfig(enabled=_enabled(block, "deduplicate"))
+    if block.get("prefix"):
+        d.prefix = str(block["prefix"])
+    for name in ("ttl", "max_stale", "block_query_wait"):
+        if block.get(name) not in (None, ""):
+            setattr(d, name, duration(block[name], f"deduplicate.{name}"))
+    if d.ttl < 10:
+        raise ConfigError("deduplicate.ttl: must be at least 10s (Consul's minimum session TTL)")
+    return d
 
 
 def build(data: dict[str, Any]) -> Config:
@@ -629,6 +658,7 @@ def build(data: dict[str, Any]) -> Config:
             if retry.get("max_backoff") not in (None, ""):
                 r.max_backoff = duration(retry["max_backoff"], "consul.retry.max_backoff")
     c.warnings = _unsupported(data, consul)
+    c.dedup = _dedup(_object(data.get("deduplicate"), "deduplicate"))
     if data.get("wait") not in (None, ""):
         wait = _one(data["wait"])
         if isinstance(wait, dict):

@@ -4,7 +4,7 @@
 The runner builds its table with :func:`make_helpers` (env overlay, a fresh :class:`Scratch` per
 execution) and then applies the template's ``function_denylist`` with :func:`apply_denylist`.
 API functions (key, service, tree ...) and executeTemplate belong to the runner and the engine.
-Not provided: sprig_*, spew_printf/spew_sprintf, Vault and Nomad functions. spew_dump/spew_sdump
+sprig_* come from funcs_sprig. Not provided: spew_printf/spew_sprintf, Vault and Nomad functions. spew_dump/spew_sdump
 print a Python repr, not go-spew's format.
 
 Values follow the engine's mapping of Go types: parseJSON numbers are floats (Go's float64), so
@@ -24,6 +24,7 @@ from meshctl.template import funcs_system as system
 from meshctl.template import funcs_text as text
 from meshctl.template.funcs_data import field
 from meshctl.template.funcs_scratch import Scratch
+from meshctl.template.funcs_sprig import SPRIG
 from meshctl.template.funcs_time import timestamp
 
 __all__ = [
@@ -117,6 +118,8 @@ _PURE: dict[str, Callable[..., Any]] = {
     # debug
     "spew_sdump": spew_sdump,
     "spew_dump": spew_dump,
+    # Masterminds/sprig, as consul-template 0.25+ registers it
+    **SPRIG,
 }
 
 

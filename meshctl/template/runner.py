@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from meshctl import __version__
 from meshctl.child import Child, ChildError, exit_status, parse_signal
 from meshctl.client import Client
 from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exported)
@@ -37,6 +38,7 @@ from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exporte
 from meshctl.process import run_command
 from meshctl.template.brain import Brain
 from meshctl.template.config import Config, EnvConfig, TemplateConfig, WaitConfig, split_command
+from meshctl.template.dedup import DedupDataQuery, DedupManager, Published, shareable, template_id
 from meshctl.template.dependency import Dependency
 from meshctl.template.renderer import RenderError, render
 from meshctl.template.template import Execution, Template, TemplateError, read_source, syntax_for
@@ -63,6 +65,7 @@ class TemplateState:
     index: int
     rendered: bool = False  # rendered (or would have) at least once
     used: set[str] = field(default_factory=set)
+    deps: dict[str, Dependency] = field(default_factory=dict)  # the used dependencies by identity
     missing: set[str] = field(default_factory=set)
     quiet_at: float | None = None  # quiescence: render when the clock passes this
     deadline: float | None = None  # ... and at the latest at this
@@ -70,6 +73,10 @@ class TemplateState:
     last_output: bytes | None = None  # -dry: what was printed last
     pending: Execution | None = None  # executed, not yet written
     failed: bool = False  # the last execution failed (error_fatal = false)
+    # -dedup: the keys the leader published for this template (None: nothing followed yet), and
+    # whether this follower watches for itself because the published data cannot be used
+    payload_keys: set[str] | None = None
+    dedup_fallback: bool = False
 
 
 def command_env(config: Config) -> dict[str, str]:
@@ -154,6 +161,9 @@ class Runner:
         self._deferred: set[int] = set()
         self._defer_until: float | None = None
         self.passes = 0
+        self.dedup: DedupManager | None = None
+        self._dedup_gen = 0
+        self._own: set[str] = set()  # dependencies whose data came from this instance's own watches
 
     # -- inputs (any thread) -------------------------------------------------------------
 
@@ -219,6 +229,7 @@ class Runner:
             if self.config.parse_only:
                 return EXIT_OK
             self._write_pid()
+            self._start_dedup()
             self._start_file_watch()
             self._pass({s.index for s in self.states}, force=True)
             while self._exit_code is None:
@@ -231,6 +242,7 @@ class Runner:
             return EXIT_RUNNER
         finally:
             self._file_watch_stop.set()
+            self._stop_dedup()
             self.watcher.stop()
             self._remove_pid()
 
@@ -290,7 +302,15 @@ class Runner:
             if not self.watcher.watching(key):
                 return  # a late answer for a dependency nobody uses any more
             self.brain.remember(key, data)
+            if isinstance(dep, DedupDataQuery):
+                self._follow(key, data, dirty)
+                return
+            self._own.add(key)
             dirty.update(s.index for s in self.states if key in s.used)
+        elif kind == "dedup_leader":
+            _, gen, index, _leader = ev
+            if gen == self._dedup_gen and index < len(self.states):
+                dirty.add(index)  # re-evaluate: start (or stop) watching its dependencies
         elif kind == "error":
             _, dep, exc = ev
             raise RunnerError(f"{dep}: {exc}")
@@ -393,12 +413,19 @@ class Runner:
             return None
         s.failed = False
         s.used = set(ex.used)
+        s.deps = dict(ex.used)
         s.missing = ex.missing
         for key, dep in ex.used.items():
-            if not self.watcher.watching(key):
+            if not self.watcher.watching(key) and self._watch_locally(s, key, dep):
                 self.watcher.add(dep)
+        if self.dedup is not None and not self.dedup.is_leader(s.index):
+            follow = self.dedup.data_dependency(s.index)
+            if not self.watcher.watching(str(follow)):
+                self.watcher.add(follow)
         if ex.missing:
             log.debug("%s: waiting for %d dependencies", s.config.label, len(ex.missing))
+        else:
+            self._publish(s, ex)
         return ex
 
     def _write(self, s: TemplateState, ex: Execution) -> bool:
@@ -428,14 +455,97 @@ class Runner:
         return result.did_render
 
     def _sync_dependencies(self) -> None:
-        """Stop the views no template uses any more, and forget their data."""
+        """Stop the views nobody needs any more (no template uses them, or a -dedup leader
+        watches them for us), and forget the data no template uses."""
         used: set[str] = set()
+        local: set[str] = set()
         for s in self.states:
             used |= s.used
+            local.update(key for key, dep in s.deps.items() if self._watch_locally(s, key, dep))
+            if self.dedup is not None and not self.dedup.is_leader(s.index):
+                local.add(str(self.dedup.data_dependency(s.index)))
         for key in self.watcher.keys():
-            if key not in used:
+            if key not in local:
                 self.watcher.remove(key)
-                self.brain.forget(key)
+                self._own.discard(key)
+                if key not in used:
+                    self.brain.forget(key)
+
+    # -- de-duplication ------------------------------------------------------------------------
+
+    def _start_dedup(self) -> None:
+        c = self.config
+        if not c.dedup.enabled or c.once:  # -once never de-duplicates (consul-template)
+            return
+        self._dedup_gen += 1
+        gen = self._dedup_gen
+        ids = [template_id(s.config.source, s.template.text, s.config.destination) for s in self.states]
+        self.dedup = DedupManager(self.client, c.dedup, ids,
+                                  lambda index, leader: self.events.put(("dedup_leader", gen, index, leader)))
+        self.dedup.start()
+
+    def _stop_dedup(self) -> None:
+        dedup, self.dedup = self.dedup, None
+        if dedup is not None:
+            dedup.stop()
+
+    def _restart_dedup(self) -> None:
+        """After a reload: new template IDs mean new locks."""
+        if self.dedup is None and not self.config.dedup.enabled:
+            return
+        self._stop_dedup()
+        for s in self.states:
+            s.payload_keys, s.dedup_fallback = None, False
+        self._start_dedup()
+
+    def _watch_locally(self, s: TemplateState, key: str, dep: Dependency) -> bool:
+        """Whether this instance queries `dep` itself for template `s` (always, without -dedup)."""
+        if self.dedup is None or not shareable(dep) or s.dedup_fallback or self.dedup.is_leader(s.index):
+            return True
+        # what the leader did not publish (a key chosen by this instance's environment) we watch
+        return s.payload_keys is not None and key not in s.payload_keys
+
+    def _follow(self, key: str, published: Published | None, dirty: set[int]) -> None:
+        """A template's data key changed: take the leader's data, or watch for ourselves."""
+        if self.dedup is None or published is None:
+            return  # no data yet (or the leader just changed): keep rendering from what we have
+        for s in self.states:
+            if str(self.dedup.data_dependency(s.index)) != key or self.dedup.is_leader(s.index):
+                continue
+            reason = published.unusable
+            if not reason and published.version != __version__:
+                reason = f"published by meshctl {published.version}, this is {__version__}"
+            elif not reason and published.template != s.template.id:
+                reason = "published for a different template text"
+            if reason:
+                if not s.dedup_fallback:
+                    log.warning("%s: de-duplication data unusable (%s): watching the dependencies here",
+                                s.config.label, reason)
+                    s.dedup_fallback = True
+                    dirty.add(s.index)
+                continue
+            if s.dedup_fallback:
+                log.info("%s: following the de-duplication leader again", s.config.label)
+                s.dedup_fallback = False
+            for k, v in published.data.items():
+                if k not in self._own:  # what we watch ourselves is at least as fresh
+                    self.brain.remember(k, v)
+            s.payload_keys = set(published.data)
+            dirty.add(s.index)
+            dirty.update(o.index for o in self.states if o.used & s.payload_keys)
+
+    def _publish(self, s: TemplateState, ex: Execution) -> None:
+        """As the leader: publish the data of a complete execution, once our own watches answered."""
+        if self.dedup is None or not self.dedup.is_leader(s.index):
+            return
+        data: dict[str, Any] = {}
+        for key, dep in ex.used.items():
+            if not shareable(dep):
+                continue
+            if key not in self._own:
+                return  # just elected: wait for our own answers rather than republish the old data
+            data[key] = self.brain.recall(key)[0]
+        self.dedup.publish(s.index, s.template.id, data)
 
     # -- commands and the child ------------------------------------------------------------
 
@@ -528,6 +638,7 @@ class Runner:
                 s.rendered = prev.rendered
         self.config = config
         self.states = states
+        self._restart_dedup()
         self._pass(set(), force=True)
 
     def _reload_template_file(self, path: str, dirty: set[int]) -> None:
@@ -545,6 +656,7 @@ class Runner:
                     continue
                 log.info("template %s changed: re-rendering", path)
                 s.quiet_at = s.deadline = None
+                self._restart_dedup()
                 self._pass({s.index}, fired={s.index})
 
     def _start_file_watch(self) -> None:

@@ -549,9 +549,6 @@ def test_unsupported_options_warn_by_name_and_rendering_goes_on(consul, tmp_path
 vault {
   address = "https://vault:8200"
 }
-deduplicate {
-  enabled = true
-}
 nomad {
   address = "http://nomad:4646"
 }
@@ -574,7 +571,7 @@ template {
 ''')
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o.txt").read_bytes() == b"shop"
-    for option in ("vault:", "deduplicate:", "nomad:", "syslog:", "log_file:", "consul.namespace:",
+    for option in ("vault:", "nomad:", "syslog:", "log_file:", "consul.namespace:",
                    "consul.transport:"):
         assert option in r.stderr, (option, r.stderr)
     r = ct(addr, tmp_path, 'deduplicate {\n  enabled = false\n}\nsyslog {\n  enabled = false\n}\n'
@@ -591,10 +588,10 @@ def test_deprecated_consul_string_is_the_address(consul, tmp_path):
     assert (tmp_path / "o.txt").read_bytes() == b"8080"
 
 
-def test_dedup_flag_is_refused_by_name(consul, tmp_path):
+def test_dedup_stanza_rejects_unknown_fields_by_name(consul, tmp_path):
     addr, _ = consul
-    r = run(addr, "-dedup", "-template", "in.ctmpl:out.txt", "-once", cwd=tmp_path)
-    assert r.returncode == 13 and "-dedup" in r.stderr
+    r = ct(addr, tmp_path, 'deduplicate {\n  prefx = "x/"\n}\ntemplate {\n  contents = "x"\n  destination = "o.txt"\n}\n')
+    assert r.returncode == 15 and "deduplicate: unknown field(s) prefx" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("config, name", [
