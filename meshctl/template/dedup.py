@@ -282,7 +282,7 @@ class DedupManager:
             log.info("dedup: created session %s", sid)
             self._session = sid
             self._session_lost.clear()
-            renewer = SessionRenewer(self.client, sid, self.config.ttl, on_gone=self._on_session_gone).start()
+            renewer = SessionRenewer(self.client, sid, self.config.ttl, on_expired=self._on_session_gone).start()
             contenders = [threading.Thread(target=self._contend, args=(i, sid), name=f"dedup-lock-{i}", daemon=True)
                           for i in range(len(self.template_ids))]
             for c in contenders:
