@@ -105,7 +105,7 @@ async def _target_datacenter(request: web.Request) -> str | None:
         return request.query.get("dc")
     if request.method != "PUT" or request.path not in BODY_DATACENTER or not request.body_exists:
         return None
-    body = await request.read()  # aiohttp keeps it: the endpoint (or a forwarder) reads it again
+    body = await read_body(request)  # kept on the request: the endpoint (or a forwarder) reads it again
     if b"datacenter" not in body.lower():
         return None
     try:
