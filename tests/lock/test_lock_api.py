@@ -152,15 +152,15 @@ def test_context_manager_and_value(client, prefix):
 
 
 def test_second_lock_waits_until_release(client, prefix):
-    a, b = client.lock(f"{prefix}/k"), client.lock(f"{prefix}/k")
+    # b's blocking reads and retry pauses last 120 s: getting the lock within 60 s of the release
+    # means the release itself woke it (as the Go api's blocking query does)
+    a, b = client.lock(f"{prefix}/k"), client.lock(f"{prefix}/k", wait_time=120, retry_time=120)
     assert a.acquire()
     got = threading.Event()
     threading.Thread(target=lambda: b.acquire() and got.set(), daemon=True).start()
     assert not got.wait(0.5)
-    released_at = time.monotonic()
     a.release()
-    assert got.wait(10)
-    assert time.monotonic() - released_at < 2.0  # woken by the blocking query, no retry pause
+    assert got.wait(60), "b was not woken by the release"
     b.release()
 
 
@@ -170,7 +170,7 @@ def test_try_once_gives_up_after_wait_time(client, prefix):
     b = client.lock(f"{prefix}/k", try_once=True, wait_time=0.5)
     started = time.monotonic()
     assert b.acquire() is False
-    assert 0.4 < time.monotonic() - started < 5
+    assert time.monotonic() - started > 0.4  # it did wait (its give-up is the False above)
     assert b.session_id is None  # its session was destroyed
     a.release()
 

@@ -191,7 +191,7 @@ def test_splay_delays_reload_and_immediate_stop_cuts_it(trapper):
     stopper.start()
     time.sleep(0.05)
     child.stop(immediately=True)  # ...but this cuts it short
-    stopper.join(5)
+    stopper.join(30)
     assert not stopper.is_alive() and not child.running
 
 
@@ -271,7 +271,7 @@ def test_stragglers_of_a_dead_shell_are_stopped_then_killed(tmp_path):
     grandchild = int(ready.read_text())
     assert child.stop_stragglers() is False  # the shell still runs: nothing to do yet
     child.signal(signal.SIGHUP)
-    assert child.wait(5) == -signal.SIGHUP
+    assert child.wait(30) == -signal.SIGHUP
     assert process_group_alive(child._proc.pid)  # the grandchild outlived its shell
     started = time.monotonic()
     assert child.stop_stragglers() is True

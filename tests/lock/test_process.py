@@ -131,8 +131,9 @@ def test_terminate_escalates_to_sigkill_for_the_leader(family):
 def test_terminate_sigkills_a_grandchild_that_outlives_the_leader(family):
     proc, grandchild = family(grandchild_term="ignore")
     started = time.monotonic()
-    assert terminate(proc, signal.SIGTERM, timeout=0.3) == 0  # the leader exited on SIGTERM
-    assert time.monotonic() - started >= 0.3  # the grandchild had the rest of the timeout, then SIGKILL
+    # 2 s: room for the leader's Python to exit on SIGTERM even on a loaded machine
+    assert terminate(proc, signal.SIGTERM, timeout=2) == 0  # the leader exited on SIGTERM
+    assert time.monotonic() - started >= 2  # the grandchild had the rest of the timeout, then SIGKILL
     assert "grandchild SIGTERM" in lines(family.log)
     assert not group_alive(proc.pid)
     assert not pid_alive(grandchild)
