@@ -9,8 +9,8 @@ the local result:
 * the nodes are filtered with the query's captured `Token`, else the caller's token;
 * shuffled, then sorted by distance from `?near=` (else the query's `Near`; `_agent` is the
   agent asked), with that node first when it is among them; cut to `?limit=`;
-* with no node left, failover: the `Failover.NearestN` nearest other datacenters (by name:
-  meshctl measures no WAN round trips), then those of `Failover.Datacenters` not tried yet
+* with no node left, failover: the `Failover.NearestN` nearest other datacenters (by the WAN
+  pool's round-trip estimates, wan.py), then those of `Failover.Datacenters` not tried yet
   and known to the WAN pool; each gets the whole definition (`EXECUTE_REMOTE`, Consul's
   PreparedQuery.ExecuteRemote) and the first with nodes answers. `Failovers` counts the
   datacenters asked.
@@ -265,9 +265,10 @@ def _limit(req: Request) -> int:
         raise HTTPError(500, f'Bad limit: strconv.Atoi: parsing "{text}": invalid syntax') from None
 
 
-def _local_nodes(req: Request, query: dict[str, Any]) -> list[dict[str, Any]]:
-    """The local entries of a query, filtered by its captured token (else the caller's), shuffled."""
-    nodes = req.ctx.store.state.query_execute_local(query)
+def _local_nodes(req: Request, query: dict[str, Any], connect: bool = False) -> list[dict[str, Any]]:
+    """The local entries of a query, filtered by its captured token (else the caller's), shuffled.
+    `connect` (`?connect`): only Connect-capable instances, of which meshctl has none."""
+    nodes = [] if connect else req.ctx.store.state.query_execute_local(query)
     token = query.get("Token") or ""
     nodes = req.ctx.acl.filter_health(req.as_token(token) if token else req, nodes)
     random.shuffle(nodes)
@@ -281,7 +282,7 @@ def _response(req: Request, query: dict[str, Any], nodes: list[dict[str, Any]]) 
 
 async def execute_query(req: Request, query: dict[str, Any], limit: int) -> dict[str, Any]:
     """Run a resolved query: here, then by failover (see the module docstring)."""
-    nodes = _local_nodes(req, query)
+    nodes = _local_nodes(req, query, req.flag("connect"))
     source = near_node(req, req.param("near") or query["Service"].get("Near") or "")
     nodes = nearest_first(req, nodes, lambda e: e["Node"]["Node"], source)
     if source:
