@@ -7,7 +7,10 @@ checked on the state machine alone.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -133,6 +136,14 @@ def test_names_are_unique_whatever_their_case(dev: DevServer) -> None:
     assert create(dev.url, {"Name": "Unique", "Service": {"Service": "redis"}}).status_code == 200
     r = create(dev.url, {"Name": "unique", "Service": {"Service": "web"}})
     assert r.status_code == 500 and r.text == "name 'unique' aliases an existing query name"
+
+
+def test_a_blocking_list_wakes_when_a_query_is_written(dev: DevServer) -> None:
+    index = requests.get(f"{dev.url}/v1/query", timeout=5).headers["X-Consul-Index"]
+    create(dev.url, {"Name": "wakes-the-list", "Service": {"Service": "redis"}})
+    r = requests.get(f"{dev.url}/v1/query", params={"index": index, "wait": "30s"}, timeout=40)
+    assert int(r.headers["X-Consul-Index"]) > int(index)
+    assert "wakes-the-list" in [q["Name"] for q in r.json()]
 
 
 def test_update_replaces_the_definition_and_delete_removes_it(dev: DevServer) -> None:
@@ -320,6 +331,11 @@ def test_failover_tries_the_nearest_datacenters_then_the_listed_ones(dcs: dict[s
     assert [c["Node"] for c in areas[0]["Coordinates"]] == ["dc1-s1.dc1"]
     names = [a["Datacenter"] for a in areas]
     assert requests.get(f"{url}/v1/catalog/datacenters", timeout=5).json() in (names, ["dc1", *reversed(names[1:])])
+    rtt = subprocess.run([sys.executable, "-m", "meshctl", "rtt", "-wan", "dc3-s1.dc3"], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "CONSUL_HTTP_ADDR": url})
+    assert rtt.returncode == 0, rtt.stderr
+    assert re.fullmatch(r"Estimated dc3-s1\.dc3 <-> dc1-s1\.dc1 rtt: \d+\.\d{3} ms \(using WAN coordinates\)\n",
+                        rtt.stdout), rtt.stdout
 
 
 def test_failover_order_is_nearest_first_then_the_listed_datacenters() -> None:
