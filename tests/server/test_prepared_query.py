@@ -210,6 +210,16 @@ def test_connect_queries_find_nothing_without_a_service_mesh(dev: DevServer) -> 
     assert execute(dev.url, "plain-redis")["Nodes"]
 
 
+def test_a_malformed_remote_execution_is_a_400(dev: DevServer) -> None:
+    path = f"{dev.url}/v1/internal/meshctl/query/execute-remote"
+    for body in ({"Query": 5}, {"Query": {"Service": {"Service": "redis", "Tags": "primary"}}}, {"Query": {}}, [1]):
+        r = requests.post(path, json=body, timeout=5)
+        assert r.status_code == 400 and r.text.startswith("Request decode failed"), (body, r.text)
+    ok = requests.post(path, json={"Query": {"Service": {"Service": "redis", "Tags": ["secondary"]}}, "Limit": 1},
+                       timeout=5)
+    assert ok.status_code == 200 and nodes_of(ok.json()) == ["n2"] and ok.json()["Failovers"] == 0
+
+
 def test_an_unknown_query_is_a_404(dev: DevServer) -> None:
     for what in ("execute", "explain"):
         r = requests.get(f"{dev.url}/v1/query/no-such-query/{what}", timeout=5)

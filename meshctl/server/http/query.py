@@ -109,6 +109,15 @@ def _string_map(value: Any, name: str) -> dict[str, str] | None:
 
 def build_query(raw: Any, qid: str) -> QueryDef:
     """A definition from a request body, with every field Consul stores (Apply's checks: 500)."""
+    query = decode_query(raw, qid)
+    problem = _invalid(query)
+    if problem:
+        raise HTTPError(500, f"Invalid prepared query: {problem}")
+    return query
+
+
+def decode_query(raw: Any, qid: str) -> QueryDef:
+    """A definition's fields, typed and with Consul's defaults (a body that does not decode: 400)."""
     body = _fold(raw, "", "")
     svc = _fold(body.get("Service"), "Service", "Service: ")
     failover = _fold(svc.get("Failover"), "Failover", "Service.Failover: ")
@@ -137,9 +146,6 @@ def build_query(raw: Any, qid: str) -> QueryDef:
         },
         "DNS": {"TTL": _typed(dns.get("TTL"), str, "DNS.TTL", "")},
     }
-    problem = _invalid(query)
-    if problem:
-        raise HTTPError(500, f"Invalid prepared query: {problem}")
     return query
 
 
@@ -356,13 +362,15 @@ async def explain(req: Request) -> web.Response:
 async def execute_remote(req: Request) -> web.Response:
     """Another datacenter's failover: run the definition it sends here, without failing over further."""
     body = await req.json(default={})
-    query = cast(dict[str, Any], (body or {}).get("Query")) if isinstance(body, dict) else None
-    service = query.get("Service") if isinstance(query, dict) else None
-    if not isinstance(service, dict) or not isinstance(service.get("Service"), str) or not service["Service"]:
+    if not isinstance(body, dict):
+        raise HTTPError(400, "Request decode failed: body must be a JSON object")
+    raw = body.get("Query")
+    query = cast(dict[str, Any], decode_query(raw, str(raw.get("ID") or "") if isinstance(raw, dict) else ""))
+    if not query["Service"]["Service"]:
         raise HTTPError(400, "Request decode failed: a prepared query definition is needed")
-    assert query is not None
-    req.authorize("service", service["Service"], "read")
-    limit = body.get("Limit") if isinstance(body.get("Limit"), int) else 0
+    req.authorize("service", query["Service"]["Service"], "read")
+    asked = body.get("Limit")
+    limit = asked if isinstance(asked, int) else 0
     nodes = _local_nodes(req, query)
     if limit > 0:
         nodes = nodes[:limit]
