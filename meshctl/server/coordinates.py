@@ -11,16 +11,20 @@ them (`?near=`). meshctl has no gossip, so the estimate is fed by the one round 
 * it sends its new coordinate and the round trip it measured with the next heartbeat; the
   server stores the coordinate and moves its *own* coordinate by the same measurement (the
   round trip is the same seen from either end), so servers get coordinates too;
-* `PUT /v1/coordinate/update` stores a coordinate as it is given (as Consul's does).
+* `PUT /v1/coordinate/update` stores a coordinate as it is given (as Consul's does);
+* WAN: each server times its exchanges with the servers of other datacenters (wan.py, every
+  10 s) and moves a separate WAN coordinate against the one their answer carries; the other
+  datacenters are then sorted by the median distance to their servers (`/v1/catalog/datacenters`,
+  a prepared query's `NearestN`, `/v1/coordinate/datacenters`, `meshctl rtt -wan`).
 
 How this differs from Serf's estimate: the measurements form a star (each client against its
 server, never client against client), so two clients' distance is inferred only through the
 servers' coordinates (on one host or one LAN that is what dominates anyway); a round trip is
 an HTTP request (a few hundred microseconds of HTTP handling on top of the network, which the
 adjustment term partly absorbs), not a UDP ping; there is no gravity pulling coordinates to
-the origin and no latency filter over the last samples (each sample counts); servers do not
-measure each other, and the WAN coordinates of `/v1/coordinate/datacenters` are the servers'
-LAN ones. The update rule itself, its constants and the JSON shape are Serf's, so
+the origin and no latency filter over the last samples (each sample counts); the servers of
+one datacenter do not measure each other on the LAN (their LAN coordinates come from their
+clients), and a WAN sample every 10 s is far fewer than Serf's probes. The update rule itself, its constants and the JSON shape are Serf's, so
 coordinates written by Consul's tools or copied from a Consul cluster compare and sort as
 Consul's do.
 

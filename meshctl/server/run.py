@@ -231,7 +231,8 @@ class Agent:
 
         A prepared query's execution (which may fail over, or be another datacenter's: `?dc=`) is
         asked of this agent's own HTTP API, so it runs exactly as `GET /v1/query/<name>/execute`
-        does; a 404 (no such query) is None.
+        does; a 404 (no such query) or a 403 (a DNS token that may read nothing, as names
+        elsewhere in DNS) is None.
         """
         tokens = self.cfg.security.acl.tokens
         token = tokens.get("dns") or tokens.get("default")
@@ -242,7 +243,7 @@ class Agent:
             self._loopback = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         host = self.cfg.client.split()[0]
         async with self._loopback.get(f"http://{host}:{self.cfg.http_port}{path}", headers=headers) as resp:
-            if resp.status == 404:
+            if resp.status in (403, 404):  # no such query, or a DNS token that reads nothing: NXDOMAIN
                 return None
             if resp.status != 200:
                 raise ConnectionError(f"{path}: {resp.status} {(await resp.text())[:200]}")

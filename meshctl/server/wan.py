@@ -18,6 +18,10 @@ by asking, not by gossip:
 The WAN address of a Raft server is its serf address (meshctl has no separate 8302 port);
 a `-dev` server answers on its HTTP address.
 
+Each exchange is timed: the round trip moves this server's WAN coordinate (Vivaldi, as the LAN
+ones: meshctl/server/coordinates.py) against the one the answer carries, so the other
+datacenters are listed nearest first (`datacenters()`), as Consul's WAN gossip sorts them.
+
 What reads the pool: `?dc=` forwarding (http/forward.py), `/v1/catalog/datacenters`,
 `/v1/agent/members?wan` (`members()`), and DNS names of another datacenter (`get()` fetches
 that datacenter's catalog data for the DNS server, as Consul's DNS RPCs the remote servers).
@@ -27,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +41,8 @@ import aiohttp
 from aiohttp import web
 
 from meshctl.server.agent.servers import NOT_SENT, http_address
+from meshctl.server.commands import Coord
+from meshctl.server.coordinates import Coordinate, Vivaldi
 from meshctl.server.http.forward import WAN_FORWARDED  # the server asked answers, never sends it on
 from meshctl.server.periodic import Periodic
 
@@ -61,6 +69,7 @@ class WanServer:
     http: str  # host:port of its HTTP API (where ?dc= requests are forwarded)
     wan: str  # host:port where it answers WAN_PATH
     alive: bool = True
+    coord: Coord | None = None  # its WAN coordinate, as its last answer gave it
 
     def to_json(self) -> dict[str, Any]:
         return {"Datacenter": self.datacenter, "Node": self.node, "HTTP": self.http, "WAN": self.wan}
@@ -94,12 +103,40 @@ class WanPool(Periodic):
         self._session: aiohttp.ClientSession | None = None
         self._learned = asyncio.Event()  # a new server: tell the others now, not at the next period
         self._closed = False  # no new session once closed (a DNS query may come in during shutdown)
+        self.vivaldi = Vivaldi()  # this server's WAN coordinate, moved by each exchange's round trip
 
     # ------------------------------------------------------------------ what forwarding reads
 
     def datacenters(self) -> list[str]:
-        """This datacenter first, then the remote ones by name (Consul sorts by round-trip time)."""
-        return [self.datacenter, *sorted({s.datacenter for s in self.remote.values()} - {self.datacenter})]
+        """This datacenter first, then the remote ones by round trip (the median of their servers'
+        estimated distances, as Consul's GetDatacentersByDistance), those not measured yet last; ties by name."""
+        here = self.vivaldi.coordinate
+        by_dc: dict[str, list[float]] = {}
+        for server in self.remote.values():
+            if server.datacenter == self.datacenter:
+                continue
+            found = by_dc.setdefault(server.datacenter, [])
+            if server.coord is not None:
+                try:
+                    found.append(here.distance(Coordinate.from_json(server.coord)))
+                except ValueError:
+                    pass
+
+        def key(dc: str) -> tuple[float, str]:
+            rtts = sorted(by_dc[dc])
+            return (rtts[len(rtts) // 2] if rtts else math.inf, dc)
+
+        return [self.datacenter, *sorted(by_dc, key=key)]
+
+    def coordinates(self) -> dict[str, list[tuple[str, Coord]]]:
+        """The WAN coordinates known, by datacenter: `(node, coordinate)` of each server that has one
+        (this server's own estimate for itself)."""
+        own = str((self.local() or [{}])[0].get("Node") or "")
+        out: dict[str, list[tuple[str, Coord]]] = {self.datacenter: [(own, self.vivaldi.coordinate.to_json())]}
+        for server in sorted(self.remote.values(), key=lambda s: (s.datacenter, s.node)):
+            if server.coord is not None:
+                out.setdefault(server.datacenter, []).append((server.node, server.coord))
+        return out
 
     def servers(self, datacenter: str) -> list[WanServer]:
         """The servers of `datacenter` in the order to try them: those answering first."""
@@ -187,8 +224,8 @@ class WanPool(Periodic):
         return [{**s, "Datacenter": self.datacenter} for s in self.local()]
 
     def _message(self) -> dict[str, Any]:
-        """Who this server is and every server it knows (own datacenter first)."""
-        return {"Datacenter": self.datacenter,
+        """Who this server is, its WAN coordinate and every server it knows (own datacenter first)."""
+        return {"Datacenter": self.datacenter, "Coord": self.vivaldi.coordinate.to_json(),
                 "Servers": self._own() + [s.to_json() for s in self.remote.values()]}
 
     def merge(self, servers: Any, answered_by: str = "") -> None:
@@ -229,7 +266,9 @@ class WanPool(Periodic):
         return self._session
 
     async def _ask(self, address: str) -> bool:
-        """One exchange with `address`; whether it answered."""
+        """One exchange with `address`; whether it answered. Its round trip moves this server's WAN
+        coordinate against the one the answer carries (meshctl/server/coordinates.py)."""
+        started = time.monotonic()
         try:
             async with self._client().post(f"http://{address}{WAN_PATH}", json=self._message(),
                                            timeout=ASK_TIMEOUT) as resp:
@@ -237,9 +276,18 @@ class WanPool(Periodic):
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.debug("WAN: %s did not answer: %s", address, exc)
             return False
+        rtt = time.monotonic() - started
         if not isinstance(body, dict):
             return False
         self.merge(body.get("Servers"), answered_by=address)
+        server = self.remote.get(address)
+        if server is not None:
+            try:
+                theirs = Coordinate.from_json(body.get("Coord"))
+            except ValueError:
+                return True  # a server that sends no coordinate (an older one): not measured
+            server.coord = theirs.to_json()
+            self.vivaldi.update(theirs, rtt)
         return True
 
     async def tick(self) -> None:

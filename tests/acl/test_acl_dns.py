@@ -102,3 +102,16 @@ def test_cached_answers_follow_acl_changes(server) -> None:
     requests.put(f"{server.url}/v1/acl/policy/{pol['ID']}", headers=H, timeout=10,
                  json={"Rules": 'service_prefix "" { policy = "deny" }'}).raise_for_status()
     assert ask(server.dns_port, "db.service.consul").header.rcode == RCODE.NXDOMAIN
+
+
+def test_prepared_queries_answer_what_the_dns_token_reads(server) -> None:
+    r = requests.post(f"{server.url}/v1/query", headers=H, timeout=10,
+                      json={"Name": "web-query", "Service": {"Service": "web-api"}})
+    assert r.status_code == 200, r.text
+    use_dns_token(server, token_for(server.url, 'service "web-api" { policy = "read" }\n'
+                                                'node_prefix "" { policy = "read" }'))
+    assert addresses(ask(server.dns_port, "web-query.query.consul")) == ["127.0.0.31", "127.0.0.32"]
+    use_dns_token(server, token_for(server.url, 'service "db" { policy = "read" }\nnode_prefix "" { policy = "read" }'))
+    assert ask(server.dns_port, "web-query.query.consul").header.rcode == RCODE.NXDOMAIN
+    use_dns_token(server, "not-a-known-token")
+    assert ask(server.dns_port, "web-query.query.consul").header.rcode == RCODE.NXDOMAIN

@@ -7,7 +7,10 @@ checked on the state machine alone.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -135,6 +138,14 @@ def test_names_are_unique_whatever_their_case(dev: DevServer) -> None:
     assert r.status_code == 500 and r.text == "name 'unique' aliases an existing query name"
 
 
+def test_a_blocking_list_wakes_when_a_query_is_written(dev: DevServer) -> None:
+    index = requests.get(f"{dev.url}/v1/query", timeout=5).headers["X-Consul-Index"]
+    create(dev.url, {"Name": "wakes-the-list", "Service": {"Service": "redis"}})
+    r = requests.get(f"{dev.url}/v1/query", params={"index": index, "wait": "30s"}, timeout=40)
+    assert int(r.headers["X-Consul-Index"]) > int(index)
+    assert "wakes-the-list" in [q["Name"] for q in r.json()]
+
+
 def test_update_replaces_the_definition_and_delete_removes_it(dev: DevServer) -> None:
     qid = create(dev.url, {"Name": "changing", "Service": {"Service": "redis"}}).json()["ID"]
     r = requests.put(f"{dev.url}/v1/query/{qid}", json={"Name": "changing", "Service": {"Service": "web"}}, timeout=5)
@@ -189,6 +200,24 @@ def test_node_and_service_meta_filter_and_limit_cuts(dev: DevServer) -> None:
     assert len(execute(dev.url, "prod", limit="1")["Nodes"]) == 1
     bad = requests.get(f"{dev.url}/v1/query/prod/execute?limit=many", timeout=5)
     assert bad.status_code == 500 and bad.text.startswith("Bad limit: ")
+
+
+def test_connect_queries_find_nothing_without_a_service_mesh(dev: DevServer) -> None:
+    create(dev.url, {"Name": "mesh-only", "Service": {"Service": "redis", "Connect": True}})
+    create(dev.url, {"Name": "plain-redis", "Service": {"Service": "redis"}})
+    assert execute(dev.url, "mesh-only")["Nodes"] == []
+    assert execute(dev.url, "plain-redis", connect="")["Nodes"] == []
+    assert execute(dev.url, "plain-redis")["Nodes"]
+
+
+def test_a_malformed_remote_execution_is_a_400(dev: DevServer) -> None:
+    path = f"{dev.url}/v1/internal/meshctl/query/execute-remote"
+    for body in ({"Query": 5}, {"Query": {"Service": {"Service": "redis", "Tags": "primary"}}}, {"Query": {}}, [1]):
+        r = requests.post(path, json=body, timeout=5)
+        assert r.status_code == 400 and r.text.startswith("Request decode failed"), (body, r.text)
+    ok = requests.post(path, json={"Query": {"Service": {"Service": "redis", "Tags": ["secondary"]}}, "Limit": 1},
+                       timeout=5)
+    assert ok.status_code == 200 and nodes_of(ok.json()) == ["n2"] and ok.json()["Failovers"] == 0
 
 
 def test_an_unknown_query_is_a_404(dev: DevServer) -> None:
@@ -292,18 +321,47 @@ def test_failover_tries_the_nearest_datacenters_then_the_listed_ones(dcs: dict[s
     assert create(url, {"Name": "api-nearest", "Service": {"Service": "api", "Failover": {"NearestN": 2}}}).ok
     assert create(url, {"Name": "api-listed", "Service": {"Service": "api", "Failover": {
         "Datacenters": ["dc9", "dc2", "dc3"]}}}).ok
-    assert create(url, {"Name": "api-nearest-1", "Service": {"Service": "api", "Failover": {"NearestN": 1}}}).ok
 
     local = execute(url, "api-local")
     assert local["Nodes"] == [] and local["Datacenter"] == "dc1" and local["Failovers"] == 0
-    # dc2 (nearest by name: meshctl times no WAN round trips) has no healthy instance, dc3 has two
-    for name in ("api-nearest", "api-listed"):
-        answer = execute(url, name)
-        assert answer["Datacenter"] == "dc3" and sorted(nodes_of(answer)) == ["c1", "c2"], answer
-        assert answer["Failovers"] == 2  # dc9 is unknown: skipped, not counted
-    only_one = execute(url, "api-nearest-1")
-    assert only_one["Nodes"] == [] and only_one["Failovers"] == 1
+    # dc2 has no healthy instance, dc3 has two; which of them is nearer is what loopback round trips say
+    nearest = execute(url, "api-nearest")
+    assert nearest["Datacenter"] == "dc3" and sorted(nodes_of(nearest)) == ["c1", "c2"]
+    assert nearest["Failovers"] in (1, 2)
+    listed = execute(url, "api-listed")
+    assert listed["Datacenter"] == "dc3" and listed["Failovers"] == 2  # dc9 is unknown: skipped, not counted
     assert len(execute(url, "api-nearest", limit="1")["Nodes"]) == 1
+    # the WAN exchanges are timed: every datacenter's server has a measured coordinate, this one first
+    def measured() -> list[dict[str, Any]] | None:
+        found = requests.get(f"{url}/v1/coordinate/datacenters", timeout=5).json()
+        return found if len(found) == 3 and all(a["Coordinates"] for a in found) else None
+
+    areas = wait_for(measured, what="WAN coordinates of every datacenter")
+    assert areas[0]["Datacenter"] == "dc1" and sorted(a["Datacenter"] for a in areas) == ["dc1", "dc2", "dc3"]
+    assert [c["Node"] for c in areas[0]["Coordinates"]] == ["dc1-s1.dc1"]
+    names = [a["Datacenter"] for a in areas]
+    assert requests.get(f"{url}/v1/catalog/datacenters", timeout=5).json() in (names, ["dc1", *reversed(names[1:])])
+    rtt = subprocess.run([sys.executable, "-m", "meshctl", "rtt", "-wan", "dc3-s1.dc3"], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "CONSUL_HTTP_ADDR": url})
+    assert rtt.returncode == 0, rtt.stderr
+    assert re.fullmatch(r"Estimated dc3-s1\.dc3 <-> dc1-s1\.dc1 rtt: \d+\.\d{3} ms \(using WAN coordinates\)\n",
+                        rtt.stdout), rtt.stdout
+
+
+def test_failover_order_is_nearest_first_then_the_listed_datacenters() -> None:
+    from meshctl.server.coordinates import Coordinate
+    from meshctl.server.http.query import failover_datacenters
+    from meshctl.server.wan import WanPool, WanServer
+
+    pool = WanPool("dc1", [], lambda: [{"Node": "s1", "HTTP": "h", "WAN": "w"}])
+    for dc, x_ms in (("dc2", 40.0), ("dc3", 5.0), ("dc4", 20.0)):
+        pool.remote[dc] = WanServer(dc, f"{dc}-s1", f"{dc}:1", f"{dc}:2",
+                                    coord=Coordinate([x_ms / 1000] + [0.0] * 7, 0.1, 0.0, 1e-5).to_json())
+    pool.remote["dc5"] = WanServer("dc5", "dc5-s1", "dc5:1", "dc5:2")  # not measured yet: last
+    assert pool.datacenters() == ["dc1", "dc3", "dc4", "dc2", "dc5"]
+    known = pool.datacenters()[1:]
+    query = {"Service": {"Failover": {"NearestN": 2, "Datacenters": ["dc5", "dc9", "dc3"]}}}
+    assert failover_datacenters(query, known) == ["dc3", "dc4", "dc5"]
 
 
 # ---------------------------------------------------------------------- ACLs

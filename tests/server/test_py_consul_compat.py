@@ -114,3 +114,38 @@ def test_events(c):
 def test_status(c):
     assert c.status.leader().endswith(":8300")
     assert len(c.status.peers()) == 1
+
+
+def test_prepared_queries_create_execute_explain_update_delete(c):
+    for node, tags in (("pq1", ["primary"]), ("pq2", ["replica"])):
+        assert c.catalog.register(node, "127.0.0.21", service={"service": "pg", "port": 5432, "tags": tags},
+                                  check={"CheckID": f"chk-{node}", "Name": "c", "ServiceID": "pg",
+                                         "Status": "passing"}) is True
+    # py-consul sends every query as a name_prefix_match template, in lower-case field names
+    created = c.query.create("pg", name="pg-primary", tags=["primary"], ttl="10s", onlypassing=True, nearestn=1)
+    qid = created["ID"]
+    [listed] = [q for q in c.query.list() if q["ID"] == qid]
+    assert listed["Template"]["Type"] == "name_prefix_match" and listed["Service"]["OnlyPassing"] is True
+    assert listed["DNS"]["TTL"] == "10s" and listed["Service"]["Failover"]["NearestN"] == 1
+    assert c.query.get(qid)[0]["Name"] == "pg-primary"
+    answer = c.query.execute("pg-primary")
+    assert [e["Node"]["Node"] for e in answer["Nodes"]] == ["pq1"] and answer["Datacenter"] == "dc1"
+    assert c.query.explain("pg-primary")["Query"]["ID"] == qid
+    c.query.update(qid, service="pg", name="pg-primary", tags=["replica"])
+    assert [e["Node"]["Node"] for e in c.query.execute("pg-primary", limit=5)["Nodes"]] == ["pq2"]
+    c.query.delete(qid)
+    assert qid not in [q["ID"] for q in c.query.list()]
+
+
+def test_coordinates_update_and_nodes(c):
+    assert c.catalog.register("co1", "127.0.0.22") is True
+    c.coordinate.update("co1", {"Vec": [0.002] + [0.0] * 7, "Error": 0.5, "Adjustment": 0.0, "Height": 1e-5})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _, nodes = c.coordinate.nodes()
+        if "co1" in [n["Node"] for n in nodes]:
+            break
+        time.sleep(0.1)
+    assert next(n for n in nodes if n["Node"] == "co1")["Coord"]["Vec"][0] == 0.002
+    [area] = c.coordinate.datacenters()
+    assert area["Datacenter"] == "dc1"

@@ -62,22 +62,17 @@ def _segment_filtered(req: Request, items: list[dict[str, Any]]) -> list[dict[st
 
 @route(ROUTES, "GET", "/v1/coordinate/datacenters")
 async def datacenters(req: Request) -> web.Response:
-    """Each datacenter's servers with their coordinates (WAN area). Only this datacenter's are measured:
-    the servers of another one are listed at the origin (meshctl times no WAN round trips)."""
-    state = req.ctx.store.state
+    """Each datacenter's servers (`<node>.<dc>`) with their WAN coordinates, as this server's WAN pool
+    measured them (wan.py); servers not measured yet are left out, as Serf has none for them."""
+    wan = req.ctx.wan
     dc = req.ctx.datacenter
-    servers = sorted({n["Node"] for n, _ in state.service_instances("consul")} or {req.ctx.agent.node_name})
-    out = [{"Datacenter": dc, "AreaID": "WAN", "Coordinates": [
-        {"Node": f"{node}.{dc}", "Coord": (state.coordinate_of(node) or entry(node, Coordinate()))["Coord"]}
-        for node in servers]}]
-    if req.ctx.wan is not None:
-        for other in req.ctx.wan.datacenters():
-            if other == dc:
-                continue
-            names = sorted(s.node for s in req.ctx.wan.servers(other))
-            out.append({"Datacenter": other, "AreaID": "WAN", "Coordinates": [
-                {"Node": f"{node}.{other}", "Coord": Coordinate().to_json()} for node in names]})
-    return respond(req, out)
+    if wan is None:
+        known = {dc: [(req.ctx.agent.node_name, Coordinate().to_json())]}
+        order = [dc]
+    else:
+        known, order = wan.coordinates(), wan.datacenters()
+    return respond(req, [{"Datacenter": name, "AreaID": "WAN", "Coordinates": [
+        {"Node": f"{node}.{name}", "Coord": c} for node, c in known.get(name, [])]} for name in order])
 
 
 @route(ROUTES, "GET", "/v1/coordinate/nodes")

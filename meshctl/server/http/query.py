@@ -9,8 +9,8 @@ the local result:
 * the nodes are filtered with the query's captured `Token`, else the caller's token;
 * shuffled, then sorted by distance from `?near=` (else the query's `Near`; `_agent` is the
   agent asked), with that node first when it is among them; cut to `?limit=`;
-* with no node left, failover: the `Failover.NearestN` nearest other datacenters (by name:
-  meshctl measures no WAN round trips), then those of `Failover.Datacenters` not tried yet
+* with no node left, failover: the `Failover.NearestN` nearest other datacenters (by the WAN
+  pool's round-trip estimates, wan.py), then those of `Failover.Datacenters` not tried yet
   and known to the WAN pool; each gets the whole definition (`EXECUTE_REMOTE`, Consul's
   PreparedQuery.ExecuteRemote) and the first with nodes answers. `Failovers` counts the
   datacenters asked.
@@ -109,6 +109,15 @@ def _string_map(value: Any, name: str) -> dict[str, str] | None:
 
 def build_query(raw: Any, qid: str) -> QueryDef:
     """A definition from a request body, with every field Consul stores (Apply's checks: 500)."""
+    query = decode_query(raw, qid)
+    problem = _invalid(query)
+    if problem:
+        raise HTTPError(500, f"Invalid prepared query: {problem}")
+    return query
+
+
+def decode_query(raw: Any, qid: str) -> QueryDef:
+    """A definition's fields, typed and with Consul's defaults (a body that does not decode: 400)."""
     body = _fold(raw, "", "")
     svc = _fold(body.get("Service"), "Service", "Service: ")
     failover = _fold(svc.get("Failover"), "Failover", "Service.Failover: ")
@@ -137,9 +146,6 @@ def build_query(raw: Any, qid: str) -> QueryDef:
         },
         "DNS": {"TTL": _typed(dns.get("TTL"), str, "DNS.TTL", "")},
     }
-    problem = _invalid(query)
-    if problem:
-        raise HTTPError(500, f"Invalid prepared query: {problem}")
     return query
 
 
@@ -265,9 +271,10 @@ def _limit(req: Request) -> int:
         raise HTTPError(500, f'Bad limit: strconv.Atoi: parsing "{text}": invalid syntax') from None
 
 
-def _local_nodes(req: Request, query: dict[str, Any]) -> list[dict[str, Any]]:
-    """The local entries of a query, filtered by its captured token (else the caller's), shuffled."""
-    nodes = req.ctx.store.state.query_execute_local(query)
+def _local_nodes(req: Request, query: dict[str, Any], connect: bool = False) -> list[dict[str, Any]]:
+    """The local entries of a query, filtered by its captured token (else the caller's), shuffled.
+    `connect` (`?connect`): only Connect-capable instances, of which meshctl has none."""
+    nodes = [] if connect else req.ctx.store.state.query_execute_local(query)
     token = query.get("Token") or ""
     nodes = req.ctx.acl.filter_health(req.as_token(token) if token else req, nodes)
     random.shuffle(nodes)
@@ -281,7 +288,7 @@ def _response(req: Request, query: dict[str, Any], nodes: list[dict[str, Any]]) 
 
 async def execute_query(req: Request, query: dict[str, Any], limit: int) -> dict[str, Any]:
     """Run a resolved query: here, then by failover (see the module docstring)."""
-    nodes = _local_nodes(req, query)
+    nodes = _local_nodes(req, query, req.flag("connect"))
     source = near_node(req, req.param("near") or query["Service"].get("Near") or "")
     nodes = nearest_first(req, nodes, lambda e: e["Node"]["Node"], source)
     if source:
@@ -355,13 +362,15 @@ async def explain(req: Request) -> web.Response:
 async def execute_remote(req: Request) -> web.Response:
     """Another datacenter's failover: run the definition it sends here, without failing over further."""
     body = await req.json(default={})
-    query = cast(dict[str, Any], (body or {}).get("Query")) if isinstance(body, dict) else None
-    service = query.get("Service") if isinstance(query, dict) else None
-    if not isinstance(service, dict) or not isinstance(service.get("Service"), str) or not service["Service"]:
+    if not isinstance(body, dict):
+        raise HTTPError(400, "Request decode failed: body must be a JSON object")
+    raw = body.get("Query")
+    query = cast(dict[str, Any], decode_query(raw, str(raw.get("ID") or "") if isinstance(raw, dict) else ""))
+    if not query["Service"]["Service"]:
         raise HTTPError(400, "Request decode failed: a prepared query definition is needed")
-    assert query is not None
-    req.authorize("service", service["Service"], "read")
-    limit = body.get("Limit") if isinstance(body.get("Limit"), int) else 0
+    req.authorize("service", query["Service"]["Service"], "read")
+    asked = body.get("Limit")
+    limit = asked if isinstance(asked, int) else 0
     nodes = _local_nodes(req, query)
     if limit > 0:
         nodes = nodes[:limit]

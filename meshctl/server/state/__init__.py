@@ -11,13 +11,15 @@ One `State`, built from one module per part:
 - `kv.py`: KV entries, tombstones, locks; `sessions.py`: sessions and what invalidating one does;
 - `catalog.py`: nodes, services, checks (writes, catalog and health reads); `records.py`: their JSON;
 - `txn.py`: transactions; `events.py`: user events;
+- `queries.py`: prepared queries (lookup, templates, local execution); `coordinates.py`: network coordinates;
 - `machine.py`: `State` itself: `apply` dispatching on the command's type, `snapshot` and restore.
 
 Records are kept in Consul's JSON shapes, so queries return them almost as stored.
 Indexes: one global index that only rises (never 0), plus per-table, per-key and
 per-service indexes for blocking queries; deletes leave tombstones so a prefix's index
-never goes backwards. Snapshots carry a `Format` (1); restore also takes the unversioned
-snapshots written before it (format 0, the same fields).
+never goes backwards. Snapshots carry a `Format` (2: format 1 plus the optional "Queries" and
+"Coordinates"); restore also takes format 1 and the unversioned snapshots written before it
+(format 0, the same fields as 1).
 
 After each `apply`, `drain_changes()` hands the watch keys that changed to whoever wakes
 blocking queries (`watch.py`); the state machine itself knows nothing about waiters.

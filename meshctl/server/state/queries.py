@@ -209,6 +209,8 @@ class QueriesMixin(StateBase):
     def query_execute_local(self, query: Record) -> list[Record]:
         """The health entries a query selects here (see the module docstring); not yet ACL-filtered."""
         svc = query.get("Service") or {}
+        if svc.get("Connect"):  # no service mesh here: no instance is Connect-capable (as /v1/health/connect)
+            return []
         _, entries = self.health_service(str(svc.get("Service") or ""))  # type: ignore[attr-defined]
         ignore = set(svc.get("IgnoreCheckIDs") or [])
         only_passing = bool(svc.get("OnlyPassing"))
