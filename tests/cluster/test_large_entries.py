@@ -53,3 +53,31 @@ def test_48_concurrent_500kb_puts_all_succeed_and_every_server_holds_them(tmp_pa
             assert "truncated" not in s.log()
     finally:
         c.stop()
+
+
+def test_snapshot_over_the_body_cap_saves_and_restores_through_a_follower(tmp_path: Path) -> None:
+    """A snapshot bigger than the 8 MiB body cap: saved and restored through a follower (which
+    forwards both to the leader), then held by every server."""
+    c = Cluster(tmp_path, 3)
+    c.start()
+    try:
+        leader = c.leader()
+        follower = next(s for s in c.servers if s is not leader)
+        values = {f"snap/{i}": os.urandom(VALUE_SIZE) for i in range(19)}
+        for key, value in values.items():
+            assert leader.put(f"/v1/kv/{key}", value, timeout=60).text.strip() == "true"
+        saved = follower.get("/v1/snapshot", timeout=120)
+        assert saved.status_code == 200 and len(saved.content) > 8 * 1024 * 1024
+        assert leader.put("/v1/kv/after-save", b"1").status_code == 200
+        restored = follower.put("/v1/snapshot", saved.content, timeout=120)
+        assert restored.status_code == 200, restored.text
+
+        def holds_the_snapshot(s: Server) -> bool:
+            if s.get("/v1/kv/after-save?stale").status_code != 404:  # written after the save: gone
+                return False
+            return all(s.get(f"/v1/kv/{k}?raw&stale", timeout=10).content == v for k, v in values.items())
+
+        for s in c.servers:
+            wait_for(lambda s=s: holds_the_snapshot(s), 60, f"{s.name} to hold the restored snapshot")
+    finally:
+        c.stop()

@@ -10,6 +10,7 @@ not applied, and it never is, even when this server finds the new leader after t
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,47 @@ def test_writes_failed_by_a_cut_off_leader_are_never_applied_later(tmp_path: Pat
             assert "CRITICAL" not in s.log() and "may have diverged" not in s.log()
     finally:
         c.stop()
+
+
+def test_consistent_reads_of_a_cut_off_leader_never_miss_a_newer_write(tmp_path: Path) -> None:
+    """`?consistent` is linearizable: a read that started after a write was acknowledged sees it,
+    even on the old leader of a partition that still believes it leads (it must reach a quorum
+    first, so it answers 500 instead). Its default reads may be stale meanwhile: not checked."""
+    c = Cluster(tmp_path, 3)
+    c.start()
+    partition = RaftPartition()
+    reads: list[tuple[float, int, bytes]] = []  # (start, status, value)
+    stop = threading.Event()
+    try:
+        old = lowest(c)
+        make_leader(c, old)
+        assert old.put("/v1/kv/lin/x", b"v1").json() is True
+        majority = [s for s in c.servers if s is not old]
+
+        def read_old() -> None:
+            while not stop.is_set():
+                start = time.monotonic()
+                try:
+                    r = old.get("/v1/kv/lin/x?consistent&raw", timeout=30)
+                    reads.append((start, r.status_code, r.content))
+                except requests.RequestException:
+                    reads.append((start, 0, b""))  # no answer: not stale either
+
+        reader = threading.Thread(target=read_old, daemon=True)
+        reader.start()
+        partition.isolate(old)
+        new = wait_for(lambda: (lambda ld: c.by_raft(ld) if ld and ld != old.raft_address else None)(
+            majority[0].get("/v1/status/leader", timeout=2).json()), 60, "the majority's new leader")
+        assert new is not None
+        wait_for(lambda: new.put("/v1/kv/lin/x", b"v2", timeout=10).json() is True, 30, "the majority's write")
+        acked_at = time.monotonic()
+        wait_for(lambda: any(start > acked_at for start, _, _ in reads), 90, "a read started after the write")
+        stop.set()
+        reader.join(40)
+    finally:
+        stop.set()
+        partition.heal()
+        c.stop()
+    after = [(status, value) for start, status, value in reads if start > acked_at]
+    assert after, "no read started after the acknowledged write"
+    assert all(value == b"v2" for status, value in after if status == 200), after
