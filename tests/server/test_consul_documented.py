@@ -427,3 +427,26 @@ def test_agent_leave_on_a_dev_agent_answers_then_shuts_down(tmp_path) -> None:
             requests.get(f"{server.url}/v1/agent/self", timeout=5)
     finally:
         server.stop()
+
+
+def test_agent_service_blocks_on_its_content_hash(url: str) -> None:
+    """GET /v1/agent/service/<id>?hash=<ContentHash> waits until the definition changes."""
+    assert put(url, "/v1/agent/service/register", {"ID": "hash-web", "Name": "hash-web", "Tags": ["v1"]}).ok
+    first = requests.get(f"{url}/v1/agent/service/hash-web", timeout=10)
+    digest = first.headers["X-Consul-ContentHash"]
+    assert first.json()["ContentHash"] == digest
+    # a hash that is not the current one answers at once
+    stale = requests.get(f"{url}/v1/agent/service/hash-web", params={"hash": "0" * 16, "wait": "60s"}, timeout=10)
+    assert stale.json()["Tags"] == ["v1"]
+    results: list[requests.Response] = []
+    waiter = threading.Thread(target=lambda: results.append(requests.get(
+        f"{url}/v1/agent/service/hash-web", params={"hash": digest, "wait": "60s"}, timeout=90)))
+    waiter.start()
+    assert put(url, "/v1/agent/service/register", {"ID": "hash-web", "Name": "hash-web", "Tags": ["v2"]}).ok
+    waiter.join(90)
+    [changed] = results
+    assert changed.json()["Tags"] == ["v2"] and changed.headers["X-Consul-ContentHash"] != digest
+    # an unchanged service answers the same hash once ?wait runs out
+    quiet = requests.get(f"{url}/v1/agent/service/hash-web",
+                         params={"hash": changed.headers["X-Consul-ContentHash"], "wait": "1s"}, timeout=10)
+    assert quiet.headers["X-Consul-ContentHash"] == changed.headers["X-Consul-ContentHash"]
