@@ -143,6 +143,7 @@ class TokenDef(TypedDict, total=False):
     ServiceIdentities: list[JSONObject]
     NodeIdentities: list[JSONObject]
     Local: bool
+    ExpirationTime: str  # RFC 3339, chosen by the endpoint (ExpirationTTL is turned into this)
 
 
 class TokenIDs(TypedDict):

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from meshctl.flags import FlagParser, parse_bool
 from meshctl.server import security
+from meshctl.server.acl.expiry import ExpiredTokenReaper
 from meshctl.server.agent import runtime as agent_runtime
 from meshctl.server.agent.config import setting
 from meshctl.server.agent.local import LocalAgent
@@ -178,12 +179,13 @@ class Agent:
             store=self.store, agent=self.local, datacenter=cfg.datacenter, acl=self.acl, timers=self.timers,
             wan=self.wan, cluster=self.cluster, coordinates=self.coordinates,
             hooks=AgentHooks(reload=self.runtime.reload, monitor=self.runtime.monitor, dns_port=cfg.dns_port,
-                             acl_tokens_changed=self.runtime.acl_tokens_changed))
+                             acl_tokens_changed=self.runtime.acl_tokens_changed, leave=self._leave))
         self.dc_forwarder = DatacenterForwarder(self.wan)
         self.app = self._make_app()
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.reaper = TombstoneReaper(self.store)
+        self.token_reaper = ExpiredTokenReaper(self.store)
         self.security = security.Security(cfg.security, self.store, self.acl, self.cluster)
         self._loopback: aiohttp.ClientSession | None = None  # DNS prepared queries: this agent's HTTP API
 
@@ -216,6 +218,8 @@ class Agent:
         await self.runtime.start()
         self._wire_remote_dns()
         self.reaper.start()
+        if self.cfg.security.acl.enabled:
+            self.token_reaper.start()
         self.wan.start()
         self.coordinates.start()
 
@@ -259,6 +263,15 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
 
+    async def _leave(self) -> None:
+        """PUT /v1/agent/leave: shut down once the answer is on its way (Consul's graceful leave).
+
+        A server of a Raft cluster stops as on SIGTERM; it stays in the Raft configuration until
+        removed (`meshctl operator raft remove-peer`), where Consul's leave would also remove it.
+        """
+        log.info("leave requested over the HTTP API: shutting down")
+        asyncio.get_running_loop().call_soon(self.stop)
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -271,6 +284,7 @@ class Agent:
     async def shutdown(self) -> None:
         self.reaper.stop()
         self.coordinates.stop()
+        self.token_reaper.stop()
         await self.wan.close()
         if self._loopback is not None:
             await self._loopback.close()

@@ -108,6 +108,10 @@ def from_settings(settings: dict[str, Any]) -> SecurityConfig:
     ttl = _get(settings, "acl", "token_ttl")
     if ttl is not None:
         acl.token_ttl = _duration(ttl)
+    for attr in ("token_min_expiration_ttl", "token_max_expiration_ttl"):
+        value = _get(settings, "acl", attr)
+        if value is not None:
+            setattr(acl, attr, _duration(value))
     out.https_port = int(_get(settings, "ports", "https") or 0)
     for attr in ("cert_file", "key_file", "ca_file", "ca_path", "verify_incoming"):
         value = _get(settings, "tls", "https", attr)

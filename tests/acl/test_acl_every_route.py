@@ -153,6 +153,7 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/v1/agent/service/{id}"): [Probe("/v1/agent/service/svc-marker-id")],
     ("GET", "/v1/agent/checks"): [Probe("/v1/agent/checks", EMPTY, {})],
     ("GET", "/v1/agent/health/service/id/{id}"): [Probe("/v1/agent/health/service/id/svc-marker-id")],
+    ("GET", "/v1/agent/health/service/name/{name}"): [Probe("/v1/agent/health/service/name/svc-marker")],
     ("PUT", "/v1/agent/service/register"): [Probe("/v1/agent/service/register", json={"Name": "new-marker"})],
     ("PUT", "/v1/agent/service/deregister/{id}"): [Probe("/v1/agent/service/deregister/svc-marker-id")],
     ("PUT", "/v1/agent/check/register"): [Probe("/v1/agent/check/register", json={"Name": "chk2-marker",

@@ -125,7 +125,7 @@ def test_policy_and_role_lifecycle(api: API) -> None:
     assert api.delete(f"/v1/acl/role/{role['ID']}").json() is True
     assert api.put("/v1/kv/r", data=b"x", token=tok["SecretID"]).status_code == 403
     assert api.delete(f"/v1/acl/policy/{pol['ID']}").json() is True
-    assert api.get(f"/v1/acl/policy/{pol['ID']}").status_code == 403
+    assert api.get(f"/v1/acl/policy/{pol['ID']}").status_code == 404  # Consul: "Requested policy does not exist"
 
 
 def test_acl_endpoints_need_acl_rights(api: API) -> None:

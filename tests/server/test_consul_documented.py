@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 import requests
-from devserver import DevServer, free_port, wait_for
+from devserver import DevServer, free_port, start_dev_server, wait_for
+
+from meshctl.server.acl.state import parse_time
 
 pytestmark = pytest.mark.integration
 
@@ -316,3 +319,134 @@ def test_raft_configuration_index_is_the_configurations_not_the_last_writes(url:
     after = requests.get(f"{url}/v1/operator/raft/configuration", timeout=10).json()
     assert before["Index"] == after["Index"] == 1
     assert [s["Leader"] for s in after["Servers"]] == [True]
+
+
+# ---------------------------------------------------------------------- ACL
+
+ROOT = "6b1f7c2e-9d8a-4e3b-a5c4-2f1e0d9c8b7a"
+ROOT_H = {"X-Consul-Token": ROOT}
+
+
+@pytest.fixture(scope="module")
+def acl_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    conf = tmp_path_factory.mktemp("acl-doc-conf")
+    # Consul's shortest token lifetime is 1m; this server allows 2s, so expiry is seen in a test
+    (conf / "acl.hcl").write_text('acl {\n  token_min_expiration_ttl = "2s"\n}\n')
+    server = start_dev_server(tmp_path_factory.mktemp("acl-doc"), "-acl-enabled", "-acl-default-policy", "deny",
+                              "-acl-initial-management", ROOT, "-config-dir", str(conf))
+    wait_for(lambda: requests.get(f"{server.url}/v1/acl/token/self", headers=ROOT_H, timeout=5).status_code == 200,
+             what="ACLs ready")
+    yield server.url
+    server.stop()
+
+
+@pytest.mark.parametrize(("path", "text"), [
+    ("/v1/acl/policy/0b9a1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", "Requested policy does not exist"),
+    ("/v1/acl/policy/name/no-such-policy", "Requested policy does not exist"),
+    ("/v1/acl/role/0b9a1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", "Requested role does not exist"),
+    ("/v1/acl/role/name/no-such-role", "Requested role does not exist"),
+])
+def test_a_missing_policy_or_role_is_404(acl_url: str, path: str, text: str) -> None:
+    r = requests.get(acl_url + path, headers=ROOT_H, timeout=10)
+    assert (r.status_code, r.text) == (404, text)
+
+
+def test_a_missing_token_is_still_acl_not_found(acl_url: str) -> None:
+    r = requests.get(f"{acl_url}/v1/acl/token/0b9a1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", headers=ROOT_H, timeout=10)
+    assert (r.status_code, r.text) == (403, "ACL not found")
+
+
+def token_create(acl_url: str, **body: object) -> requests.Response:
+    return requests.put(f"{acl_url}/v1/acl/token", json=body, headers=ROOT_H, timeout=10)
+
+
+def test_token_expiration_ttl_sets_expiration_time_and_the_token_stops_working(acl_url: str) -> None:
+    """ExpirationTTL (Go sends nanoseconds) sets ExpirationTime = CreateTime + TTL; once past it the
+    token is "ACL not found" everywhere, and the leader reaps it."""
+    r = token_create(acl_url, Description="short", ExpirationTTL=3 * 10**9)
+    assert r.status_code == 200, r.text
+    tok = r.json()
+    assert "ExpirationTTL" not in tok
+    lifetime = parse_time(tok["ExpirationTime"]) - parse_time(tok["CreateTime"])
+    assert 2.9 <= lifetime <= 3.1
+    me = {"X-Consul-Token": tok["SecretID"]}
+    assert requests.get(f"{acl_url}/v1/acl/token/self", headers=me, timeout=10).status_code == 200
+    wait_for(lambda: requests.get(f"{acl_url}/v1/acl/token/self", headers=me, timeout=10).text == "ACL not found",
+             timeout=30, what="the token to expire")
+    r = requests.get(f"{acl_url}/v1/kv/x", headers=me, timeout=10)
+    assert (r.status_code, r.text) == (403, "ACL not found")
+
+    def reaped() -> bool:
+        listed = requests.get(f"{acl_url}/v1/acl/tokens", headers=ROOT_H, timeout=10).json()
+        read = requests.get(f"{acl_url}/v1/acl/token/{tok['AccessorID']}", headers=ROOT_H, timeout=10)
+        return tok["AccessorID"] not in [t["AccessorID"] for t in listed] and read.status_code == 403
+
+    wait_for(reaped, timeout=30, what="the expired token to be reaped")
+
+
+def test_token_expiration_time_and_ttl_as_strings(acl_url: str) -> None:
+    r = token_create(acl_url, ExpirationTTL="1h")
+    assert r.status_code == 200, r.text
+    assert 3599 <= parse_time(r.json()["ExpirationTime"]) - parse_time(r.json()["CreateTime"]) <= 3601
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7200))
+    r = token_create(acl_url, ExpirationTime=when)
+    assert r.status_code == 200 and parse_time(r.json()["ExpirationTime"]) == parse_time(when)
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    ({"ExpirationTTL": "48h"}, "ExpirationTime cannot be more than 24h0m0s in the future"),
+    ({"ExpirationTTL": "1s"}, "ExpirationTime cannot be less than 2s in the future"),
+    ({"ExpirationTTL": "1h", "ExpirationTime": "2099-01-01T00:00:00Z"},
+     "Token Expiration TTL and Expiration Time cannot both be set"),
+    ({"ExpirationTime": "2001-01-01T00:00:00Z"}, "ExpirationTime cannot be before CreateTime"),
+])
+def test_token_expiration_out_of_bounds_is_refused(acl_url: str, body: dict, text: str) -> None:
+    r = token_create(acl_url, Description="refused", **body)
+    assert r.status_code == 400 and r.text.startswith(text), r.text
+    listed = requests.get(f"{acl_url}/v1/acl/tokens", headers=ROOT_H, timeout=10).json()
+    assert "refused" not in [t["Description"] for t in listed]
+
+
+def test_token_expiration_cannot_change_on_update(acl_url: str) -> None:
+    tok = token_create(acl_url, ExpirationTTL="1h").json()
+    path = f"{acl_url}/v1/acl/token/{tok['AccessorID']}"
+    r = requests.put(path, json={"Description": "renamed", "ExpirationTTL": "2h"}, headers=ROOT_H, timeout=10)
+    assert (r.status_code, r.text) == (400, f"Cannot change expiration time of {tok['AccessorID']}")
+    r = requests.put(path, json={"Description": "renamed"}, headers=ROOT_H, timeout=10)
+    assert r.status_code == 200 and r.json()["ExpirationTime"] == tok["ExpirationTime"]
+
+
+def test_agent_leave_on_a_dev_agent_answers_then_shuts_down(tmp_path) -> None:
+    """PUT /v1/agent/leave: 200, then the agent leaves and its process exits (cleanly)."""
+    server = start_dev_server(tmp_path)
+    try:
+        r = requests.put(f"{server.url}/v1/agent/leave", timeout=10)
+        assert (r.status_code, r.text) == (200, "")
+        assert server.proc.wait(30) == 0
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{server.url}/v1/agent/self", timeout=5)
+    finally:
+        server.stop()
+
+
+def test_agent_service_blocks_on_its_content_hash(url: str) -> None:
+    """GET /v1/agent/service/<id>?hash=<ContentHash> waits until the definition changes."""
+    assert put(url, "/v1/agent/service/register", {"ID": "hash-web", "Name": "hash-web", "Tags": ["v1"]}).ok
+    first = requests.get(f"{url}/v1/agent/service/hash-web", timeout=10)
+    digest = first.headers["X-Consul-ContentHash"]
+    assert first.json()["ContentHash"] == digest
+    # a hash that is not the current one answers at once
+    stale = requests.get(f"{url}/v1/agent/service/hash-web", params={"hash": "0" * 16, "wait": "60s"}, timeout=10)
+    assert stale.json()["Tags"] == ["v1"]
+    results: list[requests.Response] = []
+    waiter = threading.Thread(target=lambda: results.append(requests.get(
+        f"{url}/v1/agent/service/hash-web", params={"hash": digest, "wait": "60s"}, timeout=90)))
+    waiter.start()
+    assert put(url, "/v1/agent/service/register", {"ID": "hash-web", "Name": "hash-web", "Tags": ["v2"]}).ok
+    waiter.join(90)
+    [changed] = results
+    assert changed.json()["Tags"] == ["v2"] and changed.headers["X-Consul-ContentHash"] != digest
+    # an unchanged service answers the same hash once ?wait runs out
+    quiet = requests.get(f"{url}/v1/agent/service/hash-web",
+                         params={"hash": changed.headers["X-Consul-ContentHash"], "wait": "1s"}, timeout=10)
+    assert quiet.headers["X-Consul-ContentHash"] == changed.headers["X-Consul-ContentHash"]

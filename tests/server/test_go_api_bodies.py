@@ -272,13 +272,16 @@ def _token_setup(api: Api) -> None:
 
 def _token_body(api: Api) -> dict[str, Any]:
     # Go links by ID with an empty Name (api.ACLLink has no omitempty)
-    return go_acl_token(Description="go token", Policies=[{"ID": _ids(api)["go-tok-pol"], "Name": ""}])
+    # ExpirationTTL is a time.Duration: integer nanoseconds
+    return go_acl_token(Description="go token", Policies=[{"ID": _ids(api)["go-tok-pol"], "Name": ""}],
+                        ExpirationTTL=3600 * 10**9)
 
 
 def _token_effect(api: Api, r: requests.Response) -> None:
     tok = r.json()
     assert tok["Description"] == "go token" and [p["Name"] for p in tok["Policies"]] == ["go-tok-pol"]
     assert tok["CreateTime"] != ZERO_TIME  # Go's zero CreateTime is not a creation time
+    assert tok["ExpirationTime"] > tok["CreateTime"] and "ExpirationTTL" not in tok
     me = requests.get(f"{api.url}/v1/acl/token/self", headers={"X-Consul-Token": tok["SecretID"]}, timeout=10)
     assert me.status_code == 200 and me.json()["AccessorID"] == tok["AccessorID"]
 

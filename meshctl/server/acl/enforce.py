@@ -15,6 +15,7 @@ Secrets never reach a log: nothing here logs a token, and errors name the Access
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,6 +46,9 @@ class ACLSettings:
     initial_management: str = ""
     tokens: dict[str, str] = field(default_factory=dict)  # default, agent, dns ... -> secret
     token_ttl: float = 30.0  # client agents: how long a token resolved by the servers is trusted
+    # the ExpirationTTL a token may have (Consul's ACLTokenMin/MaxExpirationTTL server settings)
+    token_min_expiration_ttl: float = 60.0
+    token_max_expiration_ttl: float = 86400.0
 
     def __repr__(self) -> str:  # never show secrets
         return (f"ACLSettings(enabled={self.enabled}, default_policy={self.default_policy!r}, "
@@ -98,12 +102,16 @@ class ACLEnforcer(Enforcer):
         return state
 
     def token_of(self, secret: str) -> dict[str, Any] | None:
-        """The token record of a secret (None if unknown)."""
-        return acl_state.token_by_secret(self.state(), secret)
+        """The token record of a secret (None if unknown or expired)."""
+        rec = acl_state.token_by_secret(self.state(), secret)
+        return None if rec is None or acl_state.expired(rec, time.time()) else rec
 
     def resolve(self, secret: str) -> Authorizer:
-        """The authorizer of a secret; HTTPError 403 `ACL not found` for an unknown one."""
+        """The authorizer of a secret; HTTPError 403 `ACL not found` for an unknown (or expired) one."""
         state = self.state()
+        rec = acl_state.token_by_secret(state, secret)
+        if rec is not None and acl_state.expired(rec, time.time()):  # before the cache: it outlives expiry
+            raise HTTPError(403, ACL_NOT_FOUND)
         found = self._cache.get(secret, acl_state.index(state), self.default_allow, lambda: self._build(state, secret))
         if found is None:
             raise HTTPError(403, ACL_NOT_FOUND)
@@ -112,6 +120,8 @@ class ACLEnforcer(Enforcer):
     def grant_of(self, state: State, secret: str) -> TokenGrant | None:
         """Where a secret's permissions come from (None: unknown token). Client agents get this too."""
         rec = acl_state.token_by_secret(state, secret)
+        if rec is not None and acl_state.expired(rec, time.time()):
+            return None
         if rec is None:
             if secret == acl_state.ANONYMOUS_SECRET:  # before the built-ins are written
                 return TokenGrant(acl_state.ANONYMOUS_ACCESSOR)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -173,6 +174,7 @@ def _store_token(state: State, token: dict[str, Any], create_time: str,
         "ServiceIdentities": list(token.get("ServiceIdentities") or []),
         "NodeIdentities": list(token.get("NodeIdentities") or []),
         "Local": bool(token.get("Local")),
+        "ExpirationTime": old.get("ExpirationTime") if old else token.get("ExpirationTime"),  # never changes
         "CreateTime": old["CreateTime"] if old else create_time,
         "CreateIndex": old["CreateIndex"] if old else index,
         "ModifyIndex": index,
@@ -327,6 +329,35 @@ def token_by_secret(state: State, secret: str) -> dict[str, Any] | None:
     return state.acl["Tokens"].get(accessor) if accessor else None
 
 
+@functools.lru_cache(maxsize=1024)
+def parse_time(text: str) -> float:
+    """An RFC 3339 time (Go's, nanoseconds included) as a Unix time; ValueError if it is none."""
+    head, dot, frac = text.partition(".")
+    if dot:  # Python parses at most microseconds: cut the fraction, keep the zone
+        cut = len(frac) - len(frac.lstrip("0123456789"))
+        text = f"{head}.{frac[:cut][:6].ljust(6, '0')}{frac[cut:]}"
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"no time zone in {text!r}")
+    return when.timestamp()
+
+
+def format_time(when: float) -> str:
+    """A Unix time as Consul writes token times (RFC 3339, UTC)."""
+    return _time(when)
+
+
+def expired(rec: dict[str, Any], now: float) -> bool:
+    """Has the token passed its ExpirationTime? Expired tokens resolve as unknown until reaped."""
+    when = rec.get("ExpirationTime")
+    return bool(when) and parse_time(when) <= now
+
+
+def expired_tokens(state: State, now: float) -> list[str]:
+    """The AccessorIDs of the tokens past their ExpirationTime (the reaper deletes them)."""
+    return [a for a, rec in state.acl["Tokens"].items() if expired(rec, now)]
+
+
 def _live_links(state: State, table: str, links: list[dict[str, str]]) -> list[dict[str, str]]:
     records = state.acl[table]
     return [{"ID": link["ID"], "Name": records[link["ID"]]["Name"]} for link in links if link["ID"] in records]
@@ -342,6 +373,8 @@ def token_json(state: State, rec: dict[str, Any], stub: bool = False) -> dict[st
                         ("NodeIdentities", rec["NodeIdentities"])):
         if value:
             out[name] = copy.deepcopy(value)
+    if rec.get("ExpirationTime"):
+        out["ExpirationTime"] = rec["ExpirationTime"]
     out.update({"Local": rec["Local"], "CreateTime": rec["CreateTime"], "Hash": rec["Hash"],
                 "CreateIndex": rec["CreateIndex"], "ModifyIndex": rec["ModifyIndex"]})
     if stub:

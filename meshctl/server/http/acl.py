@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from meshctl.flags import format_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.acl import state as acl_state
 from meshctl.server.acl.enforce import ACLEnforcer
@@ -42,6 +43,7 @@ from meshctl.server.http.common import (
     Watch,
     blocking,
     check_dc,
+    duration_ns,
     respond,
     route,
 )
@@ -112,6 +114,16 @@ async def bootstrap(req: Request) -> web.Response:
 def _token_body(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: body[k] for k in ("AccessorID", "SecretID", "Description", "Policies", "Roles", "ServiceIdentities",
                                 "NodeIdentities", "Local") if k in body}
+    # ExpirationTTL: Go's time.Duration (integer nanoseconds) or a duration string; turned into
+    # ExpirationTime (RFC 3339) by _token_expiration, which knows the time and the limits
+    if body.get("ExpirationTTL") not in (None, 0, ""):
+        out["ExpirationTTL"] = duration_ns(body["ExpirationTTL"], "ExpirationTTL")
+    if body.get("ExpirationTime"):
+        try:
+            out["ExpirationTime"] = acl_state.parse_time(str(body["ExpirationTime"]))
+        except ValueError:
+            raise HTTPError(400, f"Request decode failed: invalid ExpirationTime {body['ExpirationTime']!r}") \
+                from None
     for name in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities"):
         if out.get(name) is not None and not isinstance(out[name], list):
             raise HTTPError(400, f"Request decode failed: {name} must be a list")
@@ -144,6 +156,46 @@ def _token_ids(token: dict[str, Any]) -> None:
     """A new token keeps the AccessorID and SecretID it was given (if UUIDs); missing ones are generated."""
     token["AccessorID"] = _uuid(token.get("AccessorID"), "AccessorID")
     token["SecretID"] = _uuid(token.get("SecretID"), "SecretID")
+
+
+def _token_expiration(req: Request, token: dict[str, Any], create: bool) -> None:
+    """ExpirationTTL / ExpirationTime as Consul's ACL.TokenSet checks them; the token's ExpirationTime set.
+
+    A token expires within [token_min_expiration_ttl, token_max_expiration_ttl] of its creation
+    (1m and 24h by default); the expiration of an existing token cannot change.
+    """
+    ttl_ns = token.pop("ExpirationTTL", 0)
+    when = token.pop("ExpirationTime", None)
+    if not create:
+        old = req.ctx.store.state.acl["Tokens"].get(token.get("AccessorID", ""))
+        old_when = acl_state.parse_time(old["ExpirationTime"]) if old and old.get("ExpirationTime") else None
+        if ttl_ns or (when is not None and when != old_when):
+            raise HTTPError(400, f"Cannot change expiration time of {token.get('AccessorID', '')}")
+        return
+    if ttl_ns < 0:
+        raise HTTPError(400, f"Token Expiration TTL '{format_duration(ttl_ns / 1e9)}' should be > 0")
+    if ttl_ns and when is not None:
+        raise HTTPError(400, "Token Expiration TTL and Expiration Time cannot both be set")
+    now = time.time()
+    if ttl_ns:
+        when = now + ttl_ns / 1e9
+    if when is None:
+        return
+    settings = _enforcer(req).settings
+    expires_in = when - now
+    if expires_in < 0:
+        raise HTTPError(400, "ExpirationTime cannot be before CreateTime")
+    if expires_in > settings.token_max_expiration_ttl:
+        raise HTTPError(400, f"ExpirationTime cannot be more than {format_duration(settings.token_max_expiration_ttl)}"
+                             f" in the future (was {format_duration(round(expires_in, 3))})")
+    if expires_in < settings.token_min_expiration_ttl:
+        raise HTTPError(400, f"ExpirationTime cannot be less than {format_duration(settings.token_min_expiration_ttl)}"
+                             f" in the future (was {format_duration(round(expires_in, 3))})")
+    token["ExpirationTime"] = acl_state.format_time(when)
+
+
+def _token_expired(rec: dict[str, Any]) -> bool:
+    return acl_state.expired(rec, time.time())
 
 
 def _generated_id(what: str) -> Callable[[dict[str, Any]], None]:
@@ -192,6 +244,8 @@ class Kind:
     keep_on_update: tuple[str, ...] = ()  # fields an update leaves out keep their values
     before_delete: Callable[[Request, str], None] | None = None
     missing: str = ""  # the 404 text of a read that finds nothing (none: Consul's 403 "ACL not found")
+    on_write: Callable[[Request, dict[str, Any], bool], None] | None = None  # (request, record, create)
+    hidden: Callable[[dict[str, Any]], bool] | None = None  # records reads do not show (expired tokens)
 
     def not_found(self) -> HTTPError:
         return HTTPError(404, self.missing) if self.missing else _not_found()
@@ -208,7 +262,8 @@ KINDS = (
          list_render=lambda state, rec: acl_state.token_json(state, rec, stub=True),
          list_order=lambda rec: (rec["CreateIndex"], rec["AccessorID"]),
          mismatch="Token Accessor ID in URL and payload do not match",
-         list_filters=(("policy", "Policies"), ("role", "Roles")), before_delete=_not_own_token),
+         list_filters=(("policy", "Policies"), ("role", "Roles")), before_delete=_not_own_token,
+         on_write=_token_expiration, hidden=_token_expired),
     Kind("policy", "Policies", "ID", _policy_body, _generated_id("Policy"),
          render=lambda state, rec: acl_state.policy_json(rec),
          list_render=lambda state, rec: acl_state.policy_json(rec, stub=True),
@@ -269,7 +324,7 @@ def _reader(kind: Kind, param: str, find: Callable[[Any, str], dict[str, Any] | 
 
         def run(state: Any) -> dict[str, Any]:
             rec = find(state, value)
-            if rec is None:
+            if rec is None or (kind.hidden is not None and kind.hidden(rec)):
                 raise kind.not_found()
             return kind.render(state, rec)
 
@@ -294,6 +349,8 @@ def add_crud(kind: Kind) -> None:
         _writing(req)
         rec = kind.parse(await _body(req))
         kind.new_ids(rec)
+        if kind.on_write is not None:
+            kind.on_write(req, rec, True)
         return respond(req, await _apply(req, set_command(rec, True)))
 
     async def list_(req: Request) -> web.Response:
@@ -302,7 +359,8 @@ def add_crud(kind: Kind) -> None:
 
         def run(state: Any) -> list[dict[str, Any]]:
             return [kind.list_render(state, rec) for rec in sorted(state.acl[kind.table].values(), key=kind.list_order)
-                    if all(any(link["ID"] == value for link in rec[links]) for links, value in wanted)]
+                    if all(any(link["ID"] == value for link in rec[links]) for links, value in wanted)
+                    and not (kind.hidden is not None and kind.hidden(rec))]
 
         return await _read(req, run)
 
@@ -316,6 +374,8 @@ def add_crud(kind: Kind) -> None:
         if old is not None:
             rec = {**{k: old[k] for k in kind.keep_on_update}, **rec}
         rec[kind.id_field] = rid
+        if kind.on_write is not None:
+            kind.on_write(req, rec, False)
         return respond(req, await _apply(req, set_command(rec, False)))
 
     async def delete(req: Request) -> web.Response:

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from aiohttp import web
 
+from meshctl.flags import parse_duration
 from meshctl.server import selectors
+from meshctl.server import watchkeys as wk
 from meshctl.server.agent.definitions import STATUSES, DefinitionError, parse_check
 from meshctl.server.agent.local import AgentError
-from meshctl.server.http.common import HTTPError, Request, Route, apply_filter, respond, route
+from meshctl.server.http.common import (
+    DEFAULT_WAIT,
+    MAX_WAIT,
+    HTTPError,
+    Request,
+    Route,
+    apply_filter,
+    respond,
+    route,
+)
 from meshctl.server.state import SERF_CHECK_ID, aggregated_status
 
 ROUTES: list[Route] = []
+HASH_POLL = 1.0  # a ?hash= read looks again at least this often
 
 
 async def _call(coro: Any) -> None:
@@ -107,15 +120,39 @@ def _content_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _hash_wait(req: Request) -> float:
+    """How long a `?hash=` read may block: ?wait (Consul's default 5m, at most 10m)."""
+    if "wait" not in req.query:
+        return DEFAULT_WAIT
+    try:
+        wait = parse_duration(req.query["wait"])
+    except ValueError:
+        raise HTTPError(400, "Invalid wait time") from None
+    return min(max(wait, 0.0), MAX_WAIT)
+
+
 @route(ROUTES, "GET", "/v1/agent/service/{id}")
 async def service(req: Request) -> web.Response:
+    """One local service; `?hash=<ContentHash>` blocks until its definition no longer has that hash."""
     agent = req.ctx.agent
     sid = req.match["id"]
-    if sid not in agent.services:
-        raise HTTPError(404, f"unknown service ID: {sid}")
-    req.authorize("service", agent.services[sid]["Service"], "read")
-    body = agent.service_json(sid)
-    digest = _content_hash(body)
+
+    def current() -> tuple[dict[str, Any], str]:
+        if sid not in agent.services:
+            raise HTTPError(404, f"unknown service ID: {sid}")
+        req.authorize("service", agent.services[sid]["Service"], "read")
+        body = agent.service_json(sid)
+        return body, _content_hash(body)
+
+    body, digest = current()
+    wanted = req.param("hash")
+    if wanted and wanted == digest:
+        deadline = time.monotonic() + _hash_wait(req)
+        while digest == wanted and (remaining := deadline - time.monotonic()) > 0:
+            # the agent's registrations touch its node's key; the short timeout also covers client
+            # agents, whose store is not the one that wakes
+            await req.ctx.store.hub.wait([wk.node(agent.node_name)], [], min(remaining, HASH_POLL))
+            body, digest = current()
     body["ContentHash"] = digest
     return respond(req, body, headers={"X-Consul-ContentHash": digest})
 
