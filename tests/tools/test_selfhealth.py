@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from devserver import wait_for
 
 from meshctl.client import Client
 
@@ -30,14 +31,8 @@ def start(addr: str, cwd: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     return proc, log
 
 
-def wait_until(pred, timeout: float = 30, what: str = "condition", log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}" + (f"\n{log.read_text()}" if log else ""))
+def wait_until(pred, what: str, log: Path):
+    return wait_for(pred, timeout=30, what=what, log=log.read_text)
 
 
 def check_of(c: Client, name: str) -> dict | None:
