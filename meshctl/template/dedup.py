@@ -287,7 +287,7 @@ class DedupManager:
             if self._stop.is_set():
                 lost.set()
             renewer = SessionRenewer(self.client, sid, self.config.ttl,
-                                     on_gone=functools.partial(self._on_session_gone, lost)).start()
+                                     functools.partial(self._on_session_gone, lost)).start()  # on_gone / on_expired
             contenders = [threading.Thread(target=self._contend, args=(i, sid, lost), name=f"dedup-lock-{i}",
                                            daemon=True) for i in range(len(self.template_ids))]
             for c in contenders:
