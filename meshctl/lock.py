@@ -56,6 +56,7 @@ from meshctl.client.lock import (
     hold_window,
 )
 from meshctl.flags import format_duration, parse_duration
+from meshctl.selfhealth import Problem
 
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 RELAYED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
@@ -138,6 +139,8 @@ class LockRunner:
         self._events: queue.SimpleQueue[tuple[str, int, Any]] = queue.SimpleQueue()
         self._round = 0
         self._shutdown = False
+        self.state = "starting"  # what the self-check says while all is well (-register-service)
+        self.problem = ""  # what is wrong right now ("" when nothing)
         self.on_child_started: Callable[[Child], Any] | None = None  # a hook for tests and benchmarks
 
     # -- output --------------------------------------------------------------------------
@@ -244,6 +247,7 @@ class LockRunner:
                 self.error(f"Lock acquisition failed: {outcome}")
                 return 1
             # Re-acquiring after a loss: the agent may still be unreachable; keep trying.
+            self.problem = f"lock acquisition failing: {outcome}"
             self.error(f"Lock acquisition failed: {outcome}; retrying in {REACQUIRE_PAUSE:g}s")
             if self._pause(REACQUIRE_PAUSE):
                 return 1
@@ -265,6 +269,7 @@ class LockRunner:
             self._events.put(("acquired", rnd, ok))
 
         self.info("Attempting lock acquisition")
+        self.state = f"waiting for the lock at {self.cfg.key_prefix}"
         threading.Thread(target=worker, name="lock-acquire", daemon=True).start()
         while True:
             kind, data = self._next()
@@ -279,6 +284,7 @@ class LockRunner:
             if kind == "acquired":
                 if data:
                     self.info("Lock acquired")
+                    self.problem = ""
                     return None
                 self.error("Shutdown triggered or timeout during lock acquisition")
                 return 1
@@ -316,6 +322,7 @@ class LockRunner:
         except ChildError as e:
             self.error(f"Error starting handler: {e}")
             return "child", 1
+        self.state = f"holding the lock at {cfg.key_prefix}; child pid {child.pid}"
         if self.on_child_started is not None:
             self.on_child_started(child)
         while True:
@@ -328,6 +335,7 @@ class LockRunner:
                     return "shutdown", None
                 child.signal(data)
             elif kind == "lost":
+                self.problem = f"lock lost: {data}"
                 self.error(f"Lock lost ({data}), killing child")
                 self._stop_child(child, signal.SIGTERM)
                 return "lost", None
@@ -365,6 +373,13 @@ class LockRunner:
             self.error(f"Lock cleanup failed: {e}")
             return False
         return True
+
+
+    def health_problems(self) -> list[Problem]:
+        """-register-service: critical while the lock is lost or cannot be acquired, else the state."""
+        if self.problem:
+            return [Problem("critical", self.problem)]
+        return [Problem("passing", f"meshctl lock: {self.state}")]
 
 
 def run_lock(cfg: LockConfig, client: Client | None = None) -> int:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from meshctl.commands.common import CommandError, err, make_client, new_parser, parse
 from meshctl.flags import FlagParser, parse_duration
 from meshctl.lock import LockConfig, LockRunner
+from meshctl.selfhealth import SelfHealth, SelfHealthConfig
 
 if TYPE_CHECKING:  # prometheus_client is imported only when -metrics-addr is given
     from meshctl.metrics import ToolMetrics
@@ -47,6 +48,8 @@ def build_parser() -> FlagParser:
     p.flag("kill-timeout", type=_duration, default=5.0,
            help="Time the child has to exit after SIGTERM before SIGKILL (default 5s)")
     p.bool_flag("reacquire", help="After losing the lock, stop the child and wait for the lock again")
+    p.flag("register-service", default=None, metavar="NAME",
+           help="Register this lock with the agent as service NAME, with a TTL check of its health")
     p.flag("metrics-addr", default=None, help="Serve Prometheus metrics on host:port (':9102' is 127.0.0.1)")
     return p
 
@@ -99,7 +102,7 @@ def main(argv: list[str]) -> int:
         return 1
     if not args.metrics_addr:
         with client:
-            return LockRunner(client, cfg).run()
+            return _run(LockRunner(client, cfg), args)
     from meshctl.metrics import ToolMetrics, serve_or_exit
 
     metrics = ToolMetrics("lock")
@@ -108,6 +111,20 @@ def main(argv: list[str]) -> int:
         return 1
     try:
         with client:
-            return runner.run()
+            return _run(runner, args)
     finally:
         metrics.close()
+
+
+def _run(runner: LockRunner, args: Namespace) -> int:
+    """Run, reporting the lock's health as a service when -register-service is given."""
+    if not args.register_service:
+        return runner.run()
+    health = SelfHealth(runner.client, SelfHealthConfig(name=args.register_service), "lock",
+                        runner.health_problems).start()
+    code = 1
+    try:
+        code = runner.run()
+    finally:
+        health.stop(deregister=code == 0)
+    return code

@@ -30,6 +30,7 @@ from meshctl.commands.common import err, new_parser, parse
 from meshctl.flags import FlagParser, parse_duration
 from meshctl.process import signal_handlers
 from meshctl.registrator.bridge import Bridge
+from meshctl.selfhealth import Problem, SelfHealth, SelfHealthConfig
 
 log = logging.getLogger("meshctl.registrator")
 
@@ -108,6 +109,8 @@ def build_parser() -> FlagParser:
     p.flag("mesos-ip-order", default="netinfo,mesos,host",
            help="mesos: where task addresses come from, in order (netinfo, mesos, docker, host)")
     p.flag("task-tag", action="append", default=[], help="mesos: pattern:tag1,tag2 adds tags to matching tasks")
+    p.flag("register-service", default=None, metavar="NAME",
+           help="Register registrator itself with the agent as service NAME, with a TTL check of its health")
     p.flag("log-level", default="INFO", help="DEBUG, INFO, WARN or ERROR (default INFO)")
     p.bool_flag("version", help="Show version")
     p.flag("metrics-addr", default=None, help="Serve Prometheus metrics on host:port (':9102' is 127.0.0.1)")
@@ -202,6 +205,17 @@ def _runners(args: Namespace, client: Client, hostname: str) -> list[tuple[Bridg
     return out
 
 
+def health_problems(runners: list[tuple[Bridge, Any]]) -> list[Problem]:
+    """-register-service: a source that cannot be reached, registrations the agent keeps refusing."""
+    problems = []
+    for bridge, source in list(runners):
+        if getattr(source, "problem", ""):
+            problems.append(Problem("critical", f"{bridge.kind}: {source.problem}"))
+        if bridge.failing:
+            problems.append(Problem("critical", f"{bridge.kind}: registrations with the agent failing (retrying)"))
+    return problems
+
+
 class RegistratorCollector:
     """-metrics-addr: each bridge's registrations, deregistrations and sync errors, and its source's reachability."""
 
@@ -291,8 +305,14 @@ def _serve(args: Namespace, client: Client, stop: threading.Event, runners: list
             t = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
             t.start()
             threads.append(t)
+    health = None
+    if args.register_service:
+        health = SelfHealth(client, SelfHealthConfig(name=args.register_service), "registrator",
+                            lambda: health_problems(runners), ok_text="meshctl registrator: in sync").start()
     while not stop.is_set():
         stop.wait(1.0)
+    if health is not None:
+        health.stop(deregister=True)
     deadline = time.monotonic() + 5
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))

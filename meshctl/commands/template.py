@@ -80,6 +80,8 @@ def build_parser() -> FlagParser:
     p.flag("exec-env-denylist", "exec-env-blacklist", action="append", default=None)
     p.bool_flag("dedup", default=None, help="De-duplication: one instance per template queries, the others follow")
     p.flag("dedup-prefix", default=None, help="KV prefix of the de-duplication locks and data (consul-template/dedup/)")
+    p.flag("register-service", default=None, metavar="NAME",
+           help="Register this instance with the local agent as service NAME, with a TTL check of its health")
     p.flag("max-stale", type=duration_arg, default=None, help="Allow stale reads this old (2s; 0 disables)")
     p.flag("block-query-wait", type=duration_arg, default=None, help="Blocking query wait (60s)")
     p.flag("pid-file", default=None)
@@ -142,6 +144,8 @@ def flags_data(args: argparse.Namespace) -> dict[str, Any]:
         dedup["prefix"] = args.dedup_prefix
     if dedup:
         d["deduplicate"] = dedup
+    if args.register_service is not None:
+        d["register_service"] = {"name": args.register_service}
     ex: dict[str, Any] = {}
     if args.exec is not None:
         ex["command"] = args.exec

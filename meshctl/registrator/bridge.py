@@ -546,6 +546,11 @@ class Bridge:
                 next_ttl = now + self.ttl_refresh
                 self.refresh_ttls()
 
+    @property
+    def failing(self) -> bool:
+        """Whether the last pass left registrations undone (the agent failing); retried with backoff."""
+        return self._dirty
+
     def wake(self) -> None:
         """Nudge `run()` (e.g. after a source reconnects)."""
         self._wake.set()

@@ -42,6 +42,7 @@ class DockerSource:
         self._stream: Any = None
         self._api: Any = None
         self.connected = threading.Event()
+        self.problem = ""  # why the engine cannot be reached ("" while connected), for -register-service
         self.syncs = 0
 
     # -- engine connection ----------------------------------------------------------------
@@ -73,6 +74,7 @@ class DockerSource:
                 log.info("docker: connected to %s; syncing", self.where())
                 self.sync()
                 self.connected.set()
+                self.problem = ""
                 self.backoff.reset()
                 for event in self._stream:
                     if stop.is_set():
@@ -85,6 +87,7 @@ class DockerSource:
                 if stop.is_set():
                     break
                 delay = self.backoff.next_delay()
+                self.problem = f"cannot reach Docker at {self.where()}: {_reason(e)}"
                 log.error("docker: cannot reach Docker at %s: %s; retrying in %.1fs (registrations kept)",
                           self.where(), _reason(e), delay)
                 stop.wait(delay)

@@ -251,6 +251,7 @@ class MarathonSource:
         self.dead: dict[str, float] = {}  # task id -> when reported dead
         self.synced = threading.Event()
         self.syncs = 0
+        self.problem = ""  # why Marathon cannot be reached ("" after a good sync), for -register-service
         self.attached = threading.Event()
         self._stream: requests.Response | None = None
 
@@ -336,6 +337,7 @@ class MarathonSource:
             try:
                 if kind == "sync":
                     self.sync()
+                    self.problem = ""
                     backoff.reset()
                     next_sync = time.monotonic() + self.cfg.sync_interval
                 elif kind == "app":
@@ -345,6 +347,7 @@ class MarathonSource:
                     self.task_dead(app_id, task_id)
             except MarathonError as e:
                 delay = backoff.next_delay()
+                self.problem = f"cannot reach Marathon: {e}"
                 log.error("marathon: %s; registrations kept, full sync in %.1fs", e, delay)
                 next_sync = min(next_sync, time.monotonic() + delay) if kind != "sync" else \
                     time.monotonic() + delay

@@ -239,6 +239,7 @@ class MesosSource:
         self.leader_url: str | None = None
         self.retry_base, self.retry_cap = retry_base, retry_cap
         self.polls = 0
+        self.problem = ""  # why no master answers ("" after a good poll), for -register-service
         self.polled = threading.Event()
 
     def _state(self, url: str) -> Any:
@@ -296,9 +297,11 @@ class MesosSource:
         while not stop.is_set():
             try:
                 self.poll()
+                self.problem = ""
                 backoff.reset()
                 delay = self.cfg.refresh
             except MesosError as e:
+                self.problem = f"cannot reach Mesos: {e}"
                 delay = min(backoff.next_delay(), self.cfg.refresh)
                 log.error("mesos: %s; registrations kept, retrying in %.1fs", e, delay)
             stop.wait(delay)

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from meshctl.flags import parse_duration
+from meshctl.selfhealth import SelfHealthConfig
 
 CONFIG_EXTENSIONS = (".hcl", ".json", ".yaml", ".yml", ".conf")
 
@@ -152,6 +153,7 @@ class Config:
     wait: WaitConfig = field(default_factory=WaitConfig)
     exec: ExecConfig | None = None
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    self_health: SelfHealthConfig = field(default_factory=SelfHealthConfig)
     max_stale: float = 2.0
     block_query_wait: float = 60.0
     once: bool = False
@@ -564,7 +566,7 @@ _TOP_KEYS = {
     "pid_file", "reload_signal", "syslog", "template", "template_error_fatal", "vault", "nomad", "wait", "once",
     "parse_only", "block_query_wait", "err_on_failed_lookup", "telemetry",
     # meshctl's
-    "dry", "graceful_signal", "default_left_delimiter", "default_right_delimiter", "watch_templates", "syntax",
+    "register_service", "dry", "graceful_signal", "default_left_delimiter", "default_right_delimiter", "watch_templates", "syntax",
 }
 _CONSUL_KEYS = {"address", "auth", "namespace", "retry", "ssl", "token", "token_file", "transport"}
 
@@ -615,6 +617,29 @@ def _dedup(block: dict[str, Any]) -> DedupConfig:
     return d
 
 
+_REGISTER_KEYS = {"name", "id", "tags", "port", "ttl", "deregister_critical_after"}
+
+
+def _register_service(value: Any) -> SelfHealthConfig:
+    """`register_service "NAME"` or `register_service { name id tags port ttl deregister_critical_after }`."""
+    if isinstance(value, str):
+        return SelfHealthConfig(name=value)
+    block = _object(value, "register_service")
+    _check_keys(block, _REGISTER_KEYS, "register_service")
+    h = SelfHealthConfig(name=str(block.get("name") or ""), id=str(block.get("id") or ""),
+                         tags=_strings(block.get("tags"), "register_service.tags"))
+    if block.get("port") not in (None, ""):
+        h.port = int(block["port"])
+    for name in ("ttl", "deregister_critical_after"):
+        if block.get(name) not in (None, ""):
+            setattr(h, name, duration(block[name], f"register_service.{name}"))
+    if block and not h.name:
+        raise ConfigError("register_service: a name is required")
+    if h.ttl < 1:
+        raise ConfigError("register_service.ttl: must be at least 1s")
+    return h
+
+
 def build(data: dict[str, Any]) -> Config:
     """A Config from merged data (file keys; flags use the same names)."""
     unknown = set(data) - _TOP_KEYS
@@ -659,6 +684,7 @@ def build(data: dict[str, Any]) -> Config:
                 r.max_backoff = duration(retry["max_backoff"], "consul.retry.max_backoff")
     c.warnings = _unsupported(data, consul)
     c.dedup = _dedup(_object(data.get("deduplicate"), "deduplicate"))
+    c.self_health = _register_service(_one(data.get("register_service")))
     if data.get("wait") not in (None, ""):
         wait = _one(data["wait"])
         if isinstance(wait, dict):

@@ -36,6 +36,7 @@ library's public API is used.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -280,25 +281,29 @@ class DedupManager:
                 self._stop.wait(SESSION_RETRY)
                 continue
             log.info("dedup: created session %s", sid)
-            self._session = sid
-            self._session_lost.clear()
-            renewer = SessionRenewer(self.client, sid, self.config.ttl, on_expired=self._on_session_gone).start()
-            contenders = [threading.Thread(target=self._contend, args=(i, sid), name=f"dedup-lock-{i}", daemon=True)
-                          for i in range(len(self.template_ids))]
+            # one event per session: contenders of a lost session stop, whatever the next one does
+            lost = threading.Event()
+            self._session, self._session_lost = sid, lost
+            if self._stop.is_set():
+                lost.set()
+            renewer = SessionRenewer(self.client, sid, self.config.ttl,
+                                     functools.partial(self._on_session_gone, lost)).start()  # on_gone / on_expired
+            contenders = [threading.Thread(target=self._contend, args=(i, sid, lost), name=f"dedup-lock-{i}",
+                                           daemon=True) for i in range(len(self.template_ids))]
             for c in contenders:
                 c.start()
-            self._session_lost.wait()
+            lost.wait()
             renewer.stop()
-            for c in contenders:
-                c.join(timeout=LOCK_RETRY + 20)
             self._session = None
             if self._stop.is_set():
+                for c in contenders:  # leaders release their locks (followers may be in a blocked read)
+                    c.join(timeout=2)
                 self._destroy(sid)
                 return
 
-    def _on_session_gone(self, reason: str) -> None:
+    def _on_session_gone(self, lost: threading.Event, reason: str) -> None:
         log.warning("dedup: session lost: %s", reason)
-        self._session_lost.set()
+        lost.set()
 
     def _destroy(self, sid: str) -> None:
         try:
@@ -306,31 +311,32 @@ class DedupManager:
         except ConsulError as e:
             log.debug("dedup: destroying session %s failed: %s", sid, e)
 
-    def _contend(self, index: int, sid: str) -> None:
+    def _contend(self, index: int, sid: str, lost: threading.Event) -> None:
         key = f"{self.base(index)}/lock"
         holder = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
-        while not self._session_lost.is_set():
+        while not lost.is_set():
             lock = self.client.lock(key, session=sid, value=holder, monitor_retries=3, monitor_retry_time=3.0,
                                     wait_time=15.0)
             try:
-                held = lock.acquire(stop=self._session_lost)
+                held = lock.acquire(stop=lost)
             except LockError as e:
-                log.error("dedup: lock %s: %s", key, e)
-                self._session_lost.wait(LOCK_RETRY)
+                if not lost.is_set():
+                    log.error("dedup: lock %s: %s", key, e)
+                lost.wait(LOCK_RETRY)
                 continue
             if not held:
                 return
             log.info("dedup: leader for %s", key)
             self._set_leader(index, True)
             while not lock.lost.wait(0.5):
-                if self._session_lost.is_set():
+                if lost.is_set():
                     break
             if self._stop.is_set() and not lock.lost.is_set():
                 try:
                     lock.release()  # hand over now rather than when the session's TTL runs out
                 except LockError as e:
                     log.debug("dedup: releasing %s: %s", key, e)
-            if not self._stop.is_set():
+            if not self._stop.is_set() and not lost.is_set():
                 self._drop_data(index, sid)
             self._set_leader(index, False)
             log.info("dedup: no longer leader for %s", key)

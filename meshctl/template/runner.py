@@ -36,6 +36,7 @@ from meshctl.exitcodes import (  # noqa: F401 (the tool's exit codes, re-exporte
     EXIT_RUNNER,
 )
 from meshctl.process import run_command
+from meshctl.selfhealth import Problem, SelfHealth
 from meshctl.template.brain import Brain
 from meshctl.template.config import Config, EnvConfig, TemplateConfig, WaitConfig, split_command
 from meshctl.template.dedup import DedupDataQuery, DedupManager, Published, shareable, template_id
@@ -73,6 +74,7 @@ class TemplateState:
     last_output: bytes | None = None  # -dry: what was printed last
     pending: Execution | None = None  # executed, not yet written
     failed: bool = False  # the last execution failed (error_fatal = false)
+    error: str = ""  # why the last execution or write failed ("" when it worked)
     # -dedup: the keys the leader published for this template (None: nothing followed yet), and
     # whether this follower watches for itself because the published data cannot be used
     payload_keys: set[str] | None = None
@@ -164,6 +166,8 @@ class Runner:
         self.dedup: DedupManager | None = None
         self._dedup_gen = 0
         self._own: set[str] = set()  # dependencies whose data came from this instance's own watches
+        self.health: SelfHealth | None = None
+        self._fatal = ""  # the error that ends the run (the self-check's last output)
 
     # -- inputs (any thread) -------------------------------------------------------------
 
@@ -225,6 +229,9 @@ class Runner:
         """Run until done; the exit code."""
         try:
             self._warn_unsupported(self.config)
+            if self.config.self_health.enabled and not self.config.parse_only:
+                self.health = SelfHealth(self.client, self.config.self_health, "template", self.health_problems,
+                                         ok_text="meshctl template: rendering").start()
             self.states = self._load_states(self.config)
             if self.config.parse_only:
                 return EXIT_OK
@@ -236,11 +243,14 @@ class Runner:
                 self._step()
             return self._exit_code
         except RunnerError as e:
+            self._fatal = str(e)
             log.error("%s", e)
             print(f"meshctl template: {e}", file=sys.stderr)
             self._stop_child(immediately=True)
             return EXIT_RUNNER
         finally:
+            if self.health is not None:  # a clean exit deregisters; a failed one leaves the reason
+                self.health.stop(deregister=not self._fatal)
             self._file_watch_stop.set()
             self._stop_dedup()
             self.watcher.stop()
@@ -410,8 +420,10 @@ class Runner:
                 raise RunnerError(str(e)) from None
             log.error("%s (not fatal: keeping the last file)", e)
             s.failed = True
+            s.error = str(e)
             return None
         s.failed = False
+        s.error = ""
         s.used = set(ex.used)
         s.deps = dict(ex.used)
         s.missing = ex.missing
@@ -447,12 +459,27 @@ class Runner:
             if s.config.error_fatal:
                 raise RunnerError(str(e)) from None
             log.error("%s", e)
+            s.error = str(e)
             return False
         s.rendered = True
         if result.did_render:
             s.renders += 1
             log.info("rendered %s", s.config.label)
         return result.did_render
+
+    def health_problems(self) -> list[Problem]:
+        """What is wrong right now, for the self-check (`-register-service`); called from its thread."""
+        if self._fatal:
+            return [Problem("critical", f"meshctl template stopped: {self._fatal}")]
+        problems = [Problem("critical", f"{s.config.label}: {s.error}") for s in list(self.states) if s.error]
+        failing, stale = self.watcher.problems()
+        problems += [Problem("critical", f"store unreachable ({key}: {err})") for key, err in sorted(failing.items())]
+        problems += [Problem("warning", f"{key} is {behind:.1f}s stale (max-stale {self.config.max_stale:g}s)")
+                     for key, behind in sorted(stale.items())]
+        waiting = [s.config.label for s in list(self.states) if not s.rendered]
+        if waiting and not problems and self._initial_done is False and self.passes > 0:
+            problems.append(Problem("passing", f"waiting for data: {', '.join(waiting)}"))
+        return problems
 
     def _sync_dependencies(self) -> None:
         """Stop the views nobody needs any more (no template uses them, or a -dedup leader

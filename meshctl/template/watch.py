@@ -58,6 +58,8 @@ class View:
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.fetches = 0
+        self.failing = ""  # the error of the fetch being retried ("" when the last one worked)
+        self.stale_for = 0.0  # how far behind the leader the data delivered last was
 
     def start(self) -> None:
         """Start the loop in a thread."""
@@ -92,6 +94,8 @@ class View:
         if max_stale > 0 and reply.last_contact > max_stale:
             log.debug("%s: stale answer (%.1fs behind); asking the leader", self.dep, reply.last_contact)
             reply = self.dep.fetch(self.client, index, wait if index else None, stale=False)
+        self.failing = ""
+        self.stale_for = reply.last_contact
         return reply
 
     def _run_blocking(self) -> None:
@@ -105,6 +109,7 @@ class View:
             self.on_data(self.dep, reply.value)
 
     def _log_retry(self, exc: BaseException, delay: float) -> None:
+        self.failing = str(exc)
         log.warning("%s: %s (retrying in %.2fs)", self.dep, exc, delay)
 
     def _run_polling(self) -> None:
@@ -198,6 +203,15 @@ class Watcher:
         """The identities of the watched dependencies."""
         with self._lock:
             return list(self._views)
+
+    def problems(self) -> tuple[dict[str, str], dict[str, float]]:
+        """(failing views and their errors, views whose data is older than max_stale and by how much)."""
+        with self._lock:
+            views = list(self._views.items())
+        limit = self.options.max_stale
+        failing = {k: v.failing for k, v in views if v.failing}
+        stale = {k: v.stale_for for k, v in views if limit > 0 and v.stale_for > limit}
+        return failing, stale
 
     def stop(self) -> None:
         """Stop every view."""

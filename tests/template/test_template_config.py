@@ -84,3 +84,25 @@ def test_commands_run_directly_unless_they_need_a_shell():
     assert split_command("a | b") == (["/bin/sh", "-c", "a | b"], True)
     assert split_command("exit 3") == (["/bin/sh", "-c", "exit 3"], True)
     assert split_command(["nginx", "-s", "reload"]) == (["nginx", "-s", "reload"], False)
+
+
+def test_deduplicate_stanza_as_consul_template_and_its_defaults():
+    c = cfg.build(cfg.parse_text('deduplicate {\n  prefix = "ct/dd/"\n  ttl = "20s"\n}\n', "ct.hcl"))
+    assert (c.dedup.enabled, c.dedup.prefix, c.dedup.ttl) == (True, "ct/dd/", 20.0)  # any field enables it
+    c = cfg.build(cfg.parse_text('deduplicate {\n  enabled = false\n  prefix = "x/"\n}\n', "ct.hcl"))
+    assert not c.dedup.enabled
+    c = cfg.build({})
+    assert (c.dedup.enabled, c.dedup.prefix) == (False, "consul-template/dedup/")
+    with pytest.raises(ConfigError, match="at least 10s"):
+        cfg.build(cfg.parse_text('deduplicate {\n  ttl = "5s"\n}\n', "ct.hcl"))
+
+
+def test_register_service_stanza():
+    c = cfg.build(cfg.parse_text('register_service {\n  name = "edge-ct"\n  tags = ["a", "b"]\n  ttl = "10s"\n}\n',
+                                 "ct.hcl"))
+    h = c.self_health
+    assert (h.enabled, h.name, h.tags, h.ttl) == (True, "edge-ct", ["a", "b"], 10.0)
+    assert cfg.build(cfg.parse_text('register_service = "x"\n', "ct.hcl")).self_health.name == "x"
+    assert not cfg.build({}).self_health.enabled
+    with pytest.raises(ConfigError, match="register_service: a name is required"):
+        cfg.build(cfg.parse_text('register_service {\n  ttl = "10s"\n}\n', "ct.hcl"))
