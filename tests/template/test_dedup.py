@@ -174,3 +174,28 @@ def test_once_ignores_dedup(consul, tmp_path):
     assert p.wait(60) == 0
     assert read(tmp_path / "o" / "out.txt") == "x"
     p.stop()
+
+
+def test_a_leader_stopped_cleanly_hands_over_and_deletes_its_session(consul, tmp_path):
+    addr, c = consul
+    template = '{{ key "ddterm/a" }}\n'
+    c.kv.put("ddterm/a", "1")
+    procs = [sidecar(addr, tmp_path / f"t{i}", template) for i in range(2)]
+    outs = [tmp_path / f"t{i}" / "out.txt" for i in range(2)]
+    lock_key = data_key(template).replace("/data", "/lock")
+    try:
+        for p, out in zip(procs, outs, strict=True):
+            wait_until(lambda out=out: read(out) == "1\n", timeout=60, what="first render", proc=p)
+        leader = wait_until(lambda: leader_of(procs), timeout=30, what="a leader")[0]
+        other = next(p for p in procs if p is not leader)
+        old_session = c.kv.get(lock_key).value.session
+        leader.signal(signal.SIGTERM)
+        assert leader.wait(30) == 0
+        assert c.session.info(old_session).value is None  # destroyed, not left to expire
+        wait_until(lambda: leader_of([other]), timeout=60, what="the other sidecar leading", proc=other)
+        c.kv.put("ddterm/a", "2")
+        out = outs[procs.index(other)]
+        wait_until(lambda: read(out) == "2\n", timeout=60, what="render by the new leader", proc=other)
+    finally:
+        for p in procs:
+            p.stop()
