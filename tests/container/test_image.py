@@ -54,9 +54,9 @@ def test_template_sidecar_renders_and_its_health_follows_the_store(dockerd, mesh
         (shared / "in.tmpl").write_text('value={{ key "img/greeting" }}\n')
         requests.put(f"{store.url}/v1/kv/img/greeting", data=b"hi", timeout=5).raise_for_status()
         try:
-            dockerd.run(name, "--health-interval", "1s", "--health-retries", "1", "-v", f"{shared}:/work",
+            dockerd.run(name, "--health-interval", "1s", "--health-retries", "1", "-v", f"{shared}:/mnt/job",
                         "-e", f"CONSUL_HTTP_ADDR={store.addr}", image=meshctl_image,
-                        cmd=("template", "-template", "/work/in.tmpl:/work/out.conf"))
+                        cmd=("template", "-template", "/mnt/job/in.tmpl:/mnt/job/out.conf"))
             out = shared / "out.conf"
             wait_until(lambda: out.exists() and out.read_text() == "value=hi\n", 30, what="the first render")
             assert out.stat().st_uid == 10001  # written by the image's user, not root

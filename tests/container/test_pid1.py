@@ -18,7 +18,7 @@ from .helpers import descendants, shared_dir, zombies
 
 pytestmark = pytest.mark.integration
 
-ORPHANING = "echo x >> /work/runs; sleep 0.01 &"
+ORPHANING = "echo x >> /mnt/job/runs; sleep 0.01 &"
 
 
 @pytest.fixture
@@ -33,8 +33,8 @@ def _render_n_times(dockerd, meshctl_image, store, shared, name: str, renders: i
     (shared / "in.tmpl").write_text('{{ key "pid1/n" }}')
     kv = f"{store.url}/v1/kv/pid1/n"
     requests.put(kv, data=b"0", timeout=5).raise_for_status()
-    dockerd.run(name, "-v", f"{shared}:/work", "-e", f"CONSUL_HTTP_ADDR={store.addr}", *env, image=meshctl_image,
-                cmd=("template", "-template", f"/work/in.tmpl:/work/out:{ORPHANING}"))
+    dockerd.run(name, "-v", f"{shared}:/mnt/job", "-e", f"CONSUL_HTTP_ADDR={store.addr}", *env, image=meshctl_image,
+                cmd=("template", "-template", f"/mnt/job/in.tmpl:/mnt/job/out:{ORPHANING}"))
     out, runs = shared / "out", shared / "runs"
     wait_until(lambda: out.exists() and out.read_text() == "0", 30, what="the first render")
     for i in range(1, renders):
@@ -75,12 +75,12 @@ def test_without_the_init_the_same_renders_pile_up_zombies(dockerd, meshctl_imag
 def test_signals_reach_the_tool_and_its_child_and_stop_ends_the_child(dockerd, meshctl_image, store):
     """`meshctl lock` as PID 1: SIGHUP relayed by the init to lock, by lock to its child; stop ends both."""
     name = "pid1-lock"
-    child = "trap 'echo hup >> /work/signals' HUP; trap 'echo term >> /work/signals; exit 0' TERM; " \
-            "echo started >> /work/signals; while :; do sleep 0.05; done"
+    child = "trap 'echo hup >> /mnt/job/signals' HUP; trap 'echo term >> /mnt/job/signals; exit 0' TERM; " \
+            "echo started >> /mnt/job/signals; while :; do sleep 0.05; done"
     with shared_dir() as shared:
         log = shared / "signals"
         try:
-            dockerd.run(name, "-v", f"{shared}:/work", "-e", f"CONSUL_HTTP_ADDR={store.addr}", image=meshctl_image,
+            dockerd.run(name, "-v", f"{shared}:/mnt/job", "-e", f"CONSUL_HTTP_ADDR={store.addr}", image=meshctl_image,
                         cmd=("lock", "pid1/lock", child))
             wait_until(lambda: log.exists() and "started" in log.read_text(), 30, what="the child under the lock")
             dockerd.docker("kill", "--signal", "HUP", name)
