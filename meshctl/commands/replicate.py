@@ -24,7 +24,8 @@ from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
 from meshctl.commands.template import make_client as template_client
 from meshctl.commands.template import setup_logging
-from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg, parse_bool
+from meshctl.durations import duration_arg
+from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, parse_bool
 from meshctl.process import forward_signals
 from meshctl.sync.envconsul import remove_pid_file, write_pid_file
 from meshctl.sync.replicate import (

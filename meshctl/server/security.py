@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from meshctl.flags import FlagParser, parse_bool, parse_duration
+from meshctl.durations import parse_duration
+from meshctl.flags import FlagParser, parse_bool
 from meshctl.server.acl.enforce import ACLEnforcer, ACLSettings
 from meshctl.server.commands import ACLInit
 from meshctl.server.context import AllowAll, Enforcer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshctl.flags import format_duration, parse_duration
+from meshctl.durations import format_duration, parse_duration
 from meshctl.server.fields import UnknownField, check_known
 from meshctl.server.fields import canonical as normalize
 

@@ -16,7 +16,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from meshctl.flags import FlagParser, parse_bool, parse_duration
+from meshctl.durations import parse_duration
+from meshctl.flags import FlagParser, parse_bool
 from meshctl.server.agent.antientropy import AntiEntropy
 from meshctl.server.agent.checks import RUNNERS, CriticalReaper, close_shared
 from meshctl.server.agent.config import ConfigError, FileConfig, load_paths, setting
