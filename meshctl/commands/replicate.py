@@ -24,6 +24,7 @@ from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
 from meshctl.commands.template import make_client as template_client
 from meshctl.commands.template import setup_logging
+from meshctl.configfile import ConfigError
 from meshctl.durations import duration_arg
 from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, parse_bool
 from meshctl.process import forward_signals
@@ -53,8 +54,6 @@ _TOP_KEYS = {"consul", "exclude", "prefix", "kill_signal", "reload_signal", "log
 _DEPRECATED_TOP = {"auth": "auth", "ssl": "ssl", "token": "token", "retry": "retry"}
 
 
-class ConfigError(ValueError):
-    """A bad configuration file or value (exit code 15)."""
 
 
 # (flag, dest, kind, help); kind: str, bool, int, dur, list. Deprecated aliases map to the same dest.

@@ -39,9 +39,9 @@ from meshctl.server.raft import DEFAULT_RAFT_MULTIPLIER, RaftConfig, RaftStore
 from meshctl.server.server_health import ServerHealth
 
 if TYPE_CHECKING:
+    from meshctl.server.agentconfig import AgentConfig
     from meshctl.server.context import ServerContext
     from meshctl.server.http.forward import LeaderForwarder
-    from meshctl.server.run import AgentConfig
     from meshctl.server.state import State
     from meshctl.server.wan import WanPool
 

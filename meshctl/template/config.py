@@ -25,13 +25,12 @@ from typing import Any
 import yaml
 
 from meshctl import hcl
+from meshctl.configfile import ConfigError
 from meshctl.durations import parse_duration
 
 CONFIG_EXTENSIONS = (".hcl", ".json", ".yaml", ".yml", ".conf")
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot be loaded or makes no sense (exit code 15)."""
 
 
 @dataclass
