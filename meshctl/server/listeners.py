@@ -7,13 +7,17 @@ logged, so each is tried here first with a plain bind() and released at once.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from meshctl.server.agentconfig import AgentConfig
+
+UDP_RETRY = 2.0  # seconds a busy UDP port is tried again before it is reported
 
 
 @dataclass(frozen=True)
@@ -64,19 +68,51 @@ def busy_port(cfg: AgentConfig) -> str | None:
     if problem:
         return problem
     for item in planned(cfg):
-        family = socket.AF_INET6 if ":" in item.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM if item.udp else socket.SOCK_STREAM)
-        try:
-            if not item.udp:  # as aiohttp binds (reuse_address); a UDP socket would share the port with it
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((item.host, item.port))
-            if not item.udp:
-                sock.listen(1)
-        except OSError as exc:
-            where = f"{item.host}:{item.port}" if family == socket.AF_INET else f"[{item.host}]:{item.port}"
-            proto = "udp" if item.udp else "tcp"
-            return (f"cannot listen on {where} ({proto}) for the {item.name} listener: "
-                    f"{(exc.strerror or str(exc)).lower()} (set by {item.setting})")
-        finally:
-            sock.close()
+        error = _try(item)
+        if error is not None:
+            where = f"[{item.host}]:{item.port}" if ":" in item.host else f"{item.host}:{item.port}"
+            return (f"cannot listen on {where} ({'udp' if item.udp else 'tcp'}) for the {item.name} listener: "
+                    f"{(error.strerror or str(error)).lower()} (set by {item.setting})")
     return None
+
+
+def _try(item: Listener) -> OSError | None:
+    """Why `item` cannot be opened; None when it can, or when the port is only held for a moment.
+
+    A TCP port can be held by a connection's local end (an ephemeral port another process
+    is using right now): that is not a listener, and it goes away, so only a port something
+    answers on is reported. A UDP port is tried again for a little while before it is.
+    """
+    family = socket.AF_INET6 if ":" in item.host else socket.AF_INET
+    deadline = time.monotonic() + UDP_RETRY
+    while True:
+        try:
+            _bind(family, item)
+            return None
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return exc
+            if not item.udp:
+                return exc if _answers(family, item) else None
+            if time.monotonic() > deadline:
+                return exc
+            time.sleep(0.1)
+
+
+def _bind(family: int, item: Listener) -> None:
+    with socket.socket(family, socket.SOCK_DGRAM if item.udp else socket.SOCK_STREAM) as sock:
+        if not item.udp:  # as aiohttp binds (reuse_address); a UDP socket would share the port with it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((item.host, item.port))
+        if not item.udp:
+            sock.listen(1)
+
+
+def _answers(family: int, item: Listener) -> bool:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2.0)
+        try:
+            sock.connect((item.host, item.port))
+            return True
+        except OSError:
+            return False

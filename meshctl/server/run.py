@@ -77,6 +77,7 @@ class Agent:
         self.dc_forwarder = DatacenterForwarder(self.wan)
         self.app = self._make_app()
         self._stop = asyncio.Event()
+        self.failure: str | None = None  # why the agent stopped by itself (main's exit status 1)
         self._runner: web.AppRunner | None = None
         self.reaper = TombstoneReaper(self.store)
         self.security = security.Security(cfg.security, self.store, self.acl, self.cluster)
@@ -141,9 +142,19 @@ class Agent:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop)
         await self.start()
+        if self.cluster is not None and self.cluster.bootstrapped is not None:
+            self.cluster.bootstrapped.add_done_callback(self._bootstrap_done)
         await self._stop.wait()
         log.info("shutting down")
         await self.shutdown()
+
+    def _bootstrap_done(self, task: asyncio.Future[None]) -> None:
+        """Raft could not start (its port, its journal): the agent stops with that one line."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        self.failure = f"cannot start Raft: {exc}"
+        self.stop()
 
     async def shutdown(self) -> None:
         self.reaper.stop()
@@ -183,10 +194,11 @@ def main(argv: list[str]) -> int:
     except ImportError:
         pass
     try:
-        asyncio.run(Agent(cfg).run())
+        agent = Agent(cfg)
+        asyncio.run(agent.run())
     except (OSError, security.SecurityError) as exc:
         return _fail(f"cannot start: {exc}")
-    return 0
+    return _fail(agent.failure) if agent.failure else 0
 
 
 def _fail(message: str) -> int:
