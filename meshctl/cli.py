@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "services": ("meshctl.commands.services", "Interact with services"),
     "snapshot": ("meshctl.commands.snapshot", "Saves, restores and inspects snapshots of the server state"),
     "template": ("meshctl.commands.template", "Renders templates from Consul data (consul-template)"),
+    "validate": ("meshctl.commands.validate", "Validate config files/directories"),
     "watch": ("meshctl.commands.watch", "Watch for changes in Consul"),
 }
 

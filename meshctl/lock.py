@@ -55,7 +55,7 @@ from meshctl.client.lock import (
     go_path_join,
     hold_window,
 )
-from meshctl.flags import format_duration, parse_duration
+from meshctl.durations import format_duration, parse_duration
 from meshctl.selfhealth import Problem
 
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from meshctl.client import Client, ConsulError
-from meshctl.flags import format_duration
+from meshctl.durations import format_duration
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from meshctl.configfile import ConfigError as ConfigError
+
 DEFAULT_ADDRESS = "127.0.0.1:8500"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -18,8 +20,6 @@ _TRUE = ("1", "t", "T", "true", "TRUE", "True")
 _FALSE = ("0", "f", "F", "false", "FALSE", "False")
 
 
-class ConfigError(ValueError):
-    """An invalid value in the arguments or the environment."""
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from meshctl.client.errors import ConsulError, ServerError, Unreachable
 from meshctl.client.types import KVPair, Reply
-from meshctl.flags import parse_duration
+from meshctl.durations import parse_duration
 
 if TYPE_CHECKING:
     from meshctl.client.client import Client

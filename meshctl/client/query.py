@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypedDict, Unpack
 
-from meshctl.flags import format_duration, parse_duration
+from meshctl.durations import format_duration, parse_duration
 
 Consistency = Literal["default", "stale", "consistent"]
 Params = list[tuple[str, str]]

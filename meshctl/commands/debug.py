@@ -33,7 +33,7 @@ import requests
 
 from meshctl.client import Client, ConsulError
 from meshctl.commands.common import CommandError, err, guarded, make_client, new_parser, out, parse
-from meshctl.flags import format_duration, parse_duration
+from meshctl.durations import format_duration, parse_duration
 
 DEFAULT_INTERVAL = 30.0
 DEFAULT_DURATION = 300.0

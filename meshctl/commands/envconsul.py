@@ -8,7 +8,8 @@ from argparse import Namespace, RawDescriptionHelpFormatter
 
 from meshctl.child import parse_signal
 from meshctl.commands.common import CommandError, err, make_client, new_parser, parse
-from meshctl.flags import FlagParser, duration_arg, parse_bool
+from meshctl.durations import duration_arg
+from meshctl.flags import FlagParser, parse_bool
 from meshctl.sync.envconsul import (
     EXIT_CONFIG,
     EXIT_PARSE_FLAGS,

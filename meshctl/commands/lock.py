@@ -6,7 +6,8 @@ from argparse import Namespace, RawDescriptionHelpFormatter
 from typing import TYPE_CHECKING, Any
 
 from meshctl.commands.common import CommandError, err, make_client, new_parser, parse
-from meshctl.flags import FlagParser, parse_duration
+from meshctl.durations import duration_arg
+from meshctl.flags import FlagParser
 from meshctl.lock import LockConfig, LockRunner
 from meshctl.selfhealth import SelfHealth, SelfHealthConfig
 
@@ -26,10 +27,6 @@ higher value switches to a semaphore allowing multiple holders to coordinate.
 The prefix provided must have write privileges."""
 
 
-def _duration(value: str) -> float:
-    return parse_duration(value)
-
-
 def build_parser() -> FlagParser:
     """The flag table of `meshctl lock` (consul lock's flags, plus -kill-timeout and -reacquire)."""
     p = new_parser("meshctl lock", DESCRIPTION)
@@ -42,10 +39,10 @@ def build_parser() -> FlagParser:
     p.flag("name", default="", help="Session name (default: \"Consul lock for '<child>' at '<prefix>'\")")
     p.bool_flag("pass-stdin", help="Pass stdin to the child process")
     p.bool_flag("shell", default=True, help="Run the child via $SHELL -c (default true)")
-    p.flag("timeout", "try", type=_duration, default=0.0,
+    p.flag("timeout", "try", type=duration_arg, default=0.0,
            help="Give up acquiring the lock after this long, e.g. 1s or 3h (default 0: wait forever)")
     p.bool_flag("verbose", help="Enable verbose (debugging) output")
-    p.flag("kill-timeout", type=_duration, default=5.0,
+    p.flag("kill-timeout", type=duration_arg, default=5.0,
            help="Time the child has to exit after SIGTERM before SIGKILL (default 5s)")
     p.bool_flag("reacquire", help="After losing the lock, stop the child and wait for the lock again")
     p.flag("register-service", default=None, metavar="NAME",

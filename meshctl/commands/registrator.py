@@ -27,7 +27,8 @@ from meshctl import __version__
 from meshctl.client import Client, ConfigError, ConsulError
 from meshctl.client.config import resolve_config
 from meshctl.commands.common import err, new_parser, parse
-from meshctl.flags import FlagParser, parse_duration
+from meshctl.durations import duration_arg
+from meshctl.flags import FlagParser
 from meshctl.process import signal_handlers
 from meshctl.registrator.bridge import Bridge
 from meshctl.selfhealth import Problem, SelfHealth, SelfHealthConfig
@@ -57,13 +58,6 @@ def _source(value: str) -> SourceSpec:
     if kind in ("marathon", "mesos") and not address:
         raise argparse.ArgumentTypeError(f"-source {kind} needs an address: {kind}=http://host:port")
     return SourceSpec(kind, address.strip())
-
-
-def _seconds(value: str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> FlagParser:
@@ -100,7 +94,7 @@ def build_parser() -> FlagParser:
                 "URI's port, 8500 for consul://127.0.0.1:8500)")
     p.flag("consul-name-separator", default=".", help="marathon: replaces / in app ids (default .)")
     p.flag("consul-tag", default="marathon", help="marathon: tag marking its services (default marathon)")
-    p.flag("marathon-timeout", type=_seconds, default=30.0, help="marathon: request timeout (default 30s)")
+    p.flag("marathon-timeout", type=duration_arg, default=30.0, help="marathon: request timeout (default 30s)")
     p.flag("consul-ignored-healthchecks", default="",
            help="marathon: comma-separated health check protocols not mapped to Consul checks")
     p.flag("service-name", default="mesos", help="mesos: service name of masters and agents (default mesos)")

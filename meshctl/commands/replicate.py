@@ -24,7 +24,9 @@ from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
 from meshctl.commands.template import make_client as template_client
 from meshctl.commands.template import setup_logging
-from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg, parse_bool
+from meshctl.configfile import ConfigError
+from meshctl.durations import duration_arg
+from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, parse_bool
 from meshctl.process import forward_signals
 from meshctl.sync.envconsul import remove_pid_file, write_pid_file
 from meshctl.sync.replicate import (
@@ -52,8 +54,6 @@ _TOP_KEYS = {"consul", "exclude", "prefix", "kill_signal", "reload_signal", "log
 _DEPRECATED_TOP = {"auth": "auth", "ssl": "ssl", "token": "token", "retry": "retry"}
 
 
-class ConfigError(ValueError):
-    """A bad configuration file or value (exit code 15)."""
 
 
 # (flag, dest, kind, help); kind: str, bool, int, dur, list. Deprecated aliases map to the same dest.
@@ -251,13 +251,6 @@ def _signal(value: Any, what: str) -> int | None:
         raise ConfigError(f"{what}: {exc}") from None
 
 
-def _duration(value: Any, what: str) -> float:
-    try:
-        return tcfg.duration(value, what)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 class Settings:
     """The merged configuration: what the runner gets, plus the client and process settings."""
 
@@ -278,7 +271,7 @@ class Settings:
             delete=tcfg.parse_bool(data["delete"], "delete") if data.get("delete") is not None else True,
             once=bool(data.get("once")),
             wait_min=wait.min, wait_max=wait.max,
-            max_stale=_duration(data["max_stale"], "max_stale") if data.get("max_stale") is not None else 2.0,
+            max_stale=tcfg.duration(data["max_stale"], "max_stale") if data.get("max_stale") is not None else 2.0,
             kill_signal=_signal(data.get("kill_signal", "SIGINT"), "kill_signal"),
             reload_signal=_signal(data.get("reload_signal", "SIGHUP"), "reload_signal"),
             retry_enabled=retry.enabled, retry_attempts=retry.attempts, retry_backoff=retry.backoff,

@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from meshctl import hcl
 from meshctl.client import ConsulError
 from meshctl.commands.common import CommandError, dispatch, guarded, make_client, new_parser, out, parse
 
@@ -48,18 +49,6 @@ def normalize(value: Any, parent: str = "") -> Any:
     return result
 
 
-def _load_hcl(text: str) -> Any:
-    import hcl2
-
-    try:
-        from hcl2.utils import SerializationOptions
-
-        return hcl2.loads(text, serialization_options=SerializationOptions(strip_string_quotes=True,
-                                                                         explicit_blocks=False))
-    except ImportError:  # python-hcl2 < 7: strings come unquoted already
-        return hcl2.loads(text)
-
-
 def load_definitions(path: str) -> list[dict[str, Any]]:
     """The service definitions in a JSON, HCL or YAML file (`service {...}` or `services [...]`)."""
     try:
@@ -74,14 +63,14 @@ def load_definitions(path: str) -> list[dict[str, Any]]:
 
             data = yaml.safe_load(text)
         elif ext == ".hcl":
-            data = _load_hcl(text)
+            data = hcl.loads(text)
         else:
             try:
                 data = json.loads(text)
             except ValueError:
                 if ext == ".json":
                     raise
-                data = _load_hcl(text)
+                data = hcl.loads(text)
     except Exception as e:  # the parsers raise many types; report all as one line
         raise CommandError(f"Error parsing service definition file {path!r}: {e}") from e
     if not isinstance(data, dict):

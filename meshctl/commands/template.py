@@ -23,7 +23,8 @@ from meshctl import __version__
 from meshctl.child import parse_signal
 from meshctl.client import Client
 from meshctl.client.config import ConfigError as ClientConfigError
-from meshctl.flags import FlagError, FlagParser, RaisingFlagParser, duration_arg
+from meshctl.durations import duration_arg
+from meshctl.flags import FlagError, FlagParser, RaisingFlagParser
 from meshctl.process import forward_signals
 from meshctl.template import config as cfgmod
 from meshctl.template.config import Config, ConfigError

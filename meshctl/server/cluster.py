@@ -39,9 +39,9 @@ from meshctl.server.raft import DEFAULT_RAFT_MULTIPLIER, RaftConfig, RaftStore
 from meshctl.server.server_health import ServerHealth
 
 if TYPE_CHECKING:
+    from meshctl.server.agentconfig import AgentConfig
     from meshctl.server.context import ServerContext
     from meshctl.server.http.forward import LeaderForwarder
-    from meshctl.server.run import AgentConfig
     from meshctl.server.state import State
     from meshctl.server.wan import WanPool
 
@@ -104,6 +104,7 @@ class ServerCluster:
         self.known: dict[str, dict[str, Any]] = {cfg.raft_address: self.info()}  # raft addr -> info
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.bootstrapped: asyncio.Future[None] | None = None  # discovery + Raft start (see `start`)
         self._forwarder: LeaderForwarder | None = None
         self.wan: WanPool | None = None  # the WAN pool (meshctl/server/wan.py), answered on the serf port (attach)
 
@@ -143,7 +144,11 @@ class ServerCluster:
     # ------------------------------------------------------------------ startup
 
     async def start(self) -> None:
-        """Listen on the serf port, find the voters, start Raft."""
+        """Listen on the serf port; find the voters and start Raft in the background (`bootstrapped`).
+
+        As in Consul, the agent serves meanwhile: a server waiting for -bootstrap-expect
+        servers answers /v1/status/leader with "" and writes with "No cluster leader".
+        """
         app = web.Application()
         app.router.add_get(SERF_INFO_PATH, self._serve_info)
         if self.wan is not None:
@@ -153,6 +158,10 @@ class ServerCluster:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.cfg.bind, self.cfg.serf_port, reuse_address=True).start()
+        self.bootstrapped = asyncio.ensure_future(self._bootstrap())
+
+    async def _bootstrap(self) -> None:
+        """The voters (peers.json, else discovery), then Raft."""
         peers = self._saved_peers()
         if peers is None:
             peers = await self._discover()
@@ -166,6 +175,8 @@ class ServerCluster:
         self.spawn(ServerHealth(self).run())
 
     async def stop(self) -> None:
+        if self.bootstrapped is not None and not self.bootstrapped.done():
+            self.bootstrapped.cancel()
         for task in list(self._tasks):
             task.cancel()
         if self._forwarder is not None:

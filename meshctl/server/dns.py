@@ -49,7 +49,7 @@ from urllib.parse import quote
 
 from dnslib import AAAA, CNAME, EDNS0, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSHeader, DNSRecord
 
-from meshctl.flags import parse_duration
+from meshctl.durations import parse_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.state import State
 

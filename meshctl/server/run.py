@@ -5,27 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
-from dataclasses import dataclass, field
+import sys
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
-from meshctl.flags import FlagParser, parse_bool
-from meshctl.server import security
+from meshctl.configfile import ConfigError
+from meshctl.server import listeners, security
 from meshctl.server.acl.expiry import ExpiredTokenReaper
 from meshctl.server.agent import runtime as agent_runtime
-from meshctl.server.agent.config import setting
 from meshctl.server.agent.local import LocalAgent
-from meshctl.server.agent.runtime import AgentOptions
+from meshctl.server.agentconfig import AgentConfig, build_parser, config_from_args, startup_problem
 from meshctl.server.context import AgentHooks, ServerContext
 from meshctl.server.coordinates import CoordinateBatcher
 from meshctl.server.http import ui
 from meshctl.server.http.app import make_app
 from meshctl.server.http.forward import DatacenterForwarder
 from meshctl.server.reaper import TombstoneReaper
-from meshctl.server.security import SecurityConfig
 from meshctl.server.sessions import SessionTimers
 from meshctl.server.state import State
 from meshctl.server.store import LocalStore, Store
@@ -35,105 +32,6 @@ if TYPE_CHECKING:
     from meshctl.server.cluster import ServerCluster
 
 log = logging.getLogger("meshctl.agent")
-
-
-@dataclass
-class AgentConfig:
-    """Settings of one agent process (defaults < config files < flags)."""
-
-    dev: bool = False
-    server: bool = False
-    node: str = field(default_factory=socket.gethostname)
-    datacenter: str = "dc1"
-    bind: str = "127.0.0.1"
-    client: str = "127.0.0.1"
-    http_port: int = 8500
-    dns_port: int = 8600
-    server_port: int = 8300
-    serf_port: int = 8301
-    log_level: str = "info"
-    options: AgentOptions = field(default_factory=AgentOptions)  # config files, checks, DNS (agent/runtime.py)
-    security: SecurityConfig = field(default_factory=SecurityConfig)  # ACLs, TLS, -encrypt (security.py)
-    # replicated servers (raft.py, cluster.py)
-    data_dir: str | None = None
-    bootstrap_expect: int = 0
-    retry_join: list[str] = field(default_factory=list)
-    retry_join_wan: list[str] = field(default_factory=list)  # servers of other datacenters (wan.py)
-    sync_writes: bool | None = None  # default: on for -server, off for -dev
-    raft_snapshot_threshold: int = 8192
-    ui: bool = False  # the web UI at /ui/ (http/ui.py): -ui, ui_config.enabled; default on for -dev
-    raft_multiplier: int | None = None  # -raft-multiplier / performance { raft_multiplier } (1..10)
-
-
-def build_parser() -> FlagParser:
-    p = FlagParser(prog="meshctl agent", description="Run a meshctl agent (dev store, server or client).")
-    p.bool_flag("dev", help="in-memory single server on 127.0.0.1, for development")
-    p.bool_flag("server", help="run as a server")
-    p.flag("node", help="node name (default: hostname)")
-    p.flag("datacenter", "dc", default="dc1")
-    p.flag("bind", default="127.0.0.1", help="address for server-to-server traffic")
-    p.flag("client", default="127.0.0.1", help="address the HTTP and DNS interfaces listen on")
-    p.flag("http-port", type=int, default=8500)
-    p.flag("dns-port", type=int, default=8600)
-    p.flag("server-port", type=int, default=8300)
-    p.flag("serf-port", type=int, default=8301)
-    p.flag("log-level", default="info", choices=["trace", "debug", "info", "warn", "error"])
-    p.flag("data-dir", help="where a server keeps its Raft journal and snapshots")
-    p.flag("bootstrap-expect", type=int, default=0, help="servers to wait for before bootstrapping Raft")
-    p.flag("retry-join", action="append", default=[], help="serf address of another server (repeatable)")
-    p.flag("retry-join-wan", "join-wan", dest="retry_join_wan", action="append", default=[],
-           help="serf address of a server of another datacenter (a -dev server: its HTTP address); repeatable")
-    p.bool_flag("sync-writes", default=None, help="fsync the journal before acknowledging a write "
-                "(default: on for -server, off for -dev)")
-    p.flag("raft-snapshot-threshold", type=int, default=8192, help="Raft log entries between snapshots")
-    # a Go boolean flag (-ui, -ui=false) whose absence is seen: config files and -dev decide then
-    p.flag("ui", nargs="?", const=True, default=None, type=parse_bool,
-           help="serve the web UI at /ui/ (default: on for -dev; config files: ui_config { enabled = true })")
-    p.flag("raft-multiplier", type=int, default=None, help="scale Raft's election and leader step-down "
-           "timeouts, 1 (fastest failover) to 10 (default 3; config file: performance { raft_multiplier })")
-    agent_runtime.add_flags(p)
-    security.add_flags(p)
-    return p
-
-
-def config_from_args(argv: list[str]) -> AgentConfig:
-    args = build_parser().parse_args(argv)
-    cfg = AgentConfig(dev=args.dev, server=args.server or args.dev, datacenter=args.datacenter,
-                      bind=args.bind, client=args.client, http_port=args.http_port, dns_port=args.dns_port,
-                      server_port=args.server_port, serf_port=args.serf_port, log_level=args.log_level)
-    if args.node:
-        cfg.node = args.node
-    cfg.data_dir, cfg.bootstrap_expect, cfg.retry_join = args.data_dir, args.bootstrap_expect, list(args.retry_join)
-    cfg.sync_writes, cfg.raft_snapshot_threshold = args.sync_writes, args.raft_snapshot_threshold
-    agent_runtime.apply_args(cfg, args, build_parser().parse_args([]))  # config files, checks, DNS
-    cfg.retry_join_wan = list(args.retry_join_wan)
-    files = cfg.options.files.settings
-    for key in ("retry_join_wan", "start_join_wan"):  # Consul's config-file names
-        for addr in setting(files, key, default=[]) or []:
-            if str(addr) not in cfg.retry_join_wan:
-                cfg.retry_join_wan.append(str(addr))
-    security.apply_args(cfg, args)  # ACLs, TLS, -encrypt (flags over config files)
-    cfg.ui = ui_enabled(args.ui, files, cfg.dev)
-    multiplier = args.raft_multiplier
-    if multiplier is None:
-        multiplier = setting(files, "performance", "raft_multiplier")
-    if multiplier is not None:
-        if isinstance(multiplier, bool) or not isinstance(multiplier, int) or not 1 <= multiplier <= 10:
-            raise agent_runtime.ConfigError(f"performance.raft_multiplier must be between 1 and 10, got {multiplier!r}")
-        cfg.raft_multiplier = multiplier
-    return cfg
-
-
-def ui_enabled(flag: bool | None, files: dict[str, Any], dev: bool) -> bool:
-    """-ui wins, then the files' `ui_config { enabled }` (or the older `ui = true`), then on for -dev only."""
-    if flag is not None:
-        return bool(flag)
-    for value in (setting(files, "ui_config", "enabled"), setting(files, "ui")):
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-    return dev
 
 
 def setup_logging(level: str) -> None:
@@ -165,7 +63,7 @@ class Agent:
             self.store = self.cluster.store
         else:
             self.store = LocalStore(self.state, f"{cfg.bind}:{cfg.server_port}")
-        self.local = LocalAgent(self.store, cfg.node, address=cfg.bind, datacenter=cfg.datacenter, server=cfg.server,
+        self.local = LocalAgent(self.store, cfg.node, address=cfg.advertise or cfg.bind, datacenter=cfg.datacenter, server=cfg.server,
                                 node_id=self.cluster.node_id if self.cluster is not None else None,
                                 ports={"server": cfg.server_port, "serf_lan": cfg.serf_port})
         store = self.store
@@ -183,6 +81,7 @@ class Agent:
         self.dc_forwarder = DatacenterForwarder(self.wan)
         self.app = self._make_app()
         self._stop = asyncio.Event()
+        self.failure: str | None = None  # why the agent stopped by itself (main's exit status 1)
         self._runner: web.AppRunner | None = None
         self.reaper = TombstoneReaper(self.store)
         self.token_reaper = ExpiredTokenReaper(self.store)
@@ -206,8 +105,9 @@ class Agent:
         # in-flight blocking queries are not waited for: a stopping agent answers nothing more
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.cfg.client, self.cfg.http_port, reuse_address=True, backlog=1024)
-        await site.start()
+        if self.cfg.http_port > 0:  # Consul's ports { http = -1 }: no HTTP listener
+            site = web.TCPSite(self._runner, self.cfg.client, self.cfg.http_port, reuse_address=True, backlog=1024)
+            await site.start()
         await self.security.start(self._runner, self.cfg.client)
         if self.cluster is not None:  # registers once a leader exists
             self.cluster.spawn(self.cluster.register_when_led(self.local.start))
@@ -277,9 +177,19 @@ class Agent:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop)
         await self.start()
+        if self.cluster is not None and self.cluster.bootstrapped is not None:
+            self.cluster.bootstrapped.add_done_callback(self._bootstrap_done)
         await self._stop.wait()
         log.info("shutting down")
         await self.shutdown()
+
+    def _bootstrap_done(self, task: asyncio.Future[None]) -> None:
+        """Raft could not start (its port, its journal): the agent stops with that one line."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        self.failure = f"cannot start Raft: {exc}"
+        self.stop()
 
     async def shutdown(self) -> None:
         self.reaper.stop()
@@ -299,12 +209,18 @@ class Agent:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of `meshctl agent`."""
+    """Entry point of `meshctl agent`: a start-up mistake is one line on stderr and exit status 1."""
     try:
         cfg = config_from_args(argv)
-    except (agent_runtime.ConfigError, security.SecurityError) as exc:
-        print(f"meshctl agent: {exc}")
-        return 1
+    except (ConfigError, security.SecurityError) as exc:
+        return _fail(str(exc))
+    problem = startup_problem(cfg) or listeners.busy_port(cfg)
+    if problem:
+        return _fail(problem)
+    try:
+        security.encryption_key(cfg)
+    except security.SecurityError as exc:
+        return _fail(str(exc))
     setup_logging(cfg.log_level)
     if not cfg.dev and not cfg.server:
         from meshctl.server.agent.client import run_client
@@ -317,8 +233,16 @@ def main(argv: list[str]) -> int:
     except ImportError:
         pass
     try:
-        asyncio.run(Agent(cfg).run())
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
-        return 1
-    return 0
+        agent = Agent(cfg)
+        asyncio.run(agent.run())
+    except (OSError, security.SecurityError) as exc:
+        return _fail(f"cannot start: {exc}")
+    return _fail(agent.failure) if agent.failure else 0
+
+
+def _fail(message: str) -> int:
+    print(f"meshctl agent: {message}", file=sys.stderr)
+    return 1
+
+
+__all__ = ["Agent", "AgentConfig", "build_parser", "config_from_args", "main"]

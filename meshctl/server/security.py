@@ -1,6 +1,6 @@
 """An agent's security settings: ACLs, TLS on the HTTPS port, the server-to-server key.
 
-Flags (which win) and config files, in Consul's names:
+From the agent's merged settings (agentconfig.py: config files, then flags), in Consul's names:
 
     acl { enabled = true  default_policy = "deny"  enable_key_list_policy = false  token_ttl = "30s"
           tokens { initial_management = "..."  default = "..."  dns = "..."  agent = "..." } }
@@ -22,20 +22,18 @@ import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from meshctl.flags import FlagParser, parse_bool, parse_duration
 from meshctl.server.acl.enforce import ACLEnforcer, ACLSettings
 from meshctl.server.commands import ACLInit
 from meshctl.server.context import AllowAll, Enforcer
 
 if TYPE_CHECKING:
-    import argparse
-
+    from meshctl.server.agent.schema import AgentSettings
+    from meshctl.server.agentconfig import AgentConfig
     from meshctl.server.cluster import ServerCluster
-    from meshctl.server.run import AgentConfig
     from meshctl.server.state import State
     from meshctl.server.store import Store
 
@@ -59,109 +57,37 @@ class SecurityConfig:
     encrypt: str = field(default="", repr=False)
 
 
-def add_flags(p: FlagParser) -> None:
-    """The agent's ACL, TLS and encryption flags."""
-    p.bool_flag("acl-enabled", default=None, help="enforce ACLs on every request")
-    p.flag("acl-default-policy", default=None, choices=["allow", "deny"], help="allow (default) or deny")
-    p.flag("acl-initial-management", "acl-master-token", default=None,
-           help="SecretID of a management token created at startup")
-    p.flag("acl-token", default=None, help="default token for requests without one")
-    p.flag("acl-token-dns", default=None, help="token DNS answers are filtered with (default: -acl-token)")
-    p.flag("acl-agent-token", default=None, help="token of the agent's own requests")
-    p.bool_flag("acl-enable-key-list-policy", default=None, help="KV listings need the 'list' policy")
-    p.flag("acl-token-ttl", default=None,
-           help="client agents: how long a token resolved by the servers is cached (default 30s)")
-    p.flag("https-port", type=int, default=None, help="HTTPS API port (needs -tls-cert-file, -tls-key-file)")
-    p.flag("tls-cert-file", default=None, help="PEM certificate of the HTTPS listener")
-    p.flag("tls-key-file", default=None, help="PEM key of the HTTPS listener")
-    p.flag("tls-ca-file", default=None, help="CA certificate verifying client certificates")
-    p.flag("tls-ca-path", default=None, help="directory of CA certificates")
-    p.bool_flag("tls-verify-incoming", default=None, help="HTTPS clients must present a certificate signed by the CA")
-    p.flag("encrypt", default=None, help="shared key encrypting server-to-server (Raft) traffic")
-
-
-def _get(settings: dict[str, Any], *path: str) -> Any:
-    from meshctl.server.agent.config import setting
-
-    return setting(settings, *path)
-
-
-def from_settings(settings: dict[str, Any]) -> SecurityConfig:
-    """The security settings of the config files (Consul's names, old and new layouts)."""
+def security_config(s: AgentSettings) -> SecurityConfig:
+    """The security settings of the merged config (flags included), Consul's old and new key names."""
     out = SecurityConfig()
-    acl = out.acl
-    enabled = _get(settings, "acl", "enabled")
-    if enabled is None and _get(settings, "acl_datacenter"):
-        enabled = True
-    acl.enabled = bool(parse_bool(str(enabled))) if enabled is not None else False
-    acl.default_policy = str(_get(settings, "acl", "default_policy") or _get(settings, "acl_default_policy")
-                             or "allow")
-    key_list = _get(settings, "acl", "enable_key_list_policy")
-    acl.enable_key_list_policy = bool(parse_bool(str(key_list))) if key_list is not None else False
-    acl.initial_management = str(_get(settings, "acl", "tokens", "initial_management")
-                                 or _get(settings, "acl", "tokens", "master") or _get(settings, "acl_master_token")
-                                 or "")
-    for name, legacy in (("default", "acl_token"), ("agent", "acl_agent_token"), ("dns", None)):
-        value = _get(settings, "acl", "tokens", name) or (legacy and _get(settings, legacy))
+    acl, tokens = out.acl, s.acl.tokens
+    acl.enabled = s.acl.enabled if s.acl.enabled is not None else bool(s.acl_datacenter)
+    acl.default_policy = s.acl.default_policy or s.acl_default_policy or "allow"
+    acl.enable_key_list_policy = bool(s.acl.enable_key_list_policy)
+    acl.initial_management = tokens.initial_management or tokens.master or s.acl_master_token or ""
+    for name, value in (("default", tokens.default or s.acl_token), ("agent", tokens.agent or s.acl_agent_token),
+                        ("dns", tokens.dns)):
         if value:
-            acl.tokens[name] = str(value)
-    ttl = _get(settings, "acl", "token_ttl")
-    if ttl is not None:
-        acl.token_ttl = _duration(ttl)
+            acl.tokens[name] = value
+    if s.acl.token_ttl is not None:
+        acl.token_ttl = s.acl.token_ttl
     for attr in ("token_min_expiration_ttl", "token_max_expiration_ttl"):
-        value = _get(settings, "acl", attr)
+        value = getattr(s.acl, attr)
         if value is not None:
-            setattr(acl, attr, _duration(value))
-    out.https_port = int(_get(settings, "ports", "https") or 0)
-    for attr in ("cert_file", "key_file", "ca_file", "ca_path", "verify_incoming"):
-        value = _get(settings, "tls", "https", attr)
-        if value is None:
-            value = _get(settings, "tls", "defaults", attr)
-        if value is None:
-            value = _get(settings, attr)
-        if attr == "verify_incoming" and value is None:
-            value = _get(settings, "verify_incoming_https")
-        if value is not None:
-            setattr(out, attr, bool(parse_bool(str(value))) if attr == "verify_incoming" else str(value))
-    out.encrypt = str(_get(settings, "encrypt") or "")
+            setattr(acl, attr, value)
+    out.https_port = max(0, s.ports.https or 0)  # Consul's -1: no HTTPS listener
+    for attr in ("cert_file", "key_file", "ca_file", "ca_path"):
+        value = getattr(s.tls.https, attr) or getattr(s.tls.defaults, attr) or getattr(s, attr)
+        if value:
+            setattr(out, attr, value)
+    for verify in (s.tls.https.verify_incoming, s.tls.defaults.verify_incoming, s.verify_incoming,
+                   s.verify_incoming_https):
+        if verify is not None:
+            out.verify_incoming = verify
+            break
+    out.encrypt = s.encrypt or ""
+    validate(out)
     return out
-
-
-def _duration(value: Any) -> float:
-    try:
-        seconds = parse_duration(value if isinstance(value, (int, float)) else str(value))
-    except ValueError:
-        raise SecurityError(f"Invalid ACL token TTL: {value!r}") from None
-    if seconds < 0:
-        raise SecurityError(f"Invalid ACL token TTL: {value!r}")
-    return seconds
-
-
-def apply_args(cfg: AgentConfig, args: argparse.Namespace) -> None:
-    """Flags over config files (`cfg.options`) into `cfg.security` (run.AgentConfig)."""
-    sec = from_settings(cfg.options.files.settings)
-    if args.acl_enabled is not None:
-        sec.acl.enabled = bool(args.acl_enabled)
-    if args.acl_default_policy is not None:
-        sec.acl.default_policy = args.acl_default_policy
-    if args.acl_enable_key_list_policy is not None:
-        sec.acl.enable_key_list_policy = bool(args.acl_enable_key_list_policy)
-    if args.acl_initial_management is not None:
-        sec.acl.initial_management = args.acl_initial_management
-    if args.acl_token_ttl is not None:
-        sec.acl.token_ttl = _duration(args.acl_token_ttl)
-    for name, value in (("default", args.acl_token), ("dns", args.acl_token_dns), ("agent", args.acl_agent_token)):
-        if value is not None:
-            sec.acl.tokens[name] = value
-    for attr, value in (("https_port", args.https_port), ("cert_file", args.tls_cert_file),
-                        ("key_file", args.tls_key_file), ("ca_file", args.tls_ca_file), ("ca_path", args.tls_ca_path),
-                        ("encrypt", args.encrypt)):
-        if value is not None:
-            setattr(sec, attr, value)
-    if args.tls_verify_incoming is not None:
-        sec.verify_incoming = bool(args.tls_verify_incoming)
-    validate(sec)
-    cfg.security = sec
 
 
 def validate(sec: SecurityConfig) -> None:

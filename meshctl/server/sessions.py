@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from meshctl.flags import parse_duration
+from meshctl.durations import parse_duration
 from meshctl.server.commands import SessionDestroy
 
 log = logging.getLogger(__name__)

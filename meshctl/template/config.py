@@ -24,14 +24,14 @@ from typing import Any
 
 import yaml
 
-from meshctl.flags import parse_duration
+from meshctl import hcl
+from meshctl.configfile import ConfigError
+from meshctl.durations import parse_duration
 from meshctl.selfhealth import SelfHealthConfig
 
 CONFIG_EXTENSIONS = (".hcl", ".json", ".yaml", ".yml", ".conf")
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot be loaded or makes no sense (exit code 15)."""
 
 
 @dataclass
@@ -260,16 +260,6 @@ def parse_template_flag(value: str) -> TemplateConfig:
 
 # -- files ------------------------------------------------------------------------------------
 
-_OCTAL = re.compile(r"(=\s*)(0[0-7]+)\b")
-_ONE_LINE_ATTR = re.compile(r"(?<=[\"\d\]}a-z])[ \t]+(?=[A-Za-z_][\w-]*\s*=[^=])")
-
-
-def _unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][\w-]*)\n(.*?\n)?([ \t]*)\2", re.S)
 
 
@@ -293,33 +283,19 @@ def _heredoc(value: str) -> str:
 
 
 def _clean_hcl(value: Any) -> Any:
+    """Heredocs finished as HCL1 gives them (hcl.loads kept them raw)."""
     if isinstance(value, dict):
-        return {_unquote(k): _clean_hcl(v) for k, v in value.items() if not str(k).startswith("__")}
+        return {k: _clean_hcl(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_clean_hcl(v) for v in value]
     if isinstance(value, str):
-        return _heredoc(_unquote(value))
+        return _heredoc(value)
     return value
 
 
 def parse_hcl(text: str) -> dict[str, Any]:
     """HCL (1 or 2 style) to plain data; blocks arrive as lists of objects."""
-    import hcl2
-
-    try:
-        from hcl2.utils import SerializationOptions
-
-        options: dict[str, Any] = {"serialization_options": SerializationOptions(
-            with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=True)}
-    except ImportError:
-        options = {}
-    text = _OCTAL.sub(lambda m: f'{m.group(1)}"{m.group(2)}"', text)
-    try:
-        return _clean_hcl(hcl2.loads(text, **options))
-    except Exception:
-        # HCL1 allows `wait { min = "2s" max = "10s" }` on one line; HCL2 wants one per line.
-        fixed = _ONE_LINE_ATTR.sub("\n", text)
-        return _clean_hcl(hcl2.loads(fixed, **options))
+    return _clean_hcl(hcl.loads(text, heredocs=True))
 
 
 def parse_text(text: str, path: str) -> dict[str, Any]:

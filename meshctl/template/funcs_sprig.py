@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from meshctl.flags import format_duration, parse_duration
+from meshctl.durations import format_duration, parse_duration
 from meshctl.template import funcs_text
 from meshctl.template.funcs_regex import go_expand, go_regexp
 from meshctl.template.funcs_time import format_go_time, go_layout_tokens

@@ -34,7 +34,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c = Cluster(tmp_path, 3)
     for s in c.servers[:2]:
         s.extra = ["-encrypt", KEY, *acl]
-    c.servers[2].extra = ["-encrypt", "not-the-cluster-key", *acl]
+    c.servers[2].extra = ["-encrypt", "bm90LXRoZS1jbHVzdGVyLWtleS0zMi1ieXRlcyEhISE=", *acl]
     for s in c.servers:
         s.start(3)
     yield c

@@ -161,5 +161,5 @@ recursors = ["127.0.0.1:5353"]
     assert [s.get("name") for s in cfg.services] == ["a", "b", "c"]
     assert len(cfg.services[1]["checks"]) == 2
     assert cfg.checks == [{"name": "mem", "ttl": "30s"}]
-    assert cfg.settings["dns_config"] == {"only_passing": True, "service_ttl": {"*": "5s"}}
-    assert cfg.settings["recursors"] == ["127.0.0.1:5353"] and cfg.settings["enable_local_script_checks"] is True
+    assert cfg.settings.dns_config.only_passing is True and cfg.settings.dns_config.service_ttl == {"*": 5.0}
+    assert cfg.settings.recursors == ["127.0.0.1:5353"] and cfg.settings.enable_local_script_checks is True

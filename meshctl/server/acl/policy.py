@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshctl import hcl
+
 SEGMENTS = ("key", "service", "node", "session", "event", "agent", "query")
 SINGLES = ("acl", "operator", "keyring", "mesh", "peering")
 LEVELS = ("read", "list", "write", "deny")
@@ -122,40 +124,10 @@ def _parse_json(text: str) -> dict[str, Any]:
 
 
 def _parse_hcl(text: str) -> dict[str, Any]:
-    import hcl2
-
     try:
-        from hcl2.utils import SerializationOptions
-
-        options = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True,
-                                       preserve_heredocs=False)
-        data = hcl2.loads(text, serialization_options=options)
-    except ImportError:  # python-hcl2 < 6
-        data = hcl2.loads(text)
-    except Exception as exc:
-        line = getattr(exc, "line", None)
-        if not isinstance(line, int) or line < 1:
-            match = re.search(r"line (\d+)", str(exc))
-            line = int(match.group(1)) if match else 1
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        first = re.sub(r" at line \d+, column \d+\.?", "", first)
-        raise PolicyError(f"line {line}: {first}") from None
-    return _strip(data)
-
-
-def _strip(value: Any) -> Any:
-    """Drop python-hcl2's metadata keys and stray quotes."""
-    if isinstance(value, dict):
-        return {_unquote(k): _strip(v) for k, v in value.items() if not str(k).startswith("__")}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return _unquote(value)
-
-
-def _unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
+        return hcl.loads(text)
+    except hcl.HCLError as exc:
+        raise PolicyError(f"line {exc.line}: {exc}") from None
 
 
 def _at(text: str, kind: str, message: str, name: str | None = None, value: str | None = None) -> str:

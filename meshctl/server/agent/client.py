@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,6 @@ from meshctl.server.agent.checks import CriticalReaper, close_shared
 from meshctl.server.agent.heartbeat import HEARTBEAT_INTERVAL
 from meshctl.server.agent.local import LocalAgent
 from meshctl.server.agent.runtime import (
-    AgentOptions,
     ConfigError,
     Definitions,
     configure_local,
@@ -61,7 +61,7 @@ from meshctl.server.store import FixedLeader
 from meshctl.server.watch import WatchHub
 
 if TYPE_CHECKING:
-    from meshctl.server.run import AgentConfig
+    from meshctl.server.agentconfig import AgentConfig, AgentOptions
 
 log = logging.getLogger("meshctl.agent")
 
@@ -395,15 +395,10 @@ def _local(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse
 
 def run_client(cfg: AgentConfig) -> int:
     """Run a client agent until SIGINT/SIGTERM; the exit status."""
-    opts = cfg.options
-    if not opts.join and not cfg.retry_join:
-        print("meshctl agent: a client agent needs -join (or -retry-join) with a server's address; "
-              "use -server or -dev to run a server")
-        return 1
     try:
         asyncio.run(ClientAgent(cfg).run())
     except OSError as exc:
-        log.error("cannot start: %s", exc)
+        print(f"meshctl agent: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshctl.flags import format_duration, parse_duration
+from meshctl.durations import format_duration, parse_duration
 from meshctl.server.duration import DurationError, json_duration_ns
 from meshctl.server.fields import UnknownField, check_known, locality, service_addresses
 from meshctl.server.fields import canonical as normalize

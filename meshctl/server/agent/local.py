@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from meshctl import __version__
-from meshctl.flags import format_duration
+from meshctl.durations import format_duration
 from meshctl.server.agent.definitions import CheckDefinition, DefinitionError, duration_seconds, parse_service
 from meshctl.server.commands import CheckDef, CheckUpdate, Deregister, Register, ServiceDef
 from meshctl.server.http.session import MIN_TTL as SESSION_TTL_MIN

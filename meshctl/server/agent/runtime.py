@@ -1,8 +1,7 @@
 """What runs around the local agent: config files, check runners, DNS, anti-entropy, reload.
 
-`run.py` owns the process (store, HTTP, Raft); this module adds, through a few hooks:
-the agent flags (`add_flags` / `apply_args`), `AgentRuntime` for servers and -dev (config
-definitions, runners, the DNS server, the heartbeat monitor for client agents, the
+`run.py` owns the process (store, HTTP, Raft); this module adds, through a few hooks,
+`AgentRuntime` for servers and -dev (config definitions, runners, the DNS server, the heartbeat monitor for client agents, the
 critical-service reaper, anti-entropy, SIGHUP and /v1/agent/reload), and the client
 agent (`client.py`) reuses `Definitions` and `dns_config_from`.
 """
@@ -13,25 +12,22 @@ import asyncio
 import json
 import logging
 import signal
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from meshctl.flags import FlagParser, parse_bool, parse_duration
+from meshctl.configfile import ConfigError
 from meshctl.server.agent.antientropy import AntiEntropy
 from meshctl.server.agent.checks import RUNNERS, CriticalReaper, close_shared
-from meshctl.server.agent.config import ConfigError, FileConfig, load_paths, setting
+from meshctl.server.agent.config import FileConfig, load
 from meshctl.server.agent.definitions import DefinitionError, check_type, parse_check, parse_service
 from meshctl.server.agent.local import AgentError, LocalAgent
 from meshctl.server.dns import DNSConfig, Resolver
 
 if TYPE_CHECKING:
-    import argparse
-
     from aiohttp import web
 
+    from meshctl.server.agentconfig import AgentConfig, AgentOptions
     from meshctl.server.context import Enforcer
     from meshctl.server.dns_server import DNSServer
-    from meshctl.server.run import AgentConfig
     from meshctl.server.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,120 +36,29 @@ SCRIPTS_DISABLED = ("Scripts are disabled on this agent; to enable, configure 'e
                     "'enable_local_script_checks' to true")
 
 
-@dataclass
-class AgentOptions:
-    """The agent settings this module handles (flags < config files only where flags are absent)."""
-
-    config_dirs: list[str] = field(default_factory=list)
-    config_files: list[str] = field(default_factory=list)
-    join: list[str] = field(default_factory=list)
-    enable_script_checks: bool = False
-    enable_local_script_checks: bool = False
-    domain: str = "consul."
-    alt_domain: str = ""
-    recursors: list[str] = field(default_factory=list)
-    dns_only_passing: bool = False
-    node_meta: dict[str, str] = field(default_factory=dict)
-    ae_interval: float = 60.0
-    files: FileConfig = field(default_factory=FileConfig)
-    dns_settings: dict[str, Any] = field(default_factory=dict)
-
-
-def add_flags(p: FlagParser) -> None:
-    """The agent flags of issue 8 (config, client mode, checks, DNS)."""
-    p.flag("config-dir", action="append", default=[], help="directory of .json/.hcl/.yaml config files (repeatable)")
-    p.flag("config-file", action="append", default=[], help="a config file (repeatable)")
-    p.flag("join", action="append", default=[], help="address of a server to join (serf or HTTP address)")
-    p.bool_flag("enable-script-checks", help="allow script checks from config files and the API")
-    p.bool_flag("enable-local-script-checks", help="allow script checks from config files only")
-    p.flag("domain", default=None, help="DNS domain (default consul.)")
-    p.flag("alt-domain", default=None, help="alternate DNS domain")
-    p.flag("recursor", action="append", default=[], help="upstream DNS server for other names (repeatable)")
-    p.bool_flag("dns-only-passing", default=None, help="DNS answers only passing instances")
-    p.flag("node-meta", action="append", default=[], help="key:value metadata of this node (repeatable)")
-    p.flag("ae-interval", default=None, help="anti-entropy period (default 60s)")
-
-
-def apply_args(cfg: AgentConfig, args: argparse.Namespace, defaults: argparse.Namespace) -> None:
-    """Flags and config files into `cfg` (run.AgentConfig), its agent settings into `cfg.options`.
-
-    Raises ConfigError (the agent refuses to start) on unreadable files, bad definitions,
-    or script checks in config files without -enable(-local)-script-checks.
-    """
-    opts = AgentOptions(config_dirs=list(args.config_dir), config_files=list(args.config_file), join=list(args.join))
-    files = load_paths(opts.config_dirs, opts.config_files)
-    opts.files = files
-    s = files.settings
-
-    def explicit(name: str) -> bool:
-        return getattr(args, name) != getattr(defaults, name)
-
-    # process-level settings from files, where no flag was given
-    for key, attr, conv in (("node_name", "node", str), ("datacenter", "datacenter", str),
-                            ("bind_addr", "bind", str), ("client_addr", "client", str)):
-        value = setting(s, key)
-        src = {"node": "node", "datacenter": "datacenter", "bind": "bind", "client": "client"}[attr]
-        if value is not None and not explicit(src):
-            setattr(cfg, attr, conv(value))
-    for key, attr in (("http", "http_port"), ("dns", "dns_port"), ("server", "server_port"), ("serf_lan", "serf_port")):
-        value = setting(s, "ports", key)
-        if value is not None and not explicit(attr):
-            setattr(cfg, attr, int(value))
-    if setting(s, "server") is True and not cfg.server:
-        cfg.server = True
-    for key in ("retry_join", "start_join"):
-        for addr in setting(s, key, default=[]) or []:
-            if key == "start_join":
-                opts.join.append(str(addr))
-            elif hasattr(cfg, "retry_join") and addr not in cfg.retry_join:
-                cfg.retry_join.append(str(addr))
-    opts.enable_script_checks = bool(args.enable_script_checks or setting(s, "enable_script_checks"))
-    opts.enable_local_script_checks = bool(args.enable_local_script_checks or setting(s, "enable_local_script_checks"))
-    opts.node_meta = {str(k): str(v) for k, v in (setting(s, "node_meta", default={}) or {}).items()}
-    for item in args.node_meta:
-        key, sep, value = item.partition(":")
-        if not sep:
-            raise ConfigError(f"-node-meta must be key:value, got {item!r}")
-        opts.node_meta[key] = value
-    opts.ae_interval = parse_duration(args.ae_interval) if args.ae_interval else 60.0
-    dns_flags = {"domain": args.domain, "alt_domain": args.alt_domain, "recursors": list(args.recursor),
-                 "only_passing": args.dns_only_passing}
-    opts.dns_settings = dns_flags
-    validate_definitions(files, opts)
-    cfg.options = opts
-
-
 def dns_config_from(opts: AgentOptions, datacenter: str, files: FileConfig | None = None) -> DNSConfig:
-    """DNSConfig from flags (which win) and the files' domain / recursors / dns_config."""
+    """DNSConfig from the merged settings: domain, alt_domain, recursors, dns_config { }."""
     s = (files or opts.files).settings
-    flags = opts.dns_settings
-    dc = setting(s, "dns_config", default={}) or {}
-
-    def ttl(value: Any) -> int:
-        return int(parse_duration(value)) if isinstance(value, str) else int(value or 0)
-
-    only_passing = flags.get("only_passing")
-    if only_passing is None:
-        only_passing = bool(setting(dc, "only_passing", default=False))
-    recursors = list(flags.get("recursors") or []) or [str(r) for r in (setting(s, "recursors", default=[]) or [])]
-    if setting(s, "recursor"):
-        recursors.append(str(setting(s, "recursor")))
+    dc = s.dns_config
+    recursors = list(s.recursors or [])
+    if s.recursor:
+        recursors.append(s.recursor)
     cfg = DNSConfig(
-        domain=flags.get("domain") or setting(s, "domain", default="consul."),
-        alt_domain=flags.get("alt_domain") or setting(s, "alt_domain", default=""),
+        domain=s.domain or "consul.",
+        alt_domain=s.alt_domain or "",
         datacenter=datacenter,
-        node_ttl=ttl(setting(dc, "node_ttl", default=0)),
-        service_ttl={str(k).lower(): ttl(v) for k, v in (setting(dc, "service_ttl", default={}) or {}).items()},
-        only_passing=only_passing,
-        udp_answer_limit=int(setting(dc, "udp_answer_limit", default=3)),
-        a_record_limit=int(setting(dc, "a_record_limit", default=0)),
-        enable_truncate=bool(parse_bool(str(setting(dc, "enable_truncate", default=True)))),
-        enable_additional_node_meta_txt=bool(setting(dc, "enable_additional_node_meta_txt", default=True)),
+        node_ttl=int(dc.node_ttl or 0),
+        service_ttl={str(k).lower(): int(v) for k, v in (dc.service_ttl or {}).items()},
+        only_passing=bool(dc.only_passing),
+        udp_answer_limit=3 if dc.udp_answer_limit is None else dc.udp_answer_limit,
+        a_record_limit=dc.a_record_limit or 0,
+        enable_truncate=True if dc.enable_truncate is None else dc.enable_truncate,
+        enable_additional_node_meta_txt=True if dc.enable_additional_node_meta_txt is None
+        else dc.enable_additional_node_meta_txt,
         recursors=recursors,
     )
-    timeout = setting(dc, "recursor_timeout")
-    if timeout:
-        cfg.recursor_timeout = parse_duration(str(timeout))
+    if dc.recursor_timeout:
+        cfg.recursor_timeout = dc.recursor_timeout
     return cfg
 
 
@@ -238,7 +143,7 @@ class Definitions:
 
 async def reload_files(opts: AgentOptions, definitions: Definitions) -> FileConfig:
     """Re-read the config files and apply their definitions; ConfigError leaves everything as it was."""
-    files = load_paths(opts.config_dirs, opts.config_files)
+    files = load(opts.config_sources, opts.config_format, opts.flags)
     validate_definitions(files, opts)
     opts.files = files
     await definitions.sync(files)
@@ -340,5 +245,5 @@ class AgentRuntime:
         await close_shared(self.local)
 
 
-__all__ = ["AgentOptions", "AgentRuntime", "ConfigError", "Definitions", "add_flags", "apply_args", "check_type",
-           "configure_local", "dns_config_from", "reload_files"]
+__all__ = ["AgentRuntime", "ConfigError", "Definitions", "check_type", "configure_local", "dns_config_from",
+           "reload_files"]

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from meshctl.flags import format_duration
+from meshctl.durations import format_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.acl import state as acl_state
 from meshctl.server.acl.enforce import ACLEnforcer

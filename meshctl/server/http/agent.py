@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshctl.flags import parse_duration
+from meshctl.durations import parse_duration
 from meshctl.server import selectors
 from meshctl.server import watchkeys as wk
 from meshctl.server.agent.definitions import STATUSES, DefinitionError, parse_check

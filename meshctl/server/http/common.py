@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshctl.flags import parse_duration
+from meshctl.durations import parse_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.context import CTX_KEY as CTX_KEY  # re-exported: handlers and apps use it from here
 from meshctl.server.context import ServerContext as ServerContext

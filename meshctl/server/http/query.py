@@ -32,7 +32,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from meshctl.flags import parse_duration
+from meshctl.durations import parse_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import QueryDef, QueryDelete, QuerySet
 from meshctl.server.http.common import (

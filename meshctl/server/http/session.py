@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshctl.flags import format_duration
+from meshctl.durations import format_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.commands import SessionCreate, SessionDef, SessionDestroy
 from meshctl.server.duration import DurationError, parse_go_duration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from meshctl.flags import format_duration, parse_duration
+from meshctl.durations import format_duration, parse_duration
 from meshctl.server.state.base import NODE_MAINT_CHECK_ID, SERVICE_MAINT_PREFIX, STATUS_ORDER, Record
 
 
