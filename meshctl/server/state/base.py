@@ -43,6 +43,7 @@ class StateBase:
         self.node_index: dict[str, int] = {}
         self.now = 0.0  # the latest command time seen; commands carry their time in "Now"
         self.acl: dict[str, Any] = {}  # tokens, policies, roles (acl/state.py)
+        self.autopilot: Record | None = None  # the operator's autopilot configuration (None: the agent's defaults)
         self._changed: set[str] = set()
         self._write_index: int | None = None
         self._undo: dict[str, Any] | None = None  # a KV transaction's undo log (txn.py), else None

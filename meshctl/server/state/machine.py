@@ -19,6 +19,7 @@ from meshctl.server.commands import (
     ACLRoleSet,
     ACLTokenDelete,
     ACLTokenSet,
+    AutopilotSet,
     CheckUpdate,
     Command,
     Deregister,
@@ -93,6 +94,12 @@ class State(TxnMixin, EventsMixin):
         return self._snapshot([snapshot_kv(e) for e in self.kv.values()])
 
     def _snapshot(self, kv: list[list[Any]]) -> SnapshotData:
+        snap = self._tables(kv)
+        if self.autopilot is not None:  # only once an operator set one (older snapshots have none)
+            snap["Autopilot"] = self.autopilot
+        return snap
+
+    def _tables(self, kv: list[list[Any]]) -> SnapshotData:
         return {
             "Format": SNAPSHOT_FORMAT,
             "Datacenter": self.datacenter,
@@ -145,8 +152,19 @@ class State(TxnMixin, EventsMixin):
         fresh.service_index, fresh.node_index = dict(snap["ServiceIndex"]), dict(snap["NodeIndex"])
         fresh.now = snap.get("Now", 0.0)
         fresh.acl = _acl().restore(snap.get("ACL"))
+        fresh.autopilot = snap.get("Autopilot")
         self.__dict__.update(fresh.__dict__)
         self._changed = {wk.EVERYTHING}
+        return True
+
+
+    def _apply_autopilot_set(self, cmd: AutopilotSet) -> bool:
+        """The operator's autopilot configuration (replaced whole, never changed in place)."""
+        current = self.autopilot or {}
+        if cmd.cas is not None and int(cmd.cas) != int(current.get("ModifyIndex") or 0):
+            return False
+        index = self.bump()
+        self.autopilot = {**cmd.config, "CreateIndex": current.get("CreateIndex") or index, "ModifyIndex": index}
         return True
 
 
@@ -166,6 +184,7 @@ _handlers: dict[type[Command], Handler] = {
     EventFire: State._apply_event_fire,
     TombstoneReap: State._apply_tombstone_reap,
     Restore: State._apply_restore,
+    AutopilotSet: State._apply_autopilot_set,
     **{cls: State._apply_acl for cls in (ACLInit, ACLBootstrap, ACLTokenSet, ACLTokenDelete, ACLPolicySet,
                                          ACLPolicyDelete, ACLRoleSet, ACLRoleDelete)},
 }
