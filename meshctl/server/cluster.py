@@ -34,9 +34,12 @@ servers of other datacenters announce themselves there and learn this one's serv
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,7 +50,7 @@ from aiohttp import web
 from meshctl import __version__
 from meshctl.server.agent.servers import SERF_INFO_PATH
 from meshctl.server.autopilot import Autopilot
-from meshctl.server.commands import ServerMember
+from meshctl.server.commands import Deregister, ServerMember
 from meshctl.server.raft import DEFAULT_RAFT_MULTIPLIER, RaftConfig, RaftStore
 from meshctl.server.server_health import ServerHealth
 
@@ -62,6 +65,9 @@ log = logging.getLogger(__name__)
 
 STATUS_ALIVE, STATUS_LEFT, STATUS_FAILED = 1, 3, 4
 JOIN_PATH = "/v1/meshctl/serf/join"  # a new server asks to be added to the Raft configuration
+LEAVE_PATH = "/v1/meshctl/serf/leave"  # a leaving server asks to be removed from it
+AUTH_HEADER = "X-Meshctl-Serf-Auth"  # with -encrypt: HMAC-SHA256 of the body under the key
+REAP_AFTER = 72 * 3600.0  # Consul's reconnect_timeout: a left server stays listed `left` this long
 JOIN_RETRY = 1.0  # seconds between join attempts
 REMOVED_CHECK_EVERY = 5.0  # seconds; while no leader is known, ask the others whether this server is a voter
 
@@ -175,6 +181,7 @@ class ServerCluster:
         app = web.Application()
         app.router.add_get(SERF_INFO_PATH, self._serve_info)
         app.router.add_post(JOIN_PATH, self._serve_join)
+        app.router.add_post(LEAVE_PATH, self._serve_leave)
         if self.wan is not None:
             from meshctl.server.wan import WAN_PATH
 
@@ -251,13 +258,118 @@ class ServerCluster:
         return web.json_response({**self.info(), "Known": list(self.known.values()),
                                   "Voters": self.store.peers() if self.joined else [], "IDs": ids})
 
+    def _signature(self, data: bytes) -> str:
+        key = self.store.cfg.password or ""
+        return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
+
+    async def _read_signed(self, request: web.Request) -> dict[str, Any]:
+        """A join/leave request's body; with -encrypt it must be signed with the key (ValueError)."""
+        data = await request.read()
+        if self.store.cfg.password and not hmac.compare_digest(request.headers.get(AUTH_HEADER, ""),
+                                                               self._signature(data)):
+            raise PermissionError("not signed with this cluster's encryption key")
+        body = json.loads(data)
+        if not isinstance(body, dict) or not isinstance(body.get("Raft"), str):
+            raise ValueError("bad request")
+        return body
+
+    async def _post_signed(self, session: aiohttp.ClientSession, serf: str, path: str,
+                           body: dict[str, Any]) -> Any:
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.store.cfg.password:
+            headers[AUTH_HEADER] = self._signature(data)
+        try:
+            async with session.post(f"http://{serf}{path}", data=data, headers=headers) as resp:
+                return await resp.json()
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            return {"Error": str(exc) or type(exc).__name__}
+
+    async def _signed_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            return await self._read_signed(request)
+        except PermissionError as exc:
+            return web.json_response({"Error": str(exc)}, status=403)
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"Error": "bad request"}, status=400)
+
+    async def _serve_leave(self, request: web.Request) -> web.Response:
+        """A server leaves gracefully: out of the Raft configuration, `left` in the members, out of the catalog."""
+        body = await self._signed_body(request)
+        if isinstance(body, web.Response):
+            return body
+        address = str(body["Raft"])
+        if not self.joined or self.store.replica is None or address == self.cfg.raft_address:
+            return web.json_response({"Error": "ask another server"}, status=503)
+        try:
+            await self.mark_left(address)
+        except Exception as exc:  # no leader, timed out...: the leaving server asks another one
+            return web.json_response({"Error": str(exc)}, status=500)
+        return web.json_response({"Voters": self.store.peers()})
+
+    async def mark_left(self, address: str, prune: bool = False) -> None:
+        """Remove a server from the Raft configuration and record it as left (Consul's leave/force-leave)."""
+        info = dict(self.directory().get(address) or {})
+        if address in self.store.peers():
+            log.info("server %s (%s) leaves the Raft configuration", info.get("Node") or address, address)
+            await self.store.remove_peer(address)
+        if prune:
+            info = {}
+        else:
+            info.update(Status="left", LeftAt=time.time())
+        await self.store.apply(ServerMember(address, info))
+        node = info.get("Node") or self.directory().get(address, {}).get("Node")
+        if node and node in self.store.state.nodes:
+            await self.store.apply(Deregister(str(node)))  # Consul's leader deregisters a left member
+
+    async def leave(self) -> None:
+        """`meshctl leave` on this server: leave the Raft configuration (handing leadership on first)."""
+        others = [p for p in self.store.peers() if p != self.cfg.raft_address]
+        if not others or not self.joined:
+            return
+        if self.store.is_leader:
+            await self.store.transfer_leadership(None)
+            await self.store.wait_leader(10)
+        body = self.info()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            for _ in range(3):
+                for serf in self._peer_serf_addresses():
+                    answer = await self._post_signed(session, serf, LEAVE_PATH, body)
+                    voters = answer.get("Voters") if isinstance(answer, dict) else None
+                    if voters is not None and self.cfg.raft_address not in voters:
+                        log.info("left the Raft configuration: voters now %s", ", ".join(voters))
+                        return
+                await asyncio.sleep(1.0)
+        log.warning("could not leave the Raft configuration; the others will see this server failed")
+
+    async def join_address(self, address: str) -> None:
+        """`meshctl join ADDR` on a running server: ADDR must be a server of this same cluster.
+
+        Two Raft clusters cannot be merged (Consul cannot either): a server of another cluster is
+        refused with what to do instead. ValueError says why it failed.
+        """
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+                async with session.get(f"http://{address}{SERF_INFO_PATH}") as resp:
+                    body = await resp.json()
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise ValueError(f"no server answered at {address} ({exc or type(exc).__name__})") from None
+        if not isinstance(body, dict) or "Raft" not in body:
+            raise ValueError(f"{address} is not a meshctl server's serf address")
+        if body.get("Datacenter") != self.cfg.datacenter:
+            raise ValueError(f"{address} is in datacenter {body.get('Datacenter')!r}, not {self.cfg.datacenter!r}")
+        theirs, ours = body.get("Voters") or [], self.store.peers()
+        if body["Raft"] not in ours and self.cfg.raft_address not in theirs:
+            raise ValueError(f"{address} is a server of another Raft cluster; to move this server there, start it "
+                             f"with a fresh data dir and -retry-join {address}")
+        self.known.setdefault(str(body["Raft"]), {k: v for k, v in body.items() if k not in ("Known", "Voters", "IDs")})
+
     async def _serve_join(self, request: web.Request) -> web.Response:
         """A new server asks to be a voter: add it (a replacement at a voter's address: swap it)."""
-        try:
-            body = await request.json()
-            address, ident = str(body["Raft"]), str(body.get("ID") or "")
-        except (ValueError, KeyError, TypeError):
-            return web.json_response({"Error": "bad join request"}, status=400)
+        body = await self._signed_body(request)
+        if isinstance(body, web.Response):
+            return body
+        address, ident = str(body["Raft"]), str(body.get("ID") or "")
         if body.get("Datacenter") != self.cfg.datacenter:
             return web.json_response({"Error": f"datacenter {body.get('Datacenter')!r}, not "
                                                f"{self.cfg.datacenter!r}"}, status=400)
@@ -292,11 +404,7 @@ class ServerCluster:
             while True:
                 targets = list(dict.fromkeys([*(self._peer_serf_addresses() if started else []), *via]))
                 for serf in targets:
-                    try:
-                        async with session.post(f"http://{serf}{JOIN_PATH}", json=body) as resp:
-                            answer = await resp.json()
-                    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-                        answer = {"Error": str(exc) or type(exc).__name__}
+                    answer = await self._post_signed(session, serf, JOIN_PATH, body)
                     voters = sorted(answer.get("Voters") or []) if isinstance(answer, dict) else []
                     if voters and not started and self.cfg.raft_address not in voters:
                         log.info("the old server at %s was removed from the Raft configuration",
@@ -414,25 +522,34 @@ class ServerCluster:
     # ------------------------------------------------------------------ members
 
     def members(self, local_member: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every server of the datacenter as /v1/agent/members shows it (role, status)."""
+        """Every server of the datacenter as /v1/agent/members shows it (role, status); then the
+        servers that left, `left` until reconnect_timeout (then reaped, as Consul does)."""
         out = []
-        directory = {**self.known, **self.store.members}
-        for addr in self.store.peers():
+        directory = self.directory()
+        voters = self.store.peers()
+        for addr in voters:
             if addr == self.cfg.raft_address:
                 out.append(local_member)
                 continue
-            info = directory.get(addr, {})
-            host, _, port = addr.rpartition(":")
-            serf_host, _, serf_port = (info.get("Serf") or f"{host}:0").rpartition(":")
-            out.append({
-                "Name": info.get("Node") or addr, "Addr": serf_host, "Port": int(serf_port),
-                "Tags": {"dc": self.cfg.datacenter, "role": "consul", "port": port, "id": info.get("ID", ""),
-                         "vsn": "2", "build": __version__, "expect": str(self.cfg.bootstrap_expect)},
-                "Status": STATUS_ALIVE if self.store.connected(addr) else STATUS_FAILED,
-                "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
-                "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
-            })
+            status = STATUS_ALIVE if self.store.connected(addr) else STATUS_FAILED
+            out.append(self._member(addr, directory.get(addr, {}), status))
+        now = time.time()
+        for addr, info in sorted(self.store.members.items()):
+            if addr not in voters and info.get("Status") == "left" and \
+                    now - float(info.get("LeftAt") or 0) <= REAP_AFTER:
+                out.append(self._member(addr, info, STATUS_LEFT))
         return out
+
+    def _member(self, addr: str, info: dict[str, Any], status: int) -> dict[str, Any]:
+        host, _, port = addr.rpartition(":")
+        serf_host, _, serf_port = (info.get("Serf") or f"{host}:0").rpartition(":")
+        return {
+            "Name": info.get("Node") or addr, "Addr": serf_host, "Port": int(serf_port),
+            "Tags": {"dc": self.cfg.datacenter, "role": "consul", "port": port, "id": info.get("ID", ""),
+                     "vsn": "2", "build": __version__, "expect": str(self.cfg.bootstrap_expect)},
+            "Status": status, "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
+            "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
+        }
 
     async def register_when_led(self, register: Any) -> None:
         """Once a leader exists: publish this server in the directory and register it in the catalog."""

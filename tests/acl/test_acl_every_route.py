@@ -161,6 +161,7 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("PUT", "/v1/agent/reload"): [Probe("/v1/agent/reload")],
     ("PUT", "/v1/agent/leave"): [Probe("/v1/agent/leave")],
     ("PUT", "/v1/agent/join/{address}"): [Probe("/v1/agent/join/127.0.0.1:1")],
+    ("PUT", "/v1/agent/force-leave/{node}"): [Probe("/v1/agent/force-leave/marker-node")],
     ("PUT", "/v1/agent/token/{type}"): [Probe("/v1/agent/token/default", json={"Token": "x"})],
     ("GET", "/v1/agent/metrics"): [Probe("/v1/agent/metrics"), Probe("/v1/agent/metrics", query={"format": "prometheus"})],
     ("GET", "/v1/agent/monitor"): [Probe("/v1/agent/monitor"), Probe("/v1/agent/monitor", query={"loglevel": "debug"})],

@@ -6,6 +6,7 @@ replaced by a new one with a fresh data dir while clients write; autopilot remov
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -22,8 +23,10 @@ CLI = "import sys; from meshctl.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def meshctl(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", CLI, *args, "-http-addr", server.url], capture_output=True,
-                          text=True, timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
+    """The meshctl CLI against `server` (its address in CONSUL_HTTP_ADDR, as users set it)."""
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "CONSUL_HTTP_ADDR": server.url},
+                          cwd=str(Path(__file__).resolve().parents[2]))
 
 
 def list_peers(server: Server) -> list[list[str]]:
@@ -51,7 +54,7 @@ def all_agree(cluster: Cluster, expected: list[str]) -> bool:
     return all(voters(s) == expected for s in cluster.servers if s.alive)
 
 
-def test_two_servers_join_a_running_cluster_and_become_voters(tmp_path: Path) -> None:
+def test_servers_join_leave_and_are_forced_out_3_to_5_to_3(tmp_path: Path) -> None:
     c = Cluster(tmp_path, 3)
     c.start()
     try:
@@ -77,6 +80,50 @@ def test_two_servers_join_a_running_cluster_and_become_voters(tmp_path: Path) ->
         c.wait_ready(60)
         wait_for(lambda: s5.get("/v1/kv/after?raw&stale").content == b"five", 60, "s5 back with its data")
         assert voters(s5) == sorted(s.raft_address for s in c.servers)
+        wait_for(lambda: "s5" in c.servers[0].get("/v1/catalog/nodes").text, 30, "s5 in the catalog")
+
+        # members -detailed: Consul's tags
+        out = meshctl(c.servers[0], "members", "-detailed")
+        assert out.returncode == 0, out.stderr
+        row = next(line.split() for line in out.stdout.splitlines() if line.startswith("s5 "))
+        assert row[2] == "alive"
+        tags = dict(t.split("=", 1) for t in row[3].split(","))
+        assert tags["role"] == "consul" and tags["dc"] == "dc1" and tags["port"] == str(s5.server_port)
+        assert "build" in tags and tags["id"]
+
+        # 5 -> 3: s5 leaves gracefully (it shuts down, shows `left`, leaves the catalog) ...
+        out = meshctl(s5, "leave")
+        assert out.returncode == 0 and "Graceful leave complete" in out.stdout, out.stderr
+        assert s5.proc is not None
+        s5.proc.wait(30)
+        c.servers.remove(s5)
+        four = sorted(s.raft_address for s in c.servers)
+        wait_for(lambda: all_agree(c, four), 60, "s5 out of the Raft configuration")
+
+        def status_of(name: str) -> str | None:
+            out = meshctl(c.servers[0], "members")
+            row = next((line.split() for line in out.stdout.splitlines() if line.startswith(name + " ")), None)
+            return row[2] if row else None
+
+        assert status_of("s5") == "left"
+        wait_for(lambda: "s5" not in c.servers[0].get("/v1/catalog/nodes").text, 30, "s5 out of the catalog")
+        # ... and s4 dies; `force-leave` removes it (autopilot would too, later)
+        s4 = c.servers[3]
+        s4.signal(signal.SIGKILL)
+        c.servers.remove(s4)
+        wait_for(lambda: status_of("s4") == "failed", 30, "s4 seen failed")
+        out = meshctl(c.servers[0], "force-leave", "s4")
+        assert out.returncode == 0, out.stderr
+        three = sorted(s.raft_address for s in c.servers)
+        wait_for(lambda: all_agree(c, three), 60, "s4 out of the Raft configuration")
+        assert status_of("s4") == "left"
+        assert meshctl(c.servers[0], "force-leave", "nobody").returncode == 1
+        assert sorted(r[0] for r in list_peers(c.servers[1])) == ["s1", "s2", "s3"]
+        leader = c.wait_ready(60)
+        assert leader.put("/v1/kv/three", b"again").json() is True
+        # `join` with a server of this cluster
+        out = meshctl(c.servers[0], "join", f"127.0.0.1:{c.servers[1].serf_port}")
+        assert out.returncode == 0 and "Successfully joined cluster by contacting 1 nodes." in out.stdout
     finally:
         c.stop()
 
