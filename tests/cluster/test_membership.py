@@ -206,3 +206,30 @@ def test_autopilot_removes_a_dead_server_by_itself(tmp_path: Path) -> None:
         assert leader.put("/v1/kv/after", b"two").json() is True
     finally:
         c.stop()
+
+
+def test_a_rolling_restart_of_five_servers_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, 5, extra=["-sync-writes", "-raft-snapshot-threshold", "300"])
+    c.start()
+    work = Workload(c)
+    work.start()
+    try:
+        work.progress()
+        expected = sorted(s.raft_address for s in c.servers)
+        for s in list(c.servers):  # one at a time, as an operator upgrades them
+            s.signal(signal.SIGTERM)
+            c.wait_ready(60)
+            work.progress()
+            s.start(5)
+            wait_for(lambda s=s: s.get("/v1/status/leader?stale", timeout=2).json() != "", 60,
+                     f"{s.name} back with a leader")
+            wait_for(lambda: all_agree(c, expected), 60, "every server to see the five voters", interval=0.5)
+            work.progress()
+    finally:
+        work.finish()
+    try:
+        report = check(c, work)
+        assert report.acked > 0
+        assert report.ok, report
+    finally:
+        c.stop()
