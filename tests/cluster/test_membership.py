@@ -233,3 +233,23 @@ def test_a_rolling_restart_of_five_servers_loses_no_acknowledged_write(tmp_path:
         assert report.ok, report
     finally:
         c.stop()
+
+
+def test_the_leader_leaves_gracefully(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, 3)
+    c.start()
+    try:
+        leader = c.leader()
+        out = meshctl(leader, "leave")
+        assert out.returncode == 0 and "Graceful leave complete" in out.stdout, out.stderr
+        assert leader.proc is not None
+        leader.proc.wait(30)
+        c.servers.remove(leader)
+        expected = sorted(s.raft_address for s in c.servers)
+        wait_for(lambda: all_agree(c, expected), 60, "the old leader out of the Raft configuration")
+        new = c.wait_ready(60)
+        assert new.put("/v1/kv/after", b"left").json() is True
+        members = {m["Name"]: m["Status"] for m in new.get("/v1/agent/members").json()}
+        assert members[leader.name] == 3  # left, not failed
+    finally:
+        c.stop()
