@@ -126,6 +126,6 @@ class Agent(Area):
         """Join the agent to another agent's cluster."""
         self._put(f"join/{quote_segment(address)}", [("wan", "1")] if wan else None)
 
-    def force_leave(self, node: str) -> None:
-        """Force a failed node into the left state."""
-        self._put(f"force-leave/{quote_segment(node)}")
+    def force_leave(self, node: str, prune: bool = False) -> None:
+        """Force a failed node into the left state (`prune`: forget it at once)."""
+        self._put(f"force-leave/{quote_segment(node)}", [("prune", "1")] if prune else None)

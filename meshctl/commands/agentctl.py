@@ -1,12 +1,15 @@
-"""Small agent commands: `info`, `reload`, `maint`, `leave` (as `consul info|reload|maint|leave`)."""
+"""Small agent commands: `info`, `reload`, `maint`, `leave`, `join`, `force-leave`, `keygen`
+(as `consul info|reload|maint|leave|join|force-leave|keygen`)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 from typing import Any
 
 from meshctl.client import ConsulError, NotFound
-from meshctl.commands.common import CommandError, guarded, make_client, new_parser, no_args, out, parse
+from meshctl.commands.common import CommandError, err, guarded, make_client, new_parser, no_args, out, parse
 
 
 def _text(value: object) -> str:
@@ -112,4 +115,50 @@ def maint(argv: list[str]) -> int:
     except ConsulError as e:
         raise CommandError(f"Error {verb[:-1]}ing node maintenance: {e}") from e
     out(f"Node maintenance is now {verb}d")
+    return 0
+
+
+@guarded
+def join(argv: list[str]) -> int:
+    """join [-wan] ADDRESS...: ask the agent to join the cluster of the servers at these serf addresses."""
+    p = new_parser("meshctl join", "Tell the agent to join a cluster by contacting the given addresses.")
+    p.bool_flag("wan", help="Join a server of another datacenter over the WAN")
+    args, addresses = parse(p, argv)
+    if not addresses:
+        raise CommandError("At least one address to join must be specified.")
+    agent = make_client(args).agent
+    joined = 0
+    for address in addresses:
+        try:
+            agent.join(address, wan=args.wan)
+            joined += 1
+        except ConsulError as e:
+            err(f"Error joining address '{address}': {e}")
+    if not joined:
+        raise CommandError("Failed to join any nodes.")
+    out(f"Successfully joined cluster by contacting {joined} nodes.")
+    return 0
+
+
+@guarded
+def force_leave(argv: list[str]) -> int:
+    """force-leave [-prune] NODE: a failed member leaves (a server: the Raft configuration too)."""
+    p = new_parser("meshctl force-leave", "Force a failed member of the cluster into the left state.")
+    p.bool_flag("prune", help="Remove the member from the member list at once")
+    args, rest = parse(p, argv)
+    if len(rest) != 1:
+        raise CommandError("A single node name must be specified to force leave.")
+    try:
+        make_client(args).agent.force_leave(rest[0], prune=args.prune)
+    except ConsulError as e:
+        raise CommandError(f"Error force leaving: {e}") from e
+    return 0
+
+
+@guarded
+def keygen(argv: list[str]) -> int:
+    """keygen: a new gossip/-encrypt key, 32 random bytes in base64."""
+    args, rest = parse(new_parser("meshctl keygen", "Generate a new encryption key.", http=False), argv)
+    no_args(rest)
+    out(base64.b64encode(secrets.token_bytes(32)).decode())
     return 0

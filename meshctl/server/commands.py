@@ -280,6 +280,7 @@ class SnapshotData(TypedDict, total=False):
     ACL: JSONObject
     Queries: JSONObject  # format 2: {"Index": n, "Items": {id: query}}; absent when there never were any
     Coordinates: JSONObject  # format 2: {"Index": n, "Items": {node: entry}}; absent when empty
+    Autopilot: JSONObject  # absent in snapshots of older meshctl
 
 
 # ---------------------------------------------------------------------- commands
@@ -599,6 +600,18 @@ class TombstoneReap(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class AutopilotSet(Command):
+    """Replace the autopilot configuration (`cas`: only if its ModifyIndex is that). Result: bool."""
+
+    OP: ClassVar[str] = "autopilot_set"
+    config: dict[str, JSON]
+    cas: int | None = None
+
+    def to_wire(self) -> Wire:
+        return self._done({"Op": self.OP, "Config": self.config, "CAS": self.cas})
+
+
+@dataclass(frozen=True, slots=True)
 class Restore(Command):
     """Replace everything with a snapshot (`State.snapshot()`, any format version it can read)."""
 
@@ -785,6 +798,8 @@ def _decode_fixed(wire: Mapping[str, object]) -> Command:
         return TombstoneReap(cast(int, wire["Index"]), now=now)
     if op == "restore":
         return Restore(cast(SnapshotData, wire["Snapshot"]), now=now)
+    if op == AutopilotSet.OP:
+        return AutopilotSet(cast("dict[str, JSON]", wire["Config"]), cast("int | None", g("CAS")), now=now)
     if op == "acl_init":
         return ACLInit(cast("TokenIDs | None", g("InitialManagement")), now=now)
     if op == "acl_bootstrap":
@@ -835,5 +850,5 @@ COMMAND_OPS: frozenset[str] = frozenset(
     {"kv", "txn", "register", "deregister", "check_update", "session_create", "session_destroy", "event_fire",
      "tombstone_reap", "restore", "acl_init", "acl_bootstrap", "acl_token_set", "acl_token_delete",
      "acl_policy_set", "acl_policy_delete", "acl_role_set", "acl_role_delete", "query_set", "query_delete",
-     "coordinate_update", ServerMember.OP})
+     "coordinate_update", ServerMember.OP, AutopilotSet.OP})
 

@@ -106,6 +106,7 @@ class RaftConfig:
     info: dict[str, Any] = field(default_factory=dict)  # published in the server directory
     password: str | None = field(default=None, repr=False)  # -encrypt: pysyncobj encrypts all Raft traffic
     raft_multiplier: int = DEFAULT_RAFT_MULTIPLIER  # scales election and step-down timeouts (1..10)
+    joining: bool = False  # joining a running cluster: no election before the leader's first contact
 
 
 class _Replica(AdaptedSyncObj):
@@ -114,7 +115,7 @@ class _Replica(AdaptedSyncObj):
     def __init__(self, store: RaftStore, cfg: RaftConfig, conf: SyncObjConf) -> None:
         self._store = store
         others = [p for p in cfg.peers if p != cfg.address]
-        super().__init__(cfg.address, others, conf, sync_journal=cfg.sync_writes)
+        super().__init__(cfg.address, others, conf, sync_journal=cfg.sync_writes, hold_elections=cfg.joining)
 
     @replicated
     def apply_batch(self, origin: str, seq: int, cmds: list[dict[str, Any]], _pad: bytes = b"") -> None:
@@ -155,6 +156,7 @@ class RaftStore:
         self._sweeper: asyncio.Task[None] | None = None
         self._snap_state = SERIALIZER_STATE.NOT_SERIALIZING  # the background snapshot write
         self._snap_generation = 0  # bumped by every snapshot load (raft thread)
+        self._membership_lock = asyncio.Lock()  # this server's membership changes go one at a time
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -316,32 +318,64 @@ class RaftStore:
             except Exception as exc:  # handed back to the caller
                 fut.set_exception(exc)
 
+    async def add_peer(self, address: str) -> None:
+        """Add a voter (dynamic membership; any server: a follower's request goes to the leader).
+
+        Returns once the change is committed here. The new server must be running (with the
+        voters as partners): under the new configuration the entry needs its answer to commit.
+        """
+        if address in self.voters:
+            return
+        await self._change_membership("add", address)
+
     async def remove_peer(self, address: str) -> None:
         """Remove a voter from the configuration (must run where the leader is).
 
         Returns once the removal is committed and `voters` (hence peers.json) no longer has it.
         """
-        assert self.replica is not None and self.loop is not None
         if address == self.cfg.address and self.is_leader:
             # pysyncobj's leader cannot remove itself (it would answer "request denied")
             raise StateError(f"cannot remove peer {address}: it is the leader; transfer leadership first")
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._change_membership("remove", address)
+
+    async def _change_membership(self, op: str, address: str) -> None:
+        """One membership change, committed (Raft: one at a time; pysyncobj's leader denies a
+        second while one is uncommitted, so a denied one is retried until APPLY_TIMEOUT)."""
+        assert self.replica is not None and self.loop is not None
         loop = self.loop
+        deadline = time.monotonic() + APPLY_TIMEOUT
+        async with self._membership_lock:
+            while True:
+                done: asyncio.Future[int] = loop.create_future()
 
-        def settle(err: int) -> None:
-            if not done.done():
-                done.set_result(err)
+                def settle(err: int, done: asyncio.Future[int] = done) -> None:
+                    if not done.done():
+                        done.set_result(err)
 
-        def callback(_res: Any, err: int) -> None:
-            loop.call_soon_threadsafe(settle, err)
+                def callback(_res: Any, err: int, settle: Callable[[int], None] = settle) -> None:
+                    loop.call_soon_threadsafe(settle, err)
 
-        self.replica.removeNodeFromCluster(address, callback=callback)
-        err = await asyncio.wait_for(done, APPLY_TIMEOUT)
-        if err != FAIL_REASON.SUCCESS:
-            raise StateError(f"cannot remove peer {address}: {_FAILURES.get(err, err)}")
-        deadline = time.monotonic() + 5.0
-        while address in self.voters and time.monotonic() < deadline:  # the next tick reports it
-            await asyncio.sleep(0.01)
+                replica = self.replica
+                if replica is None:
+                    raise StateError(NO_LEADER)
+                change = replica.addNodeToCluster if op == "add" else replica.removeNodeFromCluster
+                change(address, callback=callback)
+                try:
+                    err = await asyncio.wait_for(done, max(1.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    raise StateError(f"cannot {op} peer {address}: {TIMED_OUT}{UNKNOWN_OUTCOME}") from None
+                present = address in self.voters
+                if err == FAIL_REASON.REQUEST_DENIED and present == (op == "add"):
+                    break  # already done (by an earlier attempt, or another server)
+                if err == FAIL_REASON.SUCCESS:
+                    break
+                if err not in (FAIL_REASON.REQUEST_DENIED, FAIL_REASON.MISSING_LEADER) or \
+                        time.monotonic() > deadline:
+                    raise StateError(f"cannot {op} peer {address}: {_FAILURES.get(err, err)}")
+                await asyncio.sleep(0.2)  # another change is still uncommitted: one at a time
+            wait_until = time.monotonic() + 5.0
+            while (address in self.voters) != (op == "add") and time.monotonic() < wait_until:
+                await asyncio.sleep(0.01)  # the next tick reports it
 
     async def transfer_leadership(self, address: str | None = None) -> None:
         """Ask the leader to hand leadership to `address` (or the most up-to-date follower)."""

@@ -21,6 +21,13 @@ incompatible upgrade fails there first):
   ever go through it.
 * `AdaptedSyncObj`: the SyncObj base of raft.py's replica, with accessors for the private state
   raft.py needs (leader no-op index, the transport's message callback).
+* Peer progress (`peer_progress`, for autopilot's health): the leader's private
+  `_SyncObj__raftMatchIndex` and `_SyncObj__lastResponseTime` per voter.
+* Joining. A server that joins a running cluster starts its SyncObj with the voters as partners
+  before the leader adds it (the add commits only once the new server answers). Until a leader
+  contacts it, it must not campaign: pysyncobj has no pre-vote, and a request_vote with a higher
+  term makes the live leader step down. `hold_elections` keeps pushing the private election
+  deadline (`_SyncObj__raftElectionDeadline`) forward until a leader is known.
 * Fencing. pysyncobj keeps submitted commands in `_SyncObj__commandsQueue` until its raft thread
   appends them (leader) or forwards them (follower), which may be long after the submitter gave
   up (no leader known: `commandsWaitLeader`). The queue is replaced by a `FencedQueue` of
@@ -521,8 +528,10 @@ class AdaptedSyncObj(SyncObj):  # type: ignore[misc]
 
     REPEATED_RESET_AFTER = 1.0  # seconds: the same "send from N" answer is repeated at most this often
 
-    def __init__(self, address: str, others: list[str], conf: SyncObjConf, sync_journal: bool = True) -> None:
+    def __init__(self, address: str, others: list[str], conf: SyncObjConf, sync_journal: bool = True,
+                 hold_elections: bool = False) -> None:
         install()
+        self._holding = hold_elections  # joining: no election before a leader contacted this server
         if conf.journalFile:
             register_journal(conf.journalFile, sync_journal)
         self._reset_sent: tuple[tuple[Any, int, int], float] | None = None
@@ -541,6 +550,23 @@ class AdaptedSyncObj(SyncObj):  # type: ignore[misc]
         for name in UTILITY_COMMANDS:
             self._SyncObj__transport.setOnUtilityMessageCallback(name, None)
         self.hook_messages(lambda node, message, deliver: deliver(node, message))
+        if hold_elections:
+            self.addOnTickCallback(self._hold_elections)
+
+    @property
+    def holding_elections(self) -> bool:
+        """Whether this (joining) server still waits for a leader's first contact."""
+        return self._holding
+
+    def _hold_elections(self) -> None:
+        """Raft thread, every tick while joining: no election until a leader is known."""
+        if not self._holding:
+            return
+        if self._getLeader() is not None:
+            self._holding = False
+            log.info("raft: contacted by the leader %s; joined", self._getLeader())
+            return
+        self._SyncObj__raftElectionDeadline = _monotonic() + self.conf.raftMaxTimeout
 
     def _drop_queued(self) -> None:
         """Raft thread, on stepping down: what was queued for this leader's log never gets there."""
@@ -557,6 +583,17 @@ class AdaptedSyncObj(SyncObj):  # type: ignore[misc]
                 callback(None, DROPPED)
         if items:
             log.info("raft: leadership lost; %d queued command(s) dropped (not applied)", len(items))
+
+    def peer_progress(self) -> dict[str, tuple[int, float | None]]:
+        """Raft thread, on the leader: each other voter's (match index, seconds since its last answer)."""
+        match = self._SyncObj__raftMatchIndex
+        answered = self._SyncObj__lastResponseTime
+        now = _monotonic()
+        out: dict[str, tuple[int, float | None]] = {}
+        for node in self.otherNodes:
+            last = answered.get(node)
+            out[str(node)] = (int(match.get(node, 0)), None if last is None else max(0.0, now - last))
+        return out
 
     @property
     def noop_index(self) -> int | None:

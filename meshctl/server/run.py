@@ -76,8 +76,9 @@ class Agent:
         self.ctx = ServerContext(
             store=self.store, agent=self.local, datacenter=cfg.datacenter, acl=self.acl, timers=self.timers,
             wan=self.wan, cluster=self.cluster, coordinates=self.coordinates,
-            hooks=AgentHooks(reload=self.runtime.reload, monitor=self.runtime.monitor, dns_port=cfg.dns_port,
-                             acl_tokens_changed=self.runtime.acl_tokens_changed, leave=self._leave))
+            hooks=AgentHooks(reload=self.runtime.reload, leave=self._leave, join=self._join,
+                             monitor=self.runtime.monitor, dns_port=cfg.dns_port,
+                             acl_tokens_changed=self.runtime.acl_tokens_changed))
         self.dc_forwarder = DatacenterForwarder(self.wan)
         self.app = self._make_app()
         self._stop = asyncio.Event()
@@ -164,13 +165,22 @@ class Agent:
         self._stop.set()
 
     async def _leave(self) -> None:
-        """PUT /v1/agent/leave: shut down once the answer is on its way (Consul's graceful leave).
+        """PUT /v1/agent/leave: a server leaves the Raft configuration (it shows `left`); then shut down."""
+        if self.cluster is not None:
+            await self.cluster.leave()
+        log.info("graceful leave complete; shutting down")
+        asyncio.get_running_loop().call_later(0.2, self.stop)  # the answer goes out first
 
-        A server of a Raft cluster stops as on SIGTERM; it stays in the Raft configuration until
-        removed (`meshctl operator raft remove-peer`), where Consul's leave would also remove it.
-        """
-        log.info("leave requested over the HTTP API: shutting down")
-        asyncio.get_running_loop().call_soon(self.stop)
+    async def _join(self, address: str) -> None:
+        """PUT /v1/agent/join/ADDR: a server checks ADDR is a server of its cluster."""
+        from meshctl.server.http.common import HTTPError
+
+        if self.cluster is None:
+            raise HTTPError(500, "a -dev agent is a cluster of its own: it cannot join another")
+        try:
+            await self.cluster.join_address(address)
+        except ValueError as exc:
+            raise HTTPError(500, f"Error joining address '{address}': {exc}") from None
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -3,7 +3,9 @@
 `agent` (checks, services, check_monitors, check_ttls), `consul` (server, leader, leader_addr,
 bootstrap, known_datacenters, and known_servers on client agents), `raft` (state,
 last_log_index, commit_index, applied_index, num_peers, term, last_contact ...) and `runtime`
-(goroutines: the process's threads, os, arch, version, cpu_count, max_procs). Raft figures come
+(goroutines: the process's threads, os, arch, version, cpu_count, max_procs), `build` (version)
+and `serf_lan` (members, failed, left, encrypted: the members are the catalog nodes an agent
+registered, with their serfHealth check; left ones are the servers that left). Raft figures come
 from the store's public attributes (metrics.raft_figures).
 """
 
@@ -14,6 +16,7 @@ import platform
 import threading
 from typing import Any
 
+from meshctl import __version__
 from meshctl.server.metrics import platform_summary, raft_figures
 
 
@@ -45,11 +48,31 @@ def agent_stats(agent: Any) -> dict[str, dict[str, str]]:
         }
     else:
         stats["raft"] = {"last_log_index": str(raft["last_log_index"])}
+    stats["build"] = {"prerelease": "", "revision": "", "version": __version__}
+    stats["serf_lan"] = _serf_lan(store)
     runtime = platform_summary()
     stats["runtime"] = {"goroutines": str(threading.active_count()), "os": runtime["os"], "arch": runtime["arch"],
                         "version": f"python{platform.python_version()}", "cpu_count": str(os.cpu_count() or 1),
                         "max_procs": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)}
     return stats
+
+
+def _serf_lan(store: Any) -> dict[str, str]:
+    """Consul's serf_lan figures, from what gossip would know here (see the module docstring)."""
+    from meshctl.server.state import SERF_CHECK_ID
+
+    state = getattr(store, "state", None)
+    checks = [c.get(SERF_CHECK_ID) for c in (getattr(state, "checks", None) or {}).values()]
+    statuses = [c["Status"] for c in checks if c is not None]
+    left = sum(1 for info in (getattr(store, "members", None) or {}).values() if info.get("Status") == "left")
+    password = getattr(getattr(store, "cfg", None), "password", None)
+    out = {"members": str(len(statuses) + left), "failed": str(statuses.count("critical")), "left": str(left),
+           "encrypted": _b(password), "health_score": "0", "coordinate_resets": "0"}
+    for name in ("event", "intent", "query"):
+        out[f"{name}_queue"] = "0"
+    for name in ("event", "member", "query"):
+        out[f"{name}_time"] = "1"
+    return out
 
 
 def _b(value: Any) -> str:

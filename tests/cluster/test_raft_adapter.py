@@ -92,10 +92,36 @@ def test_private_state_the_adapter_reads(tmp_path: Path) -> None:
             if obj.noop_index is not None:
                 break
         assert obj.noop_index == 2  # a single voter leads at once
+        assert isinstance(obj._SyncObj__raftMatchIndex, dict) and isinstance(obj._SyncObj__lastResponseTime, dict)
+        assert obj.peer_progress() == {}  # no other voter
         seen = []
         obj.hook_messages(lambda node, message, deliver: seen.append(message))
         transport._onMessageReceived(TCPNode("127.0.0.1:9"), {"type": "timeout_now", "term": 0})
         assert seen == [{"type": "timeout_now", "term": 0}]
+    finally:
+        obj.destroy()
+
+
+def test_a_joining_server_holds_its_elections_until_a_leader_is_known(tmp_path: Path) -> None:
+    # the election check hold_elections defers, and the deadline it pushes
+    assert "self.__raftElectionDeadline < monotonicTime()" in source(pso_syncobj.SyncObj._onTick)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = SyncObjConf(autoTick=False, bindAddress=f"127.0.0.1:{port}", appendEntriesPeriod=0.001,
+                       raftMinTimeout=0.01, raftMaxTimeout=0.02)
+    # alone (no partner connected, none answering) it would elect itself at once; held, it does not
+    obj = adapter.AdaptedSyncObj(f"127.0.0.1:{port}", [], conf, hold_elections=True)
+    try:
+        for _ in range(200):
+            obj.doTick(0.001)
+        assert obj.holding_elections and obj.noop_index is None and obj._getLeader() is None
+        obj._holding = False  # what a leader's first append_entries does (tick: leader known)
+        for _ in range(2000):
+            obj.doTick(0.01)
+            if obj.noop_index is not None:
+                break
+        assert obj.noop_index is not None
     finally:
         obj.destroy()
 

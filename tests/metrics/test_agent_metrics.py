@@ -121,7 +121,8 @@ def test_agent_self_stats_are_consuls_strings(shared_dev_server) -> None:
 
     c = consul.Consul(host="127.0.0.1", port=shared_dev_server.http_port)
     stats = c.agent.self()["Stats"]
-    assert {"agent", "consul", "raft", "runtime"} <= set(stats)
+    assert {"agent", "build", "consul", "raft", "runtime", "serf_lan"} <= set(stats)  # Consul's `info` sections
+    assert stats["serf_lan"]["members"] == "1" and stats["serf_lan"]["failed"] == "0"
     for section in stats.values():
         assert all(isinstance(v, str) for v in section.values())
     assert stats["consul"]["leader"] == "true" and stats["consul"]["server"] == "true"

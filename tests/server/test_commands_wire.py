@@ -71,10 +71,14 @@ def _without_format(snapshot: Any) -> Any:
     return {k: v for k, v in _plain(snapshot).items() if k != "Format"}
 
 
+# commands that came after the dict-building code (no old wire form to compare with)
+NEWER_OPS = {c.AutopilotSet.OP}
+
+
 def test_the_fixture_covers_every_command_kind() -> None:
     ops = {(w["Op"], w.get("Verb")) for w in WIRES}
     later = {w["Op"] for w in FIXTURE["member_commands"] + LATER}
-    assert {op for op, _ in ops} | later == c.COMMAND_OPS
+    assert {op for op, _ in ops} | later == c.COMMAND_OPS - NEWER_OPS
     assert {verb for op, verb in ops if op == "kv"} == set(c.KV_VERBS)
 
 

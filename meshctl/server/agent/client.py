@@ -209,7 +209,8 @@ class ClientAgent:
         self.definitions = Definitions(self.local)
         self.acl = self._acl_enforcer(info)
         ctx = ServerContext(store=self.store, agent=self.local, datacenter=cfg.datacenter,  # type: ignore[arg-type]
-                            acl=self.acl, hooks=AgentHooks(reload=self.reload, leave=self._leave))
+                            acl=self.acl, hooks=AgentHooks(reload=self.reload, leave=self._leave,
+                                                                          join=self._join))
         app = self._make_app(ctx, self.acl)
         # in-flight blocking queries are not waited for: a stopping agent answers nothing more
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -336,6 +337,14 @@ class ClientAgent:
 
     async def _leave(self) -> None:
         self._stop.set()
+
+    async def _join(self, address: str) -> None:
+        """PUT /v1/agent/join/ADDR: learn the servers from one more server's serf address."""
+        assert self.pool is not None
+        if address not in self.pool.join:
+            self.pool.join.append(address)
+        if await self.pool.discover() is None:
+            raise HTTPError(500, f"Error joining address '{address}': no server answered")
 
     def stop(self) -> None:
         self._stop.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from meshctl.server import selectors
 from meshctl.server import watchkeys as wk
 from meshctl.server.agent.definitions import STATUSES, DefinitionError, parse_check
 from meshctl.server.agent.local import AgentError
+from meshctl.server.commands import Deregister
 from meshctl.server.http.common import (
     DEFAULT_WAIT,
     MAX_WAIT,
@@ -25,6 +27,8 @@ from meshctl.server.http.common import (
     route,
 )
 from meshctl.server.state import SERF_CHECK_ID, aggregated_status
+
+log = logging.getLogger(__name__)
 
 ROUTES: list[Route] = []
 HASH_POLL = 1.0  # a ?hash= read looks again at least this often
@@ -84,6 +88,32 @@ def _wan_members(req: Request, lan: list[dict[str, Any]]) -> list[dict[str, Any]
             item["Tags"] = {**own["Tags"], **item["Tags"]}
             item["Status"] = own["Status"]
     return items
+
+
+@route(ROUTES, "PUT", "/v1/agent/force-leave/{node}")
+async def force_leave(req: Request) -> web.Response:
+    """Consul's force-leave: a failed member becomes `left` (a server also leaves the Raft configuration,
+    a client agent's node leaves the catalog); `?prune` forgets it at once. An alive member is left alone."""
+    req.authorize("operator", "", "write")
+    node, prune = req.match["node"], req.flag("prune")
+    cluster = req.ctx.cluster
+    if cluster is not None:
+        for addr, info in cluster.directory().items():
+            if info.get("Node") != node:
+                continue
+            if addr in cluster.store.peers() and cluster.store.connected(addr):
+                log.info("force-leave %s: the server is alive, nothing to do", node)
+                return respond(req, None)
+            if addr in cluster.store.peers() or (prune and info.get("Status") == "left"):
+                await cluster.mark_left(addr, prune=prune)
+                return respond(req, None)
+    state = req.ctx.store.state
+    check = state.checks.get(node, {}).get(SERF_CHECK_ID)
+    if check is not None:
+        if check["Status"] == "critical":  # failed: Consul's leader deregisters a left member
+            await req.ctx.store.apply(Deregister(node))
+        return respond(req, None)
+    raise HTTPError(500, f"agent: No node found with name '{node}'")
 
 
 def _client_members(req: Request, known: set[str]) -> list[dict[str, Any]]:

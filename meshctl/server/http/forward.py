@@ -54,8 +54,8 @@ LEADER_WAIT = 10.0  # how long a request waits for a leader during an election
 def _leader_bound(request: web.Request) -> bool:
     """Does Consul answer this request on the leader?"""
     path = request.path
-    if path.startswith(("/v1/operator/raft/peer", "/v1/operator/raft/transfer-leader")):
-        return True
+    if path.startswith(("/v1/operator/raft/peer", "/v1/operator/raft/transfer-leader", "/v1/operator/autopilot/")):
+        return "stale" not in request.query  # autopilot's health is the leader's view
     if path == "/v1/snapshot":
         return "stale" not in request.query
     if path.startswith("/v1/session/"):

@@ -1,5 +1,5 @@
-"""/v1/operator/raft/* and /v1/snapshot: the Raft configuration, peer removal, leadership
-transfer, and whole-state snapshots (a gzipped tar archive, as Consul's clients expect:
+"""/v1/operator/raft/*, /v1/operator/autopilot/* and /v1/snapshot: the Raft configuration, peer
+removal, leadership transfer, autopilot (configuration, health, state), and whole-state snapshots (a gzipped tar archive, as Consul's clients expect:
 meta.json, state.bin, SHA256SUMS).
 """
 
@@ -17,7 +17,9 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from meshctl.server.commands import Restore, SnapshotData
+from meshctl.server import autopilot
+from meshctl.server.autopilot import AutopilotConfig
+from meshctl.server.commands import AutopilotSet, Restore, SnapshotData
 from meshctl.server.http.common import HTTPError, Request, Route, check_dc, meta_headers, respond, route
 from meshctl.server.http.limits import MAX_SNAPSHOT_EXPANDED
 
@@ -83,6 +85,60 @@ async def transfer_leader(req: Request) -> web.Response:
     target = _find_peer(req) if (req.param("id") or req.param("address")) else None
     await store.transfer_leadership(target)
     return respond(req, {"Success": True})
+
+
+# ---------------------------------------------------------------------- autopilot
+
+
+def _autopilot_config(req: Request) -> AutopilotConfig:
+    cluster = req.ctx.cluster
+    defaults = cluster.autopilot.defaults if cluster is not None else AutopilotConfig()
+    return AutopilotConfig.from_record(req.ctx.store.state.autopilot, defaults)
+
+
+async def _autopilot_servers(req: Request) -> list[autopilot.ServerState]:
+    cluster = req.ctx.cluster
+    if cluster is None:  # -dev: the only server
+        agent = req.ctx.agent
+        return autopilot.single_server(agent.node_name, agent.node_id, req.ctx.store.leader_address(),
+                                       req.ctx.store.state.index)
+    return await cluster.autopilot.servers()
+
+
+@route(ROUTES, "GET", "/v1/operator/autopilot/configuration")
+async def autopilot_get_configuration(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "read")
+    return respond(req, _autopilot_config(req).to_json())
+
+
+@route(ROUTES, "PUT", "/v1/operator/autopilot/configuration")
+async def autopilot_set_configuration(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "write")
+    cas = req.uint("cas", error="Error parsing cas value")
+    body = await req.json(default={})
+    try:
+        config = AutopilotConfig.from_json(body, AutopilotConfig())  # missing fields: the documented defaults
+    except ValueError as exc:
+        raise HTTPError(400, str(exc)) from None
+    ok = await req.ctx.store.apply(AutopilotSet(config.to_record(), cas))
+    return respond(req, bool(ok))
+
+
+@route(ROUTES, "GET", "/v1/operator/autopilot/health")
+async def autopilot_health(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "read")
+    body = autopilot.health_json(await _autopilot_servers(req))
+    return respond(req, body, status=200 if body["Healthy"] else 429)  # Consul: 429 when unhealthy
+
+
+@route(ROUTES, "GET", "/v1/operator/autopilot/state")
+async def autopilot_state(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("operator", "", "read")
+    return respond(req, autopilot.state_json(await _autopilot_servers(req)))
 
 
 # ---------------------------------------------------------------------- snapshots

@@ -47,6 +47,7 @@ class StateBase:
         self.query_index = 1
         self.coordinates: dict[str, Record] = {}  # node -> {Node, Segment, Coord} (coordinates.py)
         self.coordinate_index = 1
+        self.autopilot: Record | None = None  # the operator's autopilot configuration (None: the agent's defaults)
         self._changed: set[str] = set()
         self._write_index: int | None = None
         self._undo: dict[str, Any] | None = None  # a KV transaction's undo log (txn.py), else None

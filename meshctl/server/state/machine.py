@@ -19,6 +19,7 @@ from meshctl.server.commands import (
     ACLRoleSet,
     ACLTokenDelete,
     ACLTokenSet,
+    AutopilotSet,
     CheckUpdate,
     Command,
     CoordinateUpdate,
@@ -123,6 +124,8 @@ class State(TxnMixin, EventsMixin):
             snap["Queries"] = {"Index": self.query_index, "Items": cast(JSONObject, self.queries)}
         if self.coordinates:
             snap["Coordinates"] = {"Index": self.coordinate_index, "Items": cast(JSONObject, self.coordinates)}
+        if self.autopilot is not None:  # only once an operator set one (older snapshots have none)
+            snap["Autopilot"] = self.autopilot
         return snap
 
     def snapshot_view(self) -> tuple[dict[str, Any], list[KVEntry]]:
@@ -164,8 +167,19 @@ class State(TxnMixin, EventsMixin):
             part = snap.get(key) or {}
             setattr(fresh, table, dict(part.get("Items") or {}))
             setattr(fresh, index, int(part.get("Index") or 1))
+        fresh.autopilot = snap.get("Autopilot")
         self.__dict__.update(fresh.__dict__)
         self._changed = {wk.EVERYTHING}
+        return True
+
+
+    def _apply_autopilot_set(self, cmd: AutopilotSet) -> bool:
+        """The operator's autopilot configuration (replaced whole, never changed in place)."""
+        current = self.autopilot or {}
+        if cmd.cas is not None and int(cmd.cas) != int(current.get("ModifyIndex") or 0):
+            return False
+        index = self.bump()
+        self.autopilot = {**cmd.config, "CreateIndex": current.get("CreateIndex") or index, "ModifyIndex": index}
         return True
 
 
@@ -188,6 +202,7 @@ _handlers: dict[type[Command], Handler] = {
     QuerySet: State._apply_query_set,
     QueryDelete: State._apply_query_delete,
     CoordinateUpdate: State._apply_coordinate_update,
+    AutopilotSet: State._apply_autopilot_set,
     **{cls: State._apply_acl for cls in (ACLInit, ACLBootstrap, ACLTokenSet, ACLTokenDelete, ACLPolicySet,
                                          ACLPolicyDelete, ACLRoleSet, ACLRoleDelete)},
 }
