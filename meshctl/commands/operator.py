@@ -18,7 +18,8 @@ from meshctl.commands.common import (
     out,
     parse,
 )
-from meshctl.flags import format_duration, parse_bool, parse_duration
+from meshctl.durations import format_duration, parse_duration
+from meshctl.flags import parse_bool
 
 
 @guarded
