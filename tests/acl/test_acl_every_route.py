@@ -199,6 +199,8 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/v1/acl/policy/{id}"): [Probe("/v1/acl/policy/{policy}")],
     ("PUT", "/v1/acl/policy/{id}"): [Probe("/v1/acl/policy/{policy}", json={"Name": "pol-marker", "Rules": ""})],
     ("DELETE", "/v1/acl/policy/{id}"): [Probe("/v1/acl/policy/{policy}")],
+    ("GET", "/v1/acl/templated-policies"): [Probe("/v1/acl/templated-policies")],
+    ("GET", "/v1/acl/templated-policy/name/{name}"): [Probe("/v1/acl/templated-policy/name/builtin/dns")],
     ("PUT", "/v1/acl/role"): [Probe("/v1/acl/role", json={"Name": "role2-marker"})],
     ("GET", "/v1/acl/roles"): [Probe("/v1/acl/roles")],
     ("GET", "/v1/acl/role/name/{name}"): [Probe("/v1/acl/role/name/role-marker")],

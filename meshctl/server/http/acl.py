@@ -19,6 +19,7 @@ from aiohttp import web
 from meshctl.flags import format_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.acl import state as acl_state
+from meshctl.server.acl import templated
 from meshctl.server.acl.enforce import ACLEnforcer
 from meshctl.server.acl.policy import PolicyError, parse_rules
 from meshctl.server.commands import (
@@ -113,7 +114,7 @@ async def bootstrap(req: Request) -> web.Response:
 
 def _token_body(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: body[k] for k in ("AccessorID", "SecretID", "Description", "Policies", "Roles", "ServiceIdentities",
-                                "NodeIdentities", "Local") if k in body}
+                                "NodeIdentities", "TemplatedPolicies", "Local") if k in body}
     # ExpirationTTL: Go's time.Duration (integer nanoseconds) or a duration string; turned into
     # ExpirationTime (RFC 3339) by _token_expiration, which knows the time and the limits
     if body.get("ExpirationTTL") not in (None, 0, ""):
@@ -148,8 +149,8 @@ def _role_body(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("Policies", "ServiceIdentities", "NodeIdentities"):
         if body.get(name) is not None and not isinstance(body[name], list):
             raise HTTPError(400, f"Request decode failed: {name} must be a list")
-    return {k: body[k] for k in ("ID", "Name", "Description", "Policies", "ServiceIdentities", "NodeIdentities")
-            if k in body}
+    return {k: body[k] for k in ("ID", "Name", "Description", "Policies", "ServiceIdentities", "NodeIdentities",
+                                 "TemplatedPolicies") if k in body}
 
 
 def _token_ids(token: dict[str, Any]) -> None:
@@ -400,6 +401,26 @@ def add_crud(kind: Kind) -> None:
 
 for _kind in KINDS:
     add_crud(_kind)
+
+
+# ---------------------------------------------------------------------- templated policies (1.17+)
+
+
+@route(ROUTES, "GET", "/v1/acl/templated-policies")
+async def templated_policies(req: Request) -> web.Response:
+    _enforcer(req)
+    req.authorize("acl", "", "read")
+    return respond(req, {name: t.json() for name, t in sorted(templated.TEMPLATES.items())})
+
+
+@route(ROUTES, "GET", "/v1/acl/templated-policy/name/{name:.*}")
+async def templated_policy(req: Request) -> web.Response:
+    _enforcer(req)
+    req.authorize("acl", "", "read")
+    template = templated.TEMPLATES.get(req.match["name"])
+    if template is None:
+        raise HTTPError(404, f"Invalid templated policy Name: {req.match['name']}")
+    return respond(req, template.json())
 
 
 # ---------------------------------------------------------------------- agent tokens
