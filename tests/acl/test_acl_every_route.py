@@ -79,7 +79,20 @@ def _ok(resp: requests.Response, _caller: str) -> None:
 
 
 # Routes open to anyone, as in Consul (see /v1/status in Consul's ACL docs: no ACL needed).
+AUTH_METHOD_ROUTES = (("PUT", "/v1/acl/auth-method"), ("GET", "/v1/acl/auth-methods"), ("GET", "/v1/acl/auth-method/{name}"),
+                      ("PUT", "/v1/acl/auth-method/{name}"), ("DELETE", "/v1/acl/auth-method/{name}"),
+                      ("PUT", "/v1/acl/binding-rule"), ("GET", "/v1/acl/binding-rules"),
+                      ("GET", "/v1/acl/binding-rule/{id}"), ("PUT", "/v1/acl/binding-rule/{id}"),
+                      ("DELETE", "/v1/acl/binding-rule/{id}"), ("POST", "/v1/acl/login"), ("POST", "/v1/acl/logout"))
+
+
+def _unsupported(r: requests.Response, caller: str) -> None:
+    assert r.status_code == 400 and "auth methods, binding rules and login/logout are not supported" in r.text
+
+
 OPEN: dict[tuple[str, str], Open] = {
+    **{(m, p): Open(p.replace("{name}", "m").replace("{id}", "r"), "auth methods are refused for everyone (400)",
+                    json={}, check=_unsupported) for m, p in AUTH_METHOD_ROUTES},
     ("GET", "/v1/status/leader"): Open("/v1/status/leader", "Consul: status endpoints need no token", check=_ok),
     ("GET", "/v1/status/peers"): Open("/v1/status/peers", "Consul: status endpoints need no token", check=_ok),
     ("GET", "/v1/catalog/datacenters"): Open("/v1/catalog/datacenters", "Consul: the datacenter list needs no token",

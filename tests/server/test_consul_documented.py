@@ -514,3 +514,11 @@ def test_builtin_node_and_dns_templates_on_a_role(acl_url: str) -> None:
 def test_bad_templated_policies_are_refused(acl_url: str, links: list, text: str) -> None:
     r = token_create(acl_url, TemplatedPolicies=links)
     assert r.status_code == 400 and text in r.text
+
+
+def test_auth_methods_are_refused_with_a_clear_400(acl_url: str) -> None:
+    """No jwt/kubernetes/oidc login here: every auth-method route says so, even to the management token."""
+    for method, path in (("PUT", "/v1/acl/auth-method"), ("GET", "/v1/acl/auth-methods"),
+                         ("PUT", "/v1/acl/binding-rule"), ("POST", "/v1/acl/login")):
+        r = requests.request(method, acl_url + path, headers=ROOT_H, json={"Name": "jwt", "Type": "jwt"}, timeout=10)
+        assert r.status_code == 400 and "not supported by meshctl" in r.text, (path, r.text)

@@ -423,6 +423,25 @@ async def templated_policy(req: Request) -> web.Response:
     return respond(req, template.json())
 
 
+# ---------------------------------------------------------------------- auth methods (not supported)
+
+NO_AUTH_METHODS = ("ACL auth methods, binding rules and login/logout are not supported by meshctl: "
+                   "create tokens with /v1/acl/token")
+
+
+async def _no_auth_methods(req: Request) -> web.Response:
+    """Consul's auth methods (kubernetes, jwt, oidc) and binding rules: refused, never half-done."""
+    _enforcer(req)
+    raise HTTPError(400, NO_AUTH_METHODS)
+
+
+for _method, _path in (("PUT", "/v1/acl/auth-method"), ("GET", "/v1/acl/auth-methods"),
+                       ("GET,PUT,DELETE", "/v1/acl/auth-method/{name}"), ("PUT", "/v1/acl/binding-rule"),
+                       ("GET", "/v1/acl/binding-rules"), ("GET,PUT,DELETE", "/v1/acl/binding-rule/{id}"),
+                       ("POST", "/v1/acl/login"), ("POST", "/v1/acl/logout")):
+    route(ROUTES, _method, _path)(_no_auth_methods)
+
+
 # ---------------------------------------------------------------------- agent tokens
 
 
