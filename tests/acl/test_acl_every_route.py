@@ -199,6 +199,7 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/v1/operator/raft/transfer-leader"): [Probe("/v1/operator/raft/transfer-leader")],
     ("PUT", "/v1/operator/raft/transfer-leader"): [Probe("/v1/operator/raft/transfer-leader")],
     ("GET", "/v1/snapshot"): [Probe("/v1/snapshot")],
+    ("GET", "/v1/operator/usage"): [Probe("/v1/operator/usage")],
     ("PUT", "/v1/snapshot"): [Probe("/v1/snapshot", json={})],
     ("PUT", "/v1/acl/token"): [Probe("/v1/acl/token", json={"Description": "tok2-marker"})],
     ("GET", "/v1/acl/tokens"): [Probe("/v1/acl/tokens")],

@@ -522,3 +522,19 @@ def test_auth_methods_are_refused_with_a_clear_400(acl_url: str) -> None:
                          ("PUT", "/v1/acl/binding-rule"), ("POST", "/v1/acl/login")):
         r = requests.request(method, acl_url + path, headers=ROOT_H, json={"Name": "jwt", "Type": "jwt"}, timeout=10)
         assert r.status_code == 400 and "not supported by meshctl" in r.text, (path, r.text)
+
+
+def test_operator_usage_counts_this_datacenters_catalog(url: str) -> None:
+    """/v1/operator/usage: Usage.<dc> with Services, ServiceInstances, ConnectServiceInstances, Nodes."""
+    before = requests.get(f"{url}/v1/operator/usage", timeout=10)
+    assert before.status_code == 200 and int(before.headers["X-Consul-Index"]) >= 1
+    dc = before.json()["Usage"]["dc1"]
+    assert set(dc) == {"Services", "ServiceInstances", "ConnectServiceInstances", "BillableServiceInstances", "Nodes"}
+    assert dc["ConnectServiceInstances"]["connect-proxy"] == 0
+    for node in ("usage-n1", "usage-n2"):
+        register(url, node, {"ID": "usage-web", "Service": "usage-web", "Port": 80})
+    after = requests.get(f"{url}/v1/operator/usage", timeout=10).json()["Usage"]["dc1"]
+    assert after["Nodes"] >= dc["Nodes"] + 2
+    assert after["Services"] == dc["Services"] + 1
+    assert after["ServiceInstances"] == dc["ServiceInstances"] + 2
+    assert after["BillableServiceInstances"] == dc["BillableServiceInstances"] + 2
