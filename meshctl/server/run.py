@@ -178,7 +178,7 @@ class Agent:
         self.coordinates = CoordinateBatcher(self.store, cfg.node)
         self.ctx = ServerContext(
             store=self.store, agent=self.local, datacenter=cfg.datacenter, acl=self.acl, timers=self.timers,
-            wan=self.wan, cluster=self.cluster, coordinates=self.coordinates,
+            wan=self.wan, cluster=self.cluster, coordinates=self.coordinates, encrypt_key=cfg.security.encrypt,
             hooks=AgentHooks(reload=self.runtime.reload, monitor=self.runtime.monitor, dns_port=cfg.dns_port,
                              acl_tokens_changed=self.runtime.acl_tokens_changed, leave=self._leave))
         self.dc_forwarder = DatacenterForwarder(self.wan)

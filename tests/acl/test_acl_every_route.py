@@ -200,6 +200,8 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("PUT", "/v1/operator/raft/transfer-leader"): [Probe("/v1/operator/raft/transfer-leader")],
     ("GET", "/v1/snapshot"): [Probe("/v1/snapshot")],
     ("GET", "/v1/operator/usage"): [Probe("/v1/operator/usage")],
+    ("GET", "/v1/operator/keyring"): [Probe("/v1/operator/keyring")],
+    **{(m, "/v1/operator/keyring"): [Probe("/v1/operator/keyring", json={"Key": "x"})] for m in ("POST", "PUT", "DELETE")},
     ("PUT", "/v1/snapshot"): [Probe("/v1/snapshot", json={})],
     ("PUT", "/v1/acl/token"): [Probe("/v1/acl/token", json={"Description": "tok2-marker"})],
     ("GET", "/v1/acl/tokens"): [Probe("/v1/acl/tokens")],

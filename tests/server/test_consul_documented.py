@@ -538,3 +538,23 @@ def test_operator_usage_counts_this_datacenters_catalog(url: str) -> None:
     assert after["Services"] == dc["Services"] + 1
     assert after["ServiceInstances"] == dc["ServiceInstances"] + 2
     assert after["BillableServiceInstances"] == dc["BillableServiceInstances"] + 2
+
+
+def test_operator_keyring_lists_the_encrypt_key(tmp_path) -> None:
+    """GET /v1/operator/keyring: a WAN and a LAN entry with Keys and PrimaryKeys {key: nodes}."""
+    key = "K7cJ3iJ9qC2pX8h0vT5mQw=="
+    server = start_dev_server(tmp_path, "-encrypt", key)
+    try:
+        r = requests.get(f"{server.url}/v1/operator/keyring", timeout=10)
+        assert r.status_code == 200, r.text
+        assert [(e["WAN"], e["Datacenter"], e["Keys"], e["PrimaryKeys"], e["NumNodes"]) for e in r.json()] == [
+            (True, "dc1", {key: 1}, {key: 1}, 1), (False, "dc1", {key: 1}, {key: 1}, 1)]
+        change = requests.post(f"{server.url}/v1/operator/keyring", json={"Key": key}, timeout=10)
+        assert change.status_code == 400 and "not supported" in change.text
+    finally:
+        server.stop()
+
+
+def test_operator_keyring_without_encrypt_says_so(url: str) -> None:
+    r = requests.get(f"{url}/v1/operator/keyring", timeout=10)
+    assert r.status_code == 500 and "-encrypt" in r.text

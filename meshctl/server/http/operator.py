@@ -90,6 +90,33 @@ async def usage(req: Request) -> web.Response:
     return await blocking(req, run, Watch(keys=[wk.NODES, wk.SERVICES]))
 
 
+@route(ROUTES, "GET", "/v1/operator/keyring")
+async def keyring(req: Request) -> web.Response:
+    """The -encrypt key as Consul lists its keyring: a WAN and a LAN entry (keyring:read).
+
+    meshctl's key encrypts server-to-server (Raft) traffic, so the servers are the nodes holding it.
+    Changing keys at run time (POST/PUT/DELETE) is not offered: restart with another -encrypt.
+    """
+    check_dc(req)
+    req.authorize("keyring", "", "read")
+    key = req.ctx.encrypt_key
+    if not key:
+        raise HTTPError(500, "Keyring operations are not available: this agent runs without -encrypt")
+    servers = max(len(req.ctx.store.peers()), 1)
+    wan_servers = max(len(req.ctx.wan.members()), servers) if req.ctx.wan is not None else servers
+    return respond(req, [{"WAN": wan, "Datacenter": req.ctx.datacenter, "Segment": "", "Partition": "",
+                          "Keys": {key: count}, "PrimaryKeys": {key: count}, "NumNodes": count}
+                         for wan, count in ((True, wan_servers), (False, servers))])
+
+
+@route(ROUTES, "POST,PUT,DELETE", "/v1/operator/keyring")
+async def keyring_change(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("keyring", "", "write")
+    raise HTTPError(400, "Changing the keyring at run time is not supported by meshctl: restart the servers "
+                         "with another -encrypt key")
+
+
 def _find_peer(req: Request) -> str:
     address, ident = req.param("address"), req.param("id")
     if not address and not ident:
