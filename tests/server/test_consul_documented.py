@@ -491,6 +491,8 @@ def test_builtin_service_template_grants_exactly_its_rules(acl_url: str) -> None
     assert requests.put(f"{acl_url}/v1/catalog/register", headers=tok, timeout=10, json={
         "Node": "tpl-n2", "Address": "127.0.0.2"}).status_code == 403
     assert requests.get(f"{acl_url}/v1/acl/policies", headers=tok, timeout=10).status_code == 403
+    clone = requests.put(f"{acl_url}/v1/acl/token/{r.json()['AccessorID']}/clone", json={}, headers=ROOT_H, timeout=10)
+    assert clone.json()["TemplatedPolicies"] == r.json()["TemplatedPolicies"]
 
 
 def test_builtin_node_and_dns_templates_on_a_role(acl_url: str) -> None:

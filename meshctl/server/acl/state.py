@@ -163,6 +163,15 @@ def _identities(token: dict[str, Any]) -> dict[str, Any] | None:
     return _error(bad) if bad else None
 
 
+def _templated_into(rec: dict[str, Any], body: dict[str, Any]) -> tuple[str, ...]:
+    """Add a token's or role's TemplatedPolicies to its record when it has any; the fields to hash."""
+    links = templated.normalised(body.get("TemplatedPolicies"))
+    if not links:
+        return ()
+    rec["TemplatedPolicies"] = links
+    return ("TemplatedPolicies",)
+
+
 def _store_token(state: State, token: dict[str, Any], create_time: str,
                  old: dict[str, Any] | None = None) -> dict[str, Any]:
     acl = state.acl
@@ -175,15 +184,16 @@ def _store_token(state: State, token: dict[str, Any], create_time: str,
         "Roles": list(token.get("Roles") or []),
         "ServiceIdentities": list(token.get("ServiceIdentities") or []),
         "NodeIdentities": list(token.get("NodeIdentities") or []),
-        "TemplatedPolicies": templated.normalised(token.get("TemplatedPolicies")),
         "Local": bool(token.get("Local")),
         "ExpirationTime": old.get("ExpirationTime") if old else token.get("ExpirationTime"),  # never changes
         "CreateTime": old["CreateTime"] if old else create_time,
         "CreateIndex": old["CreateIndex"] if old else index,
         "ModifyIndex": index,
     }
-    rec["Hash"] = _hash(rec, ("Description", "Policies", "Roles", "ServiceIdentities", "NodeIdentities",
-                              "TemplatedPolicies", "Local"))
+    # stored (and hashed) only when present: records without them stay as older servers write them
+    extra = _templated_into(rec, token)
+    rec["Hash"] = _hash(rec, ("Description", "Policies", "Roles", "ServiceIdentities", "NodeIdentities", "Local",
+                              *extra))
     acl["Tokens"][rec["AccessorID"]] = rec
     acl["_secrets"][rec["SecretID"]] = rec["AccessorID"]
     return rec
@@ -296,10 +306,9 @@ def _role_set(state: State, cmd: ACLRoleSet) -> dict[str, Any]:
     rec = {"ID": rid, "Name": name, "Description": role.get("Description") or "", "Policies": policies,
            "ServiceIdentities": list(role.get("ServiceIdentities") or []),
            "NodeIdentities": list(role.get("NodeIdentities") or []),
-           "TemplatedPolicies": templated.normalised(role.get("TemplatedPolicies")),
            "CreateIndex": old["CreateIndex"] if old else index, "ModifyIndex": index}
-    rec["Hash"] = _hash(rec, ("Name", "Description", "Policies", "ServiceIdentities", "NodeIdentities",
-                              "TemplatedPolicies"))
+    extra = _templated_into(rec, role)
+    rec["Hash"] = _hash(rec, ("Name", "Description", "Policies", "ServiceIdentities", "NodeIdentities", *extra))
     acl["Roles"][rid] = rec
     return role_json(state, rec)
 

@@ -300,7 +300,8 @@ async def token_clone(req: Request) -> web.Response:
         raise _not_found()
     if source["AccessorID"] == acl_state.ANONYMOUS_ACCESSOR:
         raise HTTPError(400, "Cannot clone the anonymous token")
-    token = {k: source[k] for k in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities", "Local")}
+    token = {k: source[k] for k in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities", "TemplatedPolicies",
+                                    "Local") if k in source}
     token.update(AccessorID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()),
                  Description=body.get("Description") or source["Description"])
     return respond(req, await _apply(req, ACLTokenSet(cast(TokenDef, token), create=True)))
