@@ -187,6 +187,7 @@ class ServerContext:
     cluster: ServerCluster | None = None  # a Raft server's place in its datacenter (None: -dev, clients)
     hooks: AgentHooks = field(default_factory=AgentHooks)
     coordinates: CoordinateBatcher | None = None  # servers and -dev: coordinate updates, batched
+    encrypt_key: str = field(default="", repr=False)  # -encrypt (servers and -dev): /v1/operator/keyring lists it
     # answers of blocking queries woken by one write, shared by identical queries (http/common.py)
     wake_cache: WakeCache = field(default_factory=_new_wake_cache, repr=False, compare=False)
 

@@ -21,6 +21,7 @@ from meshctl.server.context import AgentHooks, ServerContext
 from meshctl.server.coordinates import CoordinateBatcher
 from meshctl.server.http import ui
 from meshctl.server.http.app import make_app
+from meshctl.server.http.cache import AgentCache
 from meshctl.server.http.forward import DatacenterForwarder
 from meshctl.server.reaper import TombstoneReaper
 from meshctl.server.sessions import SessionTimers
@@ -75,11 +76,12 @@ class Agent:
         self.coordinates = CoordinateBatcher(self.store, cfg.node)
         self.ctx = ServerContext(
             store=self.store, agent=self.local, datacenter=cfg.datacenter, acl=self.acl, timers=self.timers,
-            wan=self.wan, cluster=self.cluster, coordinates=self.coordinates,
+            wan=self.wan, cluster=self.cluster, coordinates=self.coordinates, encrypt_key=cfg.security.encrypt,
             hooks=AgentHooks(reload=self.runtime.reload, leave=self._leave, join=self._join,
                              monitor=self.runtime.monitor, dns_port=cfg.dns_port,
                              acl_tokens_changed=self.runtime.acl_tokens_changed))
         self.dc_forwarder = DatacenterForwarder(self.wan)
+        self.cache = AgentCache()
         self.app = self._make_app()
         self._stop = asyncio.Event()
         self.failure: str | None = None  # why the agent stopped by itself (main's exit status 1)
@@ -91,6 +93,7 @@ class Agent:
 
     def _make_app(self) -> web.Application:
         app = make_app(self.ctx)
+        app.middlewares.insert(1, self.cache.middleware)  # ?cached: answered here, before any forwarding
         ui.set_enabled(app, self.cfg.ui)
         app.middlewares.append(self.dc_forwarder.middleware)  # ?dc=: before any leader forwarding
         if self.cluster is None:
@@ -109,6 +112,7 @@ class Agent:
         if self.cfg.http_port > 0:  # Consul's ports { http = -1 }: no HTTP listener
             site = web.TCPSite(self._runner, self.cfg.client, self.cfg.http_port, reuse_address=True, backlog=1024)
             await site.start()
+            self.cache.listening(self.cfg.client.split()[0], self.cfg.http_port)
         await self.security.start(self._runner, self.cfg.client)
         if self.cluster is not None:  # registers once a leader exists
             self.cluster.spawn(self.cluster.register_when_led(self.local.start))
@@ -209,6 +213,7 @@ class Agent:
         if self._loopback is not None:
             await self._loopback.close()
         await self.dc_forwarder.close()
+        await self.cache.close()
         await self.runtime.stop()
         self.timers.stop()
         await self.local.stop()

@@ -79,7 +79,20 @@ def _ok(resp: requests.Response, _caller: str) -> None:
 
 
 # Routes open to anyone, as in Consul (see /v1/status in Consul's ACL docs: no ACL needed).
+AUTH_METHOD_ROUTES = (("PUT", "/v1/acl/auth-method"), ("GET", "/v1/acl/auth-methods"), ("GET", "/v1/acl/auth-method/{name}"),
+                      ("PUT", "/v1/acl/auth-method/{name}"), ("DELETE", "/v1/acl/auth-method/{name}"),
+                      ("PUT", "/v1/acl/binding-rule"), ("GET", "/v1/acl/binding-rules"),
+                      ("GET", "/v1/acl/binding-rule/{id}"), ("PUT", "/v1/acl/binding-rule/{id}"),
+                      ("DELETE", "/v1/acl/binding-rule/{id}"), ("POST", "/v1/acl/login"), ("POST", "/v1/acl/logout"))
+
+
+def _unsupported(r: requests.Response, caller: str) -> None:
+    assert r.status_code == 400 and "auth methods, binding rules and login/logout are not supported" in r.text
+
+
 OPEN: dict[tuple[str, str], Open] = {
+    **{(m, p): Open(p.replace("{name}", "m").replace("{id}", "r"), "auth methods are refused for everyone (400)",
+                    json={}, check=_unsupported) for m, p in AUTH_METHOD_ROUTES},
     ("GET", "/v1/status/leader"): Open("/v1/status/leader", "Consul: status endpoints need no token", check=_ok),
     ("GET", "/v1/status/peers"): Open("/v1/status/peers", "Consul: status endpoints need no token", check=_ok),
     ("GET", "/v1/catalog/datacenters"): Open("/v1/catalog/datacenters", "Consul: the datacenter list needs no token",
@@ -192,6 +205,9 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/v1/operator/raft/transfer-leader"): [Probe("/v1/operator/raft/transfer-leader")],
     ("PUT", "/v1/operator/raft/transfer-leader"): [Probe("/v1/operator/raft/transfer-leader")],
     ("GET", "/v1/snapshot"): [Probe("/v1/snapshot")],
+    ("GET", "/v1/operator/usage"): [Probe("/v1/operator/usage")],
+    ("GET", "/v1/operator/keyring"): [Probe("/v1/operator/keyring")],
+    **{(m, "/v1/operator/keyring"): [Probe("/v1/operator/keyring", json={"Key": "x"})] for m in ("POST", "PUT", "DELETE")},
     ("PUT", "/v1/snapshot"): [Probe("/v1/snapshot", json={})],
     ("PUT", "/v1/acl/token"): [Probe("/v1/acl/token", json={"Description": "tok2-marker"})],
     ("GET", "/v1/acl/tokens"): [Probe("/v1/acl/tokens")],
@@ -205,6 +221,8 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/v1/acl/policy/{id}"): [Probe("/v1/acl/policy/{policy}")],
     ("PUT", "/v1/acl/policy/{id}"): [Probe("/v1/acl/policy/{policy}", json={"Name": "pol-marker", "Rules": ""})],
     ("DELETE", "/v1/acl/policy/{id}"): [Probe("/v1/acl/policy/{policy}")],
+    ("GET", "/v1/acl/templated-policies"): [Probe("/v1/acl/templated-policies")],
+    ("GET", "/v1/acl/templated-policy/name/{name}"): [Probe("/v1/acl/templated-policy/name/builtin/dns")],
     ("PUT", "/v1/acl/role"): [Probe("/v1/acl/role", json={"Name": "role2-marker"})],
     ("GET", "/v1/acl/roles"): [Probe("/v1/acl/roles")],
     ("GET", "/v1/acl/role/name/{name}"): [Probe("/v1/acl/role/name/role-marker")],

@@ -120,3 +120,21 @@ def test_members_lists_client_agents_alive_then_failed(cluster):
     assert member(server.node)["Tags"]["role"] == "consul"
     client.stop(signal.SIGKILL)
     wait_for(lambda: member("client1")["Status"] == 4, 15, "client1 failed in members")
+
+
+def test_a_client_agent_answers_cached_reads_from_its_own_cache(cluster):
+    """?cached on a client agent: MISS, then HIT from the client's cache, refreshed as the server's catalog changes."""
+    server, client, _ = cluster
+    path = f"{client.url}/v1/catalog/service/cached-svc"
+    first = requests.get(path, params={"cached": ""}, timeout=30)
+    assert first.status_code == 200 and first.headers["X-Cache"] == "MISS" and first.json() == []
+    assert requests.get(path, params={"cached": ""}, timeout=30).headers["X-Cache"] == "HIT"
+    r = requests.put(f"{server.url}/v1/catalog/register", timeout=10, json={
+        "Node": "cached-n", "Address": "127.0.0.2", "Service": {"Service": "cached-svc", "Port": 80}})
+    assert r.status_code == 200
+
+    def refreshed() -> bool:
+        hit = requests.get(path, params={"cached": ""}, timeout=30)
+        return hit.headers["X-Cache"] == "HIT" and [i["Node"] for i in hit.json()] == ["cached-n"]
+
+    wait_for(refreshed, timeout=60, what="the client's cached answer to show the new instance")

@@ -450,3 +450,113 @@ def test_agent_service_blocks_on_its_content_hash(url: str) -> None:
     quiet = requests.get(f"{url}/v1/agent/service/hash-web",
                          params={"hash": changed.headers["X-Consul-ContentHash"], "wait": "1s"}, timeout=10)
     assert quiet.headers["X-Consul-ContentHash"] == changed.headers["X-Consul-ContentHash"]
+
+
+# ---------------------------------------------------------------------- ACL templated policies
+
+
+def test_templated_policies_are_listed_and_read_by_name(acl_url: str) -> None:
+    listed = requests.get(f"{acl_url}/v1/acl/templated-policies", headers=ROOT_H, timeout=10).json()
+    assert sorted(listed) == ["builtin/dns", "builtin/node", "builtin/service"]
+    one = requests.get(f"{acl_url}/v1/acl/templated-policy/name/builtin/service", headers=ROOT_H, timeout=10)
+    assert one.status_code == 200 and one.json()["TemplateName"] == "builtin/service"
+    assert 'service "{{.Name}}"' in one.json()["Template"] and '"name"' in one.json()["Schema"]
+    assert requests.get(f"{acl_url}/v1/acl/templated-policy/name/builtin/nope", headers=ROOT_H,
+                        timeout=10).status_code == 404
+    assert requests.get(f"{acl_url}/v1/acl/templated-policies", timeout=10).status_code == 403  # acl:read
+
+
+def test_builtin_service_template_grants_exactly_its_rules(acl_url: str) -> None:
+    """builtin/service for "web": write service web (and its sidecar), read all services and nodes; nothing else."""
+    r = token_create(acl_url, TemplatedPolicies=[{"TemplateName": "builtin/service",
+                                                  "TemplateVariables": {"Name": "tpl-web"}}])
+    assert r.status_code == 200, r.text
+    assert r.json()["TemplatedPolicies"] == [{"TemplateName": "builtin/service", "TemplateVariables": {"Name": "tpl-web"}}]
+    tok = {"X-Consul-Token": r.json()["SecretID"]}
+    for name in ("tpl-web", "tpl-other"):
+        assert requests.put(f"{acl_url}/v1/catalog/register", headers=ROOT_H, timeout=10, json={
+            "Node": "tpl-n", "Address": "127.0.0.2", "Service": {"Service": name}}).status_code == 200
+
+    def register(name: str) -> int:
+        return requests.put(f"{acl_url}/v1/agent/service/register", headers=tok, timeout=10,
+                            json={"Name": name, "Port": 80}).status_code
+
+    assert register("tpl-web") == 200 and register("tpl-web-sidecar-proxy") == 200
+    assert register("tpl-other") == 403
+    nodes = requests.get(f"{acl_url}/v1/catalog/nodes", headers=tok, timeout=10).json()
+    assert "tpl-n" in [n["Node"] for n in nodes]  # node_prefix "" read
+    assert "tpl-other" in requests.get(f"{acl_url}/v1/catalog/services", headers=tok, timeout=10).json()
+    # nothing else: no KV, no node writes, no ACL reads
+    assert requests.get(f"{acl_url}/v1/kv/anything", headers=tok, timeout=10).status_code == 403
+    assert requests.put(f"{acl_url}/v1/catalog/register", headers=tok, timeout=10, json={
+        "Node": "tpl-n2", "Address": "127.0.0.2"}).status_code == 403
+    assert requests.get(f"{acl_url}/v1/acl/policies", headers=tok, timeout=10).status_code == 403
+    clone = requests.put(f"{acl_url}/v1/acl/token/{r.json()['AccessorID']}/clone", json={}, headers=ROOT_H, timeout=10)
+    assert clone.json()["TemplatedPolicies"] == r.json()["TemplatedPolicies"]
+
+
+def test_builtin_node_and_dns_templates_on_a_role(acl_url: str) -> None:
+    role = requests.put(f"{acl_url}/v1/acl/role", headers=ROOT_H, timeout=10, json={
+        "Name": "tpl-role", "TemplatedPolicies": [{"TemplateName": "builtin/node", "TemplateVariables": {"Name": "tpl-node"}},
+                                                  {"TemplateName": "builtin/dns"}]})
+    assert role.status_code == 200, role.text
+    tok = {"X-Consul-Token": token_create(acl_url, Roles=[{"Name": "tpl-role"}]).json()["SecretID"]}
+    node = {"Node": "tpl-node", "Address": "127.0.0.2"}
+    assert requests.put(f"{acl_url}/v1/catalog/register", headers=tok, json=node, timeout=10).status_code == 200
+    other = {"Node": "tpl-else", "Address": "127.0.0.2"}
+    assert requests.put(f"{acl_url}/v1/catalog/register", headers=tok, json=other, timeout=10).status_code == 403
+    assert requests.get(f"{acl_url}/v1/query", headers=tok, timeout=10).status_code == 200  # query_prefix read
+
+
+@pytest.mark.parametrize(("links", "text"), [
+    ([{"TemplateName": "builtin/nope"}], "does not exist"),
+    ([{"TemplateName": "builtin/service"}], "name is required"),
+    ([{"TemplateName": "builtin/service", "TemplateVariables": {"Name": "bad name!"}}], "not a valid name"),
+])
+def test_bad_templated_policies_are_refused(acl_url: str, links: list, text: str) -> None:
+    r = token_create(acl_url, TemplatedPolicies=links)
+    assert r.status_code == 400 and text in r.text
+
+
+def test_auth_methods_are_refused_with_a_clear_400(acl_url: str) -> None:
+    """No jwt/kubernetes/oidc login here: every auth-method route says so, even to the management token."""
+    for method, path in (("PUT", "/v1/acl/auth-method"), ("GET", "/v1/acl/auth-methods"),
+                         ("PUT", "/v1/acl/binding-rule"), ("POST", "/v1/acl/login")):
+        r = requests.request(method, acl_url + path, headers=ROOT_H, json={"Name": "jwt", "Type": "jwt"}, timeout=10)
+        assert r.status_code == 400 and "not supported by meshctl" in r.text, (path, r.text)
+
+
+def test_operator_usage_counts_this_datacenters_catalog(url: str) -> None:
+    """/v1/operator/usage: Usage.<dc> with Services, ServiceInstances, ConnectServiceInstances, Nodes."""
+    before = requests.get(f"{url}/v1/operator/usage", timeout=10)
+    assert before.status_code == 200 and int(before.headers["X-Consul-Index"]) >= 1
+    dc = before.json()["Usage"]["dc1"]
+    assert set(dc) == {"Services", "ServiceInstances", "ConnectServiceInstances", "BillableServiceInstances", "Nodes"}
+    assert dc["ConnectServiceInstances"]["connect-proxy"] == 0
+    for node in ("usage-n1", "usage-n2"):
+        register(url, node, {"ID": "usage-web", "Service": "usage-web", "Port": 80})
+    after = requests.get(f"{url}/v1/operator/usage", timeout=10).json()["Usage"]["dc1"]
+    assert after["Nodes"] >= dc["Nodes"] + 2
+    assert after["Services"] == dc["Services"] + 1
+    assert after["ServiceInstances"] == dc["ServiceInstances"] + 2
+    assert after["BillableServiceInstances"] == dc["BillableServiceInstances"] + 2
+
+
+def test_operator_keyring_lists_the_encrypt_key(tmp_path) -> None:
+    """GET /v1/operator/keyring: a WAN and a LAN entry with Keys and PrimaryKeys {key: nodes}."""
+    key = "K7cJ3iJ9qC2pX8h0vT5mQw=="
+    server = start_dev_server(tmp_path, "-encrypt", key)
+    try:
+        r = requests.get(f"{server.url}/v1/operator/keyring", timeout=10)
+        assert r.status_code == 200, r.text
+        assert [(e["WAN"], e["Datacenter"], e["Keys"], e["PrimaryKeys"], e["NumNodes"]) for e in r.json()] == [
+            (True, "dc1", {key: 1}, {key: 1}, 1), (False, "dc1", {key: 1}, {key: 1}, 1)]
+        change = requests.post(f"{server.url}/v1/operator/keyring", json={"Key": key}, timeout=10)
+        assert change.status_code == 400 and "not supported" in change.text
+    finally:
+        server.stop()
+
+
+def test_operator_keyring_without_encrypt_says_so(url: str) -> None:
+    r = requests.get(f"{url}/v1/operator/keyring", timeout=10)
+    assert r.status_code == 500 and "-encrypt" in r.text

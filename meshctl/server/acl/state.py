@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from meshctl.server import watchkeys as wk
+from meshctl.server.acl import templated
 from meshctl.server.commands import (
     ACLBootstrap,
     ACLCommand,
@@ -158,7 +159,17 @@ def _identities(token: dict[str, Any]) -> dict[str, Any] | None:
     for ident in token.get("NodeIdentities") or []:
         if not isinstance(ident, dict) or not ident.get("NodeName"):
             return _error("Node identity is missing the node name field on this token")
-    return None
+    bad = templated.validate(token.get("TemplatedPolicies"))
+    return _error(bad) if bad else None
+
+
+def _templated_into(rec: dict[str, Any], body: dict[str, Any]) -> tuple[str, ...]:
+    """Add a token's or role's TemplatedPolicies to its record when it has any; the fields to hash."""
+    links = templated.normalised(body.get("TemplatedPolicies"))
+    if not links:
+        return ()
+    rec["TemplatedPolicies"] = links
+    return ("TemplatedPolicies",)
 
 
 def _store_token(state: State, token: dict[str, Any], create_time: str,
@@ -179,7 +190,10 @@ def _store_token(state: State, token: dict[str, Any], create_time: str,
         "CreateIndex": old["CreateIndex"] if old else index,
         "ModifyIndex": index,
     }
-    rec["Hash"] = _hash(rec, ("Description", "Policies", "Roles", "ServiceIdentities", "NodeIdentities", "Local"))
+    # stored (and hashed) only when present: records without them stay as older servers write them
+    extra = _templated_into(rec, token)
+    rec["Hash"] = _hash(rec, ("Description", "Policies", "Roles", "ServiceIdentities", "NodeIdentities", "Local",
+                              *extra))
     acl["Tokens"][rec["AccessorID"]] = rec
     acl["_secrets"][rec["SecretID"]] = rec["AccessorID"]
     return rec
@@ -293,7 +307,8 @@ def _role_set(state: State, cmd: ACLRoleSet) -> dict[str, Any]:
            "ServiceIdentities": list(role.get("ServiceIdentities") or []),
            "NodeIdentities": list(role.get("NodeIdentities") or []),
            "CreateIndex": old["CreateIndex"] if old else index, "ModifyIndex": index}
-    rec["Hash"] = _hash(rec, ("Name", "Description", "Policies", "ServiceIdentities", "NodeIdentities"))
+    extra = _templated_into(rec, role)
+    rec["Hash"] = _hash(rec, ("Name", "Description", "Policies", "ServiceIdentities", "NodeIdentities", *extra))
     acl["Roles"][rid] = rec
     return role_json(state, rec)
 
@@ -370,7 +385,7 @@ def token_json(state: State, rec: dict[str, Any], stub: bool = False) -> dict[st
     policies = _live_links(state, "Policies", rec["Policies"])
     roles = _live_links(state, "Roles", rec["Roles"])
     for name, value in (("Policies", policies), ("Roles", roles), ("ServiceIdentities", rec["ServiceIdentities"]),
-                        ("NodeIdentities", rec["NodeIdentities"])):
+                        ("NodeIdentities", rec["NodeIdentities"]), ("TemplatedPolicies", rec.get("TemplatedPolicies"))):
         if value:
             out[name] = copy.deepcopy(value)
     if rec.get("ExpirationTime"):
@@ -394,7 +409,7 @@ def role_json(state: State, rec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"ID": rec["ID"], "Name": rec["Name"], "Description": rec["Description"]}
     policies = _live_links(state, "Policies", rec["Policies"])
     for name, value in (("Policies", policies), ("ServiceIdentities", rec["ServiceIdentities"]),
-                        ("NodeIdentities", rec["NodeIdentities"])):
+                        ("NodeIdentities", rec["NodeIdentities"]), ("TemplatedPolicies", rec.get("TemplatedPolicies"))):
         if value:
             out[name] = copy.deepcopy(value)
     out.update({"Hash": rec["Hash"], "CreateIndex": rec["CreateIndex"], "ModifyIndex": rec["ModifyIndex"]})
@@ -413,7 +428,7 @@ def token_sources(state: State, rec: dict[str, Any]) -> tuple[list[str], list[st
     """What a token's permissions come from: (policy rule texts, service identities, node identities)."""
     policies = state.acl["Policies"]
     roles = state.acl["Roles"]
-    rule_texts: list[str] = []
+    rule_texts: list[str] = templated.rules_of(rec.get("TemplatedPolicies") or [])  # older records have none
     services = [i["ServiceName"] for i in rec["ServiceIdentities"]]
     nodes = [i["NodeName"] for i in rec["NodeIdentities"]]
     seen: set[str] = set()
@@ -424,6 +439,7 @@ def token_sources(state: State, rec: dict[str, Any]) -> tuple[list[str], list[st
             links.extend(role["Policies"])
             services += [i["ServiceName"] for i in role["ServiceIdentities"]]
             nodes += [i["NodeName"] for i in role["NodeIdentities"]]
+            rule_texts += templated.rules_of(role.get("TemplatedPolicies") or [])
     for link in links:
         pol = policies.get(link["ID"])
         if pol is not None and pol["ID"] not in seen:

@@ -46,6 +46,7 @@ from meshctl.server.dns import FORWARD, DNSConfig
 from meshctl.server.http import agent as agent_area
 from meshctl.server.http import ui
 from meshctl.server.http.app import consul_errors
+from meshctl.server.http.cache import AgentCache
 from meshctl.server.http.common import (
     CTX_KEY,
     ORIGIN_NODE_HEADER,
@@ -181,6 +182,7 @@ class ClientAgent:
         self.local: LocalAgent | None = None
         self.store: RemoteStore | None = None
         self._runner: web.AppRunner | None = None
+        self.cache = AgentCache()  # ?cached reads: answered by this agent (cache.py)
         self.dns: Any = None
         self.definitions: Definitions | None = None
         self.acl: RemoteACLEnforcer | None = None
@@ -217,6 +219,7 @@ class ClientAgent:
         await self._runner.setup()
         for host in cfg.client.split():
             await web.TCPSite(self._runner, host, cfg.http_port, reuse_address=True).start()
+        self.cache.listening(cfg.client.split()[0], cfg.http_port)
         if cfg.dns_port > 0 and info.get("DNSPort"):
             from meshctl.server.dns_server import DNSServer
 
@@ -269,7 +272,7 @@ class ClientAgent:
         return RemoteACLEnforcer(sec.acl, resolver)
 
     def _make_app(self, ctx: ServerContext, acl: RemoteACLEnforcer) -> web.Application:
-        app = web.Application(middlewares=[consul_errors], client_max_size=MAX_BODY,
+        app = web.Application(middlewares=[consul_errors, self.cache.middleware], client_max_size=MAX_BODY,
                               handler_args={"max_field_size": MAX_FIELD_SIZE, "keepalive_timeout": HEADER_TIMEOUT})
         app[CTX_KEY] = ctx
         for r in agent_area.ROUTES:
@@ -388,6 +391,7 @@ class ClientAgent:
             await self.dns.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.cache.close()
         for session in (self.session, self.proxy_session):
             if session is not None:
                 await session.close()

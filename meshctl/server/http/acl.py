@@ -19,6 +19,7 @@ from aiohttp import web
 from meshctl.durations import format_duration
 from meshctl.server import watchkeys as wk
 from meshctl.server.acl import state as acl_state
+from meshctl.server.acl import templated
 from meshctl.server.acl.enforce import ACLEnforcer
 from meshctl.server.acl.policy import PolicyError, parse_rules
 from meshctl.server.commands import (
@@ -113,7 +114,7 @@ async def bootstrap(req: Request) -> web.Response:
 
 def _token_body(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: body[k] for k in ("AccessorID", "SecretID", "Description", "Policies", "Roles", "ServiceIdentities",
-                                "NodeIdentities", "Local") if k in body}
+                                "NodeIdentities", "TemplatedPolicies", "Local") if k in body}
     # ExpirationTTL: Go's time.Duration (integer nanoseconds) or a duration string; turned into
     # ExpirationTime (RFC 3339) by _token_expiration, which knows the time and the limits
     if body.get("ExpirationTTL") not in (None, 0, ""):
@@ -148,8 +149,8 @@ def _role_body(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("Policies", "ServiceIdentities", "NodeIdentities"):
         if body.get(name) is not None and not isinstance(body[name], list):
             raise HTTPError(400, f"Request decode failed: {name} must be a list")
-    return {k: body[k] for k in ("ID", "Name", "Description", "Policies", "ServiceIdentities", "NodeIdentities")
-            if k in body}
+    return {k: body[k] for k in ("ID", "Name", "Description", "Policies", "ServiceIdentities", "NodeIdentities",
+                                 "TemplatedPolicies") if k in body}
 
 
 def _token_ids(token: dict[str, Any]) -> None:
@@ -299,7 +300,8 @@ async def token_clone(req: Request) -> web.Response:
         raise _not_found()
     if source["AccessorID"] == acl_state.ANONYMOUS_ACCESSOR:
         raise HTTPError(400, "Cannot clone the anonymous token")
-    token = {k: source[k] for k in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities", "Local")}
+    token = {k: source[k] for k in ("Policies", "Roles", "ServiceIdentities", "NodeIdentities", "TemplatedPolicies",
+                                    "Local") if k in source}
     token.update(AccessorID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()),
                  Description=body.get("Description") or source["Description"])
     return respond(req, await _apply(req, ACLTokenSet(cast(TokenDef, token), create=True)))
@@ -400,6 +402,45 @@ def add_crud(kind: Kind) -> None:
 
 for _kind in KINDS:
     add_crud(_kind)
+
+
+# ---------------------------------------------------------------------- templated policies (1.17+)
+
+
+@route(ROUTES, "GET", "/v1/acl/templated-policies")
+async def templated_policies(req: Request) -> web.Response:
+    _enforcer(req)
+    req.authorize("acl", "", "read")
+    return respond(req, {name: t.json() for name, t in sorted(templated.TEMPLATES.items())})
+
+
+@route(ROUTES, "GET", "/v1/acl/templated-policy/name/{name:.*}")
+async def templated_policy(req: Request) -> web.Response:
+    _enforcer(req)
+    req.authorize("acl", "", "read")
+    template = templated.TEMPLATES.get(req.match["name"])
+    if template is None:
+        raise HTTPError(404, f"Invalid templated policy Name: {req.match['name']}")
+    return respond(req, template.json())
+
+
+# ---------------------------------------------------------------------- auth methods (not supported)
+
+NO_AUTH_METHODS = ("ACL auth methods, binding rules and login/logout are not supported by meshctl: "
+                   "create tokens with /v1/acl/token")
+
+
+async def _no_auth_methods(req: Request) -> web.Response:
+    """Consul's auth methods (kubernetes, jwt, oidc) and binding rules: refused, never half-done."""
+    _enforcer(req)
+    raise HTTPError(400, NO_AUTH_METHODS)
+
+
+for _method, _path in (("PUT", "/v1/acl/auth-method"), ("GET", "/v1/acl/auth-methods"),
+                       ("GET,PUT,DELETE", "/v1/acl/auth-method/{name}"), ("PUT", "/v1/acl/binding-rule"),
+                       ("GET", "/v1/acl/binding-rules"), ("GET,PUT,DELETE", "/v1/acl/binding-rule/{id}"),
+                       ("POST", "/v1/acl/login"), ("POST", "/v1/acl/logout")):
+    route(ROUTES, _method, _path)(_no_auth_methods)
 
 
 # ---------------------------------------------------------------------- agent tokens

@@ -18,9 +18,21 @@ from typing import Any, cast
 from aiohttp import web
 
 from meshctl.server import autopilot
+from meshctl.server import watchkeys as wk
 from meshctl.server.autopilot import AutopilotConfig
 from meshctl.server.commands import AutopilotSet, Restore, SnapshotData
-from meshctl.server.http.common import HTTPError, Request, Route, check_dc, meta_headers, respond, route
+from meshctl.server.http.common import (
+    HTTPError,
+    Request,
+    Result,
+    Route,
+    Watch,
+    blocking,
+    check_dc,
+    meta_headers,
+    respond,
+    route,
+)
 from meshctl.server.http.limits import MAX_SNAPSHOT_EXPANDED
 
 ROUTES: list[Route] = []
@@ -50,6 +62,61 @@ async def configuration(req: Request) -> web.Response:
     index = getattr(store, "applied_index", 0) or store.state.index
     return respond(req, {"Servers": _servers(req), "Index": getattr(store, "config_index", 1)},
                    headers=meta_headers(req, index))
+
+
+CONNECT_KINDS = ("api-gateway", "connect-native", "connect-proxy", "ingress-gateway", "mesh-gateway",
+                 "terminating-gateway")
+
+
+@route(ROUTES, "GET", "/v1/operator/usage")
+async def usage(req: Request) -> web.Response:
+    """Consul's usage report: services, instances and nodes of this datacenter (operator:read; blocking)."""
+    req.authorize("operator", "", "read")
+    state = req.ctx.store.state
+
+    def run() -> Result:
+        instances = [svc for svcs in state.services.values() for svc in svcs.values()]
+        connect = dict.fromkeys(CONNECT_KINDS, 0)
+        for svc in instances:
+            kind = svc.get("Kind") or ("connect-native" if (svc.get("Connect") or {}).get("Native") else "")
+            if kind in connect:
+                connect[kind] += 1
+        # billable: what Consul bills, every instance but the servers' own "consul" and connect proxies
+        billable = sum(1 for s in instances if s["Service"] != "consul" and not s.get("Kind"))
+        dc = {"Services": len({s["Service"] for s in instances}), "ServiceInstances": len(instances),
+              "ConnectServiceInstances": connect, "BillableServiceInstances": billable, "Nodes": len(state.nodes)}
+        index = max(state.table_index[wk.NODES], state.table_index[wk.SERVICES])
+        return Result(index, {"Usage": {req.ctx.datacenter: dc}, "Index": index, "LastContact": 0,
+                              "KnownLeader": req.ctx.store.known_leader, "ResultsFilteredByACLs": False})
+
+    return await blocking(req, run, Watch(keys=[wk.NODES, wk.SERVICES]))
+
+
+@route(ROUTES, "GET", "/v1/operator/keyring")
+async def keyring(req: Request) -> web.Response:
+    """The -encrypt key as Consul lists its keyring: a WAN and a LAN entry (keyring:read).
+
+    meshctl's key encrypts server-to-server (Raft) traffic, so the servers are the nodes holding it.
+    Changing keys at run time (POST/PUT/DELETE) is not offered: restart with another -encrypt.
+    """
+    check_dc(req)
+    req.authorize("keyring", "", "read")
+    key = req.ctx.encrypt_key
+    if not key:
+        raise HTTPError(500, "Keyring operations are not available: this agent runs without -encrypt")
+    servers = max(len(req.ctx.store.peers()), 1)
+    wan_servers = max(len(req.ctx.wan.members()), servers) if req.ctx.wan is not None else servers
+    return respond(req, [{"WAN": wan, "Datacenter": req.ctx.datacenter, "Segment": "", "Partition": "",
+                          "Keys": {key: count}, "PrimaryKeys": {key: count}, "NumNodes": count}
+                         for wan, count in ((True, wan_servers), (False, servers))])
+
+
+@route(ROUTES, "POST,PUT,DELETE", "/v1/operator/keyring")
+async def keyring_change(req: Request) -> web.Response:
+    check_dc(req)
+    req.authorize("keyring", "", "write")
+    raise HTTPError(400, "Changing the keyring at run time is not supported by meshctl: restart the servers "
+                         "with another -encrypt key")
 
 
 def _find_peer(req: Request) -> str:
