@@ -1,8 +1,10 @@
 """Autopilot (Consul's operator-friendly server management): server health and dead server cleanup.
 
 The configuration is replicated (`AutopilotSet`, kept in `State.autopilot`); until an operator
-sets one, the agent's defaults apply (Consul's: CleanupDeadServers true, LastContactThreshold
-200ms, MaxTrailingLogs 250, MinQuorum 0, ServerStabilizationTime 10s).
+sets one, the agent's defaults apply: Consul's (LastContactThreshold 200ms, MaxTrailingLogs 250,
+MinQuorum 0, ServerStabilizationTime 10s) except CleanupDeadServers, which is false here: a
+removed server does not yet rejoin by itself (Consul's does, through Serf), so a server that was
+only paused or partitioned for longer than ServerStabilizationTime would stay out for good.
 
 The leader computes each voter's health from what it sees of Raft: a voter is healthy when its
 last answer to the leader is within LastContactThreshold and its log trails the leader's by at
@@ -36,7 +38,7 @@ TICK = 1.0  # seconds between the leader's health rounds
 class AutopilotConfig:
     """Consul's AutopilotConfiguration (durations in seconds)."""
 
-    cleanup_dead_servers: bool = True
+    cleanup_dead_servers: bool = False  # Consul: true; see the module docstring
     last_contact_threshold: float = 0.2
     max_trailing_logs: int = 250
     min_quorum: int = 0

@@ -192,8 +192,9 @@ def test_autopilot_removes_a_dead_server_by_itself(tmp_path: Path) -> None:
     try:
         leader = c.leader()
         config = leader.get("/v1/operator/autopilot/configuration").json()
-        assert config["CleanupDeadServers"] is True and config["ServerStabilizationTime"] == "10s"
-        out = meshctl(leader, "operator", "autopilot", "set-config", "-server-stabilization-time=3s")
+        assert config["CleanupDeadServers"] is False and config["ServerStabilizationTime"] == "10s"
+        out = meshctl(leader, "operator", "autopilot", "set-config", "-cleanup-dead-servers=true",
+                      "-server-stabilization-time=3s")
         assert out.returncode == 0 and "Configuration updated!" in out.stdout, out.stderr
         out = meshctl(c.servers[0], "operator", "autopilot", "get-config")
         assert "ServerStabilizationTime = 3s" in out.stdout and "CleanupDeadServers = true" in out.stdout

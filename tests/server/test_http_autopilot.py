@@ -18,13 +18,13 @@ def test_configuration_defaults_cas_and_bad_input(dev_server: DevServer) -> None
     config = requests.get(url, timeout=10).json()
     assert set(config) == CONFIG_KEYS
     assert (config["CleanupDeadServers"], config["LastContactThreshold"], config["MaxTrailingLogs"],
-            config["ServerStabilizationTime"]) == (True, "200ms", 250, "10s")
+            config["ServerStabilizationTime"]) == (False, "200ms", 250, "10s")
 
-    config.update(CleanupDeadServers=False, ServerStabilizationTime="30s", MaxTrailingLogs=100)
+    config.update(CleanupDeadServers=True, ServerStabilizationTime="30s", MaxTrailingLogs=100)
     r = requests.put(url, json=config, timeout=10)
     assert r.status_code == 200 and r.json() is True
     now = requests.get(url, timeout=10).json()
-    assert (now["CleanupDeadServers"], now["ServerStabilizationTime"], now["MaxTrailingLogs"]) == (False, "30s", 100)
+    assert (now["CleanupDeadServers"], now["ServerStabilizationTime"], now["MaxTrailingLogs"]) == (True, "30s", 100)
     assert now["ModifyIndex"] > 0
 
     # a check-and-set with a stale index is refused and changes nothing; the current one applies
